@@ -1,0 +1,57 @@
+# Shoploop: `make run` serves the app on the embedded default; `make test` runs every check.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint migrations-check pytest bench bench-product-page clean help
+
+help:
+	@echo "make run    - install, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
+	@echo "make test   - install, then ruff, makemigrations --check and pytest (PostgreSQL + Redis)"
+	@echo "make bench  - run every benchmark in bench/"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+run: export DEBUG ?= true
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  Shoploop is at   http://$(HOST):$(PORT)/products/cloud-knit-hoodie/"
+	@echo "  Merchant console http://$(HOST):$(PORT)/admin/  (login: $${DEMO_ADMIN_USERNAME:-admin} / $${DEMO_ADMIN_PASSWORD:-shoploop-demo})"
+	@echo "  API docs         http://$(HOST):$(PORT)/api/docs/"
+	@echo ""
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(VENV)/.dev lint migrations-check pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrations-check: $(VENV)/.dev
+	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run.py
+
+bench-%: $(VENV)/.dev
+	$(BIN)/python bench/run.py $*
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

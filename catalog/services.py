@@ -1,0 +1,129 @@
+"""Every write to the catalog."""
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils.text import slugify
+
+from catalog import images
+from catalog.models import Product, ProductImage, Variant
+from core.jobs import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+def _unique_slug(title: str, *, exclude_pk=None) -> str:
+    base = slugify(title)[:180] or "product"
+    slug, n = base, 2
+    taken = Product.objects.exclude(pk=exclude_pk)
+    while taken.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def product_create(
+    *, title: str, slug: str = "", description: str = "", brand: str = "", active: bool = True
+) -> Product:
+    with transaction.atomic():
+        product = Product(
+            title=title,
+            slug=slug or _unique_slug(title),
+            description=description,
+            brand=brand,
+            active=active,
+        )
+        product.full_clean()
+        product.save()
+    return product
+
+
+def product_save(*, product: Product) -> Product:
+    """Validate and save a product edited in a form (admin or API)."""
+    with transaction.atomic():
+        if not product.slug:
+            product.slug = _unique_slug(product.title, exclude_pk=product.pk)
+        product.full_clean()
+        product.save()
+    return product
+
+
+def variant_create(*, product: Product, sku: str, price, currency: str, **fields) -> Variant:
+    with transaction.atomic():
+        variant = Variant(product=product, sku=sku, price=price, currency=currency, **fields)
+        variant.full_clean()
+        variant.save()
+    return variant
+
+
+def variant_save(*, variant: Variant) -> Variant:
+    """Validate and save a variant edited in a form (admin or API)."""
+    with transaction.atomic():
+        variant.full_clean()
+        variant.save()
+    return variant
+
+
+def product_image_add(
+    *, product: Product, upload, alt_text: str = "", position: int | None = None
+) -> ProductImage:
+    """Check and re-encode an uploaded image, store it, and queue its thumbnail."""
+    processed = images.process_upload(upload)
+    image = ProductImage(product=product, alt_text=alt_text)
+    if position is None:
+        position = product.images.count()
+    image.position = position
+    return product_image_save(
+        image=image, processed=processed, original_name=getattr(upload, "name", "")
+    )
+
+
+def product_image_save(
+    *, image: ProductImage, processed: images.ProcessedImage | None = None, original_name=""
+) -> ProductImage:
+    """Save an image row; with `processed`, store its new file and queue a thumbnail."""
+    with transaction.atomic():
+        if processed is not None:
+            name = images.stored_name(original_name, processed.extension)
+            image.image.save(name, ContentFile(processed.content), save=False)
+            image.width, image.height = processed.width, processed.height
+            image.content_type = processed.content_type
+            if image.thumbnail:
+                image.thumbnail.delete(save=False)
+        image.save()
+        if processed is not None:
+            enqueue_on_commit(_thumbnail_task(), image.pk)
+    return image
+
+
+def _thumbnail_task():
+    # The task module imports this one; look it up late to avoid a cycle.
+    from catalog.tasks import product_image_make_thumbnail
+
+    return product_image_make_thumbnail
+
+
+def product_image_make_thumbnail(*, image_id: int) -> ProductImage | None:
+    """Make the thumbnail of an image. Safe to run twice; a deleted image is skipped."""
+    image = ProductImage.objects.filter(pk=image_id).first()
+    if image is None:
+        logger.info("catalog.thumbnail.skipped", extra={"image_id": image_id, "why": "deleted"})
+        return None
+    if image.thumbnail:
+        return image
+    with image.image.open("rb") as fh:
+        content, extension = images.make_thumbnail(fh.read())
+    with transaction.atomic():
+        locked = ProductImage.objects.select_for_update().get(pk=image_id)
+        if locked.thumbnail:  # another worker finished first
+            return locked
+        locked.thumbnail.save(f"{image_id}-thumb.{extension}", ContentFile(content), save=False)
+        locked.save(update_fields=["thumbnail"])
+    logger.info("catalog.thumbnail.made", extra={"image_id": image_id})
+    return locked
+
+
+def products_set_active(*, products, active: bool) -> int:
+    """Publish or unpublish many products at once; returns how many changed."""
+    with transaction.atomic():
+        return products.exclude(active=active).update(active=active)

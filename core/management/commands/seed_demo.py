@@ -1,0 +1,154 @@
+"""Demo data: a realistic catalog and an admin login. Running it twice changes nothing."""
+
+import io
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from PIL import Image, ImageDraw, ImageFont
+
+from catalog import services
+from catalog.models import Product
+from catalog.validators import gtin_check_digit
+
+# (title, brand, description, colour, shape, currency, variants: (suffix, attributes, price, stock))
+PRODUCTS = [
+    ("Cloud Knit Hoodie", "Northloop", "Brushed-back cotton hoodie with a relaxed fit.",
+     (94, 129, 172), "hoodie", "USD",
+     [("S", {"size": "S"}, "59.00", 14), ("M", {"size": "M"}, "59.00", 22),
+      ("L", {"size": "L"}, "59.00", 0)]),
+    ("Glow Serum 30 ml", "Lumen Lab", "Vitamin C serum for an even, bright complexion.",
+     (236, 164, 92), "bottle", "USD", [("30", {"volume": "30 ml"}, "24.99", 120)]),
+    ("Trail Runner 2", "Stride Co", "Lightweight trail shoe with a grippy outsole.",
+     (76, 153, 115), "shoe", "EUR",
+     [("42", {"size": "42"}, "119.00", 6), ("43", {"size": "43"}, "119.00", 9),
+      ("44", {"size": "44"}, "119.00", 3)]),
+    ("Ceramic Pour-Over Set", "Kiln & Co", "Hand-glazed dripper and carafe for two cups.",
+     (200, 120, 100), "cup", "EUR", [("SET", {"colour": "Sand"}, "48.50", 25)]),
+    ("Wireless Earbuds Mini", "Sonic", "Pocket-size earbuds with 28 hours of battery.",
+     (40, 40, 48), "circle", "USD",
+     [("BLK", {"colour": "Black"}, "79.00", 40), ("WHT", {"colour": "White"}, "79.00", 31)]),
+    ("Everyday Tote", "Northloop", "Waxed canvas tote with a padded laptop sleeve.",
+     (150, 120, 80), "bag", "USD", [("OS", {"colour": "Olive"}, "45.00", 18)]),
+    ("Matte Lip Tint", "Lumen Lab", "Weightless, long-wear lip tint in six shades.",
+     (204, 60, 90), "bottle", "EUR",
+     [("ROSE", {"shade": "Rose"}, "14.90", 60), ("BRICK", {"shade": "Brick"}, "14.90", 0)]),
+    ("Insulated Bottle 750 ml", "Stride Co", "Keeps drinks cold for 24 hours, hot for 12.",
+     (70, 130, 180), "bottle", "USD", [("750", {"volume": "750 ml"}, "32.00", 75)]),
+    ("Linen Throw Pillow", "Kiln & Co", "Stonewashed linen cover with a feather insert.",
+     (180, 170, 150), "square", "EUR", [("50", {"size": "50×50 cm"}, "39.00", 12)]),
+    ("Phone Grip Stand", "Sonic", "Collapsible grip that doubles as a stand for filming.",
+     (120, 90, 200), "circle", "USD", [("LAV", {"colour": "Lavender"}, "12.00", 300)]),
+    ("Recycled Yoga Mat", "Stride Co", "5 mm natural rubber mat with alignment lines.",
+     (90, 160, 150), "square", "EUR", [("TEAL", {"colour": "Teal"}, "68.00", 8)]),
+    ("Silk Scrunchie Trio", "Lumen Lab", "Three mulberry silk scrunchies, gentle on hair.",
+     (230, 200, 210), "circle", "USD", [("TRIO", {"colour": "Blush"}, "18.00", 90)]),
+]  # fmt: skip
+
+
+def demo_gtin(index: int, variant_index: int) -> str:
+    body = f"40{index:05d}{variant_index:05d}"  # 12 digits; "40" is a GS1 Germany prefix
+    return body + str(gtin_check_digit(body))
+
+
+def draw_product_image(title: str, colour: tuple, shape: str) -> bytes:
+    """A 1200×1200 studio-style shot drawn with Pillow."""
+    size = 1200
+    image = Image.new("RGB", (size, size), (246, 244, 241))
+    draw = ImageDraw.Draw(image)
+    for y in range(size):  # soft vertical gradient
+        shade = 246 - int(18 * y / size)
+        draw.line([(0, y), (size, y)], fill=(shade, shade - 2, shade - 5))
+    draw.ellipse([300, 930, 900, 1010], fill=(215, 212, 208))  # shadow
+    dark = tuple(max(0, c - 45) for c in colour)
+    if shape == "bottle":
+        draw.rounded_rectangle([470, 330, 730, 960], radius=60, fill=colour, outline=dark, width=8)
+        draw.rectangle([540, 230, 660, 340], fill=dark)
+    elif shape == "shoe":
+        draw.rounded_rectangle([240, 640, 980, 900], radius=120, fill=colour, outline=dark, width=8)
+        draw.rounded_rectangle([240, 860, 1000, 940], radius=30, fill=(250, 250, 250))
+    elif shape == "cup":
+        draw.rounded_rectangle([380, 420, 820, 940], radius=80, fill=colour, outline=dark, width=8)
+        draw.arc([760, 520, 940, 760], 270, 90, fill=dark, width=30)
+    elif shape == "hoodie":
+        outline = [(300, 380), (480, 300), (720, 300), (900, 380), (960, 700), (840, 720),
+                   (820, 960), (380, 960), (360, 720), (240, 700)]  # fmt: skip
+        draw.polygon(outline, fill=colour, outline=dark)
+        draw.ellipse([500, 260, 700, 420], fill=dark)
+    elif shape == "bag":
+        draw.rounded_rectangle([330, 450, 870, 960], radius=40, fill=colour, outline=dark, width=8)
+        draw.arc([450, 250, 750, 600], 180, 360, fill=dark, width=28)
+    elif shape == "square":
+        draw.rounded_rectangle([300, 360, 900, 960], radius=70, fill=colour, outline=dark, width=8)
+    else:
+        draw.ellipse([330, 360, 870, 900], fill=colour, outline=dark, width=10)
+    font = ImageFont.load_default(size=54)
+    draw.text((size // 2, 130), title, fill=(40, 40, 45), font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+class Command(BaseCommand):
+    help = "Create demo products with images and variants, and an admin user (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with DEBUG off (creates a known admin login: never on a live shop).",
+        )
+
+    def handle(self, *args, allow_production=False, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "seed_demo creates an admin with a known password; it runs only with DEBUG=true "
+                "(or --allow-production on a throwaway database)."
+            )
+        created = 0
+        for index, row in enumerate(PRODUCTS, start=1):
+            created += self.seed_product(index, *row)
+        user, user_created = self.seed_admin()
+        self.stdout.write(
+            f"Demo catalog: {Product.objects.count()} products ({created} new). "
+            f"Admin: {user.get_username()} ({'new' if user_created else 'existing'})."
+        )
+
+    @transaction.atomic
+    def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
+        if Product.objects.filter(title=title, brand=brand).exists():
+            return 0
+        product = services.product_create(title=title, brand=brand, description=description)
+        for position, (suffix, attributes, price, stock) in enumerate(variants):
+            services.variant_create(
+                product=product,
+                sku=f"{brand[:3].upper()}-{index:03d}-{suffix}",
+                gtin=demo_gtin(index, position),
+                price=Decimal(price),
+                currency=currency,
+                stock_on_hand=stock,
+                attributes=attributes,
+                position=position,
+                compare_at_price=Decimal(price) * 2 if index % 4 == 0 else None,
+            )
+        upload = SimpleUploadedFile(f"{product.slug}.png", draw_product_image(title, colour, shape))
+        services.product_image_add(product=product, upload=upload, alt_text=f"{title} by {brand}")
+        return 1
+
+    def seed_admin(self):
+        User = get_user_model()
+        username = settings.DEMO_ADMIN_USERNAME
+        user = User.objects.filter(username=username).first()
+        if user is not None:
+            return user, False
+        user = User.objects.create_superuser(
+            username=username, email="", password=settings.DEMO_ADMIN_PASSWORD
+        )
+        owner = Group.objects.filter(name="Owner").first()
+        if owner:
+            user.groups.add(owner)
+        return user, True
