@@ -23,7 +23,10 @@ def pytest_sessionstart(session):
 
     db = settings.DATABASES["default"]
     checks = {
-        "PostgreSQL (DATABASE_URL)": (f"postgres://{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}", 5432),
+        "PostgreSQL (DATABASE_URL)": (
+            f"postgres://{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}",
+            5432,
+        ),
         "Redis (REDIS_URL)": (os.environ["REDIS_URL"], 6379),
     }
     down = []
