@@ -42,7 +42,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 migrations-check: $(VENV)/.dev
-	DJANGO_SETTINGS_MODULE=config.settings_test $(BIN)/python manage.py makemigrations --check --dry-run
+	DEBUG=true DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

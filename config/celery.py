@@ -14,6 +14,11 @@ app.autodiscover_tasks()
 
 # Periodic jobs: the beat schedule lives here and nowhere else.
 app.conf.beat_schedule = {
+    "links-clicks-drain": {
+        "task": "links.clicks_drain",
+        "schedule": 2.0,  # seconds; one drain at a time, each runs until the buffer is empty
+        "options": {"expires": 10},
+    },
     "catalog-thumbnails-sweep": {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),

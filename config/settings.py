@@ -225,3 +225,33 @@ LOGGING = {
 # Demo data (manage.py seed_demo): the admin login it creates.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", default="shoploop-demo")
+
+
+# Short links and click capture (links app).
+def _meta_name(header: str) -> str:
+    """`CF-IPCountry` -> `HTTP_CF_IPCOUNTRY`, the name Django gives it in request.META."""
+    return "HTTP_" + header.upper().replace("-", "_") if header else ""
+
+
+AFFILIATE_PARAM = env.str("AFFILIATE_PARAM", default="ref")
+CLICK_ID_PARAM = env.str("CLICK_ID_PARAM", default="slclid")
+ATTRIBUTION_COOKIE_NAME = env.str("ATTRIBUTION_COOKIE_NAME", default="sl_attr")
+ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
+# Trust these headers only when the edge (Cloudflare, a load balancer) sets or overwrites them.
+COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="CF-IPCountry")
+COUNTRY_HEADER_META = _meta_name(COUNTRY_HEADER)
+CLIENT_IP_HEADER = _meta_name(env.str("CLIENT_IP_HEADER", default=""))
+CLICK_BUFFER_URL = env.str("CLICK_BUFFER_URL", default=REDIS_URL)
+CLICK_UNIQUE_WINDOW = env.int("CLICK_UNIQUE_WINDOW", default=3600)
+CLICK_DRAIN_BATCH = env.int("CLICK_DRAIN_BATCH", default=5000)
+CLICK_DRAIN_TIME_BUDGET = env.float("CLICK_DRAIN_TIME_BUDGET", default=50.0)
+CLICK_DRAIN_LOCK_TTL = env.int("CLICK_DRAIN_LOCK_TTL", default=90)
+CLICK_BUFFER_DEGRADED_DEPTH = env.int("CLICK_BUFFER_DEGRADED_DEPTH", default=100_000)
+LINK_SNAPSHOT_LOCAL_TTL = env.float("LINK_SNAPSHOT_LOCAL_TTL", default=2.0)
+
+# Checks /healthz runs besides the database, cache and broker.
+HEALTH_EXTRA_CHECKS = {"click_buffer": "links.clicks.check_click_buffer"}
+# Clicks wait in each web process at most one Redis round trip; past this many the
+# redirect writes them to the database itself (see links/handoff.py).
+CLICK_HANDOFF_MAX_QUEUE = env.int("CLICK_HANDOFF_MAX_QUEUE", default=50_000)
+CLICK_HANDOFF_LINGER = env.float("CLICK_HANDOFF_LINGER", default=0.005)

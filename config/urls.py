@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from catalog.api import ProductViewSet
 from core.views import healthz
+from links.api import ShortLinkViewSet
 
 admin.site.site_header = "Shoploop merchant console"
 admin.site.site_title = "Shoploop"
@@ -14,8 +15,10 @@ admin.site.index_title = "Merchant console"
 
 router = DefaultRouter(trailing_slash=False)
 router.register("products", ProductViewSet, basename="product")
+router.register("links", ShortLinkViewSet, basename="link")
 
 urlpatterns = [
+    path("", include("links.urls")),  # first: /p/<code> is the hot path
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,18 +1,35 @@
 """The merchant roles: Django groups with least-privilege permissions.
 
 The definition lives here; data migrations call `sync_roles` so that every database gets
-the groups, and apps that add models add a migration that calls it again.
+the groups. It grants what exists at that point of the migration history, so an app that adds
+models adds a migration (in core, depending on the app's) that calls it again.
 """
 
 # Role -> {"app_label.model": actions}. Actions are Django's add, change, delete, view.
 ALL = ("add", "change", "delete", "view")
 VIEW = ("view",)
 
+LINKS = {
+    "links.shortlink": ALL,
+    "links.routingrule": ALL,
+    "links.splitarm": ALL,
+    "links.campaign": ALL,
+}
+LINK_REPORTS = {
+    "links.shortlink": VIEW,
+    "links.clickevent": VIEW,
+    "links.linkdailystats": VIEW,
+}
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
         "catalog.variant": ALL,
         "catalog.productimage": ALL,
+        **LINK_REPORTS,
+        **LINKS,  # after the reports: full rights on links win over view-only
+        "links.alloweddomain": ALL,
+        "creators.creator": ALL,
         "auth.user": ALL,
         "auth.group": VIEW,
         "authtoken.token": ALL,
@@ -22,17 +39,32 @@ ROLES = {
         "catalog.product": ALL,
         "catalog.variant": ALL,
         "catalog.productimage": ALL,
+        **LINK_REPORTS,
+        **LINKS,
+        "links.alloweddomain": VIEW,
+        "creators.creator": VIEW,
     },
     "Moderator": {
         "catalog.product": VIEW,
         "catalog.variant": VIEW,
         "catalog.productimage": VIEW,
+        "creators.creator": VIEW,
     },
     "Finance": {
         "catalog.product": VIEW,
         "catalog.variant": VIEW,
+        "creators.creator": VIEW,
+        **LINK_REPORTS,
     },
 }
+
+
+def _model_exists(apps, app_label: str, model: str) -> bool:
+    try:
+        apps.get_model(app_label, model)
+    except LookupError:
+        return False
+    return True
 
 
 def sync_roles(apps) -> None:
@@ -52,6 +84,8 @@ def sync_roles(apps) -> None:
         wanted = []
         for model_label, actions in grants.items():
             app_label, model = model_label.split(".")
+            if not _model_exists(apps, app_label, model):
+                continue  # not migrated yet: a later migration of that app syncs again
             codenames = [f"{action}_{model}" for action in actions]
             found = list(
                 Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)

@@ -8,7 +8,8 @@ from core.health import run_checks
 @never_cache
 @require_safe
 def healthz(request):
-    """JSON status of the database, cache and broker; HTTP 503 when one is down."""
-    healthy, checks = run_checks()
-    body = {"status": "ok" if healthy else "down", "checks": checks}
-    return JsonResponse(body, status=200 if healthy else 503)
+    """JSON status of each service: 503 when one is down, 200 when ok or only degraded."""
+    status, checks = run_checks()
+    return JsonResponse(
+        {"status": status, "checks": checks}, status=503 if status == "down" else 200
+    )

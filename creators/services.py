@@ -1,0 +1,24 @@
+"""Every write to creators."""
+
+from django.db import transaction
+
+from creators.models import Creator
+
+
+def creator_create(
+    *, name: str, handle: str, affiliate_code: str, email: str = "", status=Creator.Status.ACTIVE
+) -> Creator:
+    with transaction.atomic():
+        creator = Creator(
+            name=name, handle=handle, affiliate_code=affiliate_code, email=email, status=status
+        )
+        creator.full_clean()
+        creator.save()
+    return creator
+
+
+def creator_save(*, creator: Creator) -> Creator:
+    with transaction.atomic():
+        creator.full_clean()
+        creator.save()
+    return creator

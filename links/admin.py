@@ -1,0 +1,218 @@
+"""Short links in the merchant console: counts, filters, QR codes, rules and allowed domains."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.html import format_html
+
+from catalog.seo import absolute_url
+from links import selectors, services
+from links.models import AllowedDomain, Campaign, RoutingRule, ShortLink, SplitArm
+
+
+class ServiceValidatedForm(forms.ModelForm):
+    """Runs the service's validation on the form's instance, so errors show beside fields."""
+
+    validate = None  # the service's validate function, set by subclasses
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors:
+            return
+        try:
+            type(self).validate(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+class ShortLinkForm(ServiceValidatedForm):
+    validate = staticmethod(services.link_validate)
+
+
+class RoutingRuleForm(ServiceValidatedForm):
+    validate = staticmethod(services.rule_validate)
+
+
+class SplitArmForm(ServiceValidatedForm):
+    validate = staticmethod(services.split_arm_validate)
+
+
+class RoutingRuleInline(admin.StackedInline):
+    model = RoutingRule
+    form = RoutingRuleForm
+    extra = 0
+    autocomplete_fields = ["product", "variant"]
+    fieldsets = [
+        (None, {"fields": ["position"]}),
+        ("When", {"fields": [("countries", "languages"), ("device_os", "in_app"),
+                             ("query_param", "query_value"), ("active_from", "active_until")]}),
+        ("Send to", {"fields": [("product", "variant"), "url"]}),
+    ]  # fmt: skip
+
+
+class SplitArmInline(admin.TabularInline):
+    model = SplitArm
+    form = SplitArmForm
+    extra = 0
+    autocomplete_fields = ["product", "variant"]
+    fields = ["label", "weight", "product", "variant", "url"]
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return ShortLink.Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return selectors.links_with_status(queryset, self.value())
+        return queryset
+
+
+@admin.register(ShortLink)
+class ShortLinkAdmin(admin.ModelAdmin):
+    form = ShortLinkForm
+    list_display = [
+        "code", "copy_button", "target", "creator", "campaign", "active",
+        "total_clicks", "unique_clicks", "bot_hits", "clicks_7d",
+    ]  # fmt: skip
+    list_filter = [
+        StatusFilter,
+        "active",
+        "creator",
+        "campaign",
+        ("product", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["code", "url", "notes", "title", "product__title", "creator__handle"]
+    list_select_related = ["product", "variant", "creator", "campaign"]
+    autocomplete_fields = ["product", "variant", "creator"]
+    readonly_fields = ["qr_preview", "short_url", "created_at", "updated_at"]
+    inlines = [RoutingRuleInline, SplitArmInline]
+    actions = ["deactivate"]
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["code", "short_url", "qr_preview", "active"]}),
+        ("Destination", {"fields": [("product", "variant"), "url", "title"]}),
+        ("Attribution", {"fields": ["creator", "campaign",
+                                    ("utm_source", "utm_medium", "utm_campaign"),
+                                    ("utm_content", "utm_term"), "extra_params"]}),
+        ("Schedule", {"fields": [("starts_at", "expires_at"), "fallback_url"]}),
+        (None, {"fields": ["notes", ("created_at", "updated_at")]}),
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        week_ago = timezone.now().date() - timedelta(days=6)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _clicks=Coalesce(Sum("daily_stats__clicks"), 0),
+                _unique=Coalesce(Sum("daily_stats__unique_clicks"), 0),
+                _bots=Coalesce(Sum("daily_stats__bot_hits"), 0),
+                _clicks_7d=Coalesce(
+                    Sum("daily_stats__clicks", filter=Q(daily_stats__day__gte=week_ago)), 0
+                ),
+            )
+        )
+
+    @admin.display(description="Clicks", ordering="_clicks")
+    def total_clicks(self, obj):
+        return obj._clicks
+
+    @admin.display(description="Unique", ordering="_unique")
+    def unique_clicks(self, obj):
+        return obj._unique
+
+    @admin.display(description="Bots", ordering="_bots")
+    def bot_hits(self, obj):
+        return obj._bots
+
+    @admin.display(description="Last 7 days", ordering="_clicks_7d")
+    def clicks_7d(self, obj):
+        return obj._clicks_7d
+
+    @admin.display(description="Destination")
+    def target(self, obj):
+        return obj.destination_label
+
+    @admin.display(description="Short URL")
+    def short_url(self, obj):
+        if not obj.pk:
+            return "–"
+        return absolute_url(obj.get_absolute_url())
+
+    @admin.display(description="")
+    def copy_button(self, obj):
+        url = absolute_url(obj.get_absolute_url())
+        return format_html(
+            '<button type="button" class="button" data-copy="{}" '
+            'onclick="navigator.clipboard.writeText(this.dataset.copy);'
+            "this.textContent='Copied'\">Copy</button>",
+            url,
+        )
+
+    @admin.display(description="QR code")
+    def qr_preview(self, obj):
+        if not obj.pk:
+            return "Saved links get a QR code."
+        base = f"/p/{obj.code}/qr"
+        return format_html(
+            '<img src="{}.svg" alt="QR code for {}" width="160" height="160"><br>'
+            '<a href="{}.svg?download=1">SVG</a> · <a href="{}.png?download=1">PNG</a>',
+            base, obj.code, base, base,
+        )  # fmt: skip
+
+    def save_model(self, request, obj, form, change):
+        services.link_save(link=obj)
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for deleted in formset.deleted_objects:
+            services.link_child_delete(child=deleted)
+        for instance in instances:
+            if isinstance(instance, RoutingRule):
+                services.rule_save(rule=instance)
+            else:
+                services.split_arm_save(arm=instance)
+
+    def has_delete_permission(self, request, obj=None):
+        # Links with clicks are kept for the reports; deactivate them instead.
+        if obj is not None and obj.clicks.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(description="Deactivate selected links", permissions=["change"])
+    def deactivate(self, request, queryset):
+        for link in queryset:
+            services.link_deactivate(link=link)
+        self.message_user(request, f"{queryset.count()} link(s) deactivated.")
+
+
+@admin.register(AllowedDomain)
+class AllowedDomainAdmin(admin.ModelAdmin):
+    list_display = ["domain", "include_subdomains", "note", "created_at"]
+    search_fields = ["domain", "note"]
+
+    def save_model(self, request, obj, form, change):
+        services.allowed_domain_save(domain=obj)
+
+    def delete_model(self, request, obj):
+        services.allowed_domain_delete(domain=obj)
+
+    def delete_queryset(self, request, queryset):
+        for domain in queryset:
+            services.allowed_domain_delete(domain=domain)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "utm_source", "utm_medium", "utm_campaign"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}

@@ -1,0 +1,117 @@
+"""Choosing where a click goes: rules in order, first match wins, else the A/B split or the
+link's own destination. Works on snapshots (plain dicts), never on the database."""
+
+import random
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+
+
+def preferred_language(accept_language: str) -> str:
+    """The most preferred language tag of an Accept-Language header, lower-cased."""
+    best, best_q = "", -1.0
+    for part in accept_language.split(","):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        if not tag or tag == "*":
+            continue
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if q > best_q:
+            best, best_q = tag, q
+    return best if best_q > 0 else ""
+
+
+def language_matches(wanted: list[str], language: str) -> bool:
+    """`fr` matches fr and fr-CA; `fr-ca` matches only fr-CA."""
+    if not language:
+        return False
+    primary = language.split("-")[0]
+    return any(w == language or w == primary for w in wanted)
+
+
+def rule_matches(rule: dict, *, country, language, agent, query, now: float) -> bool:
+    if rule["destination"] is None:
+        return False
+    if rule["countries"] and country not in rule["countries"]:
+        return False
+    if rule["languages"] and not language_matches(rule["languages"], language):
+        return False
+    if rule["os"] and agent.os_group != rule["os"]:
+        return False
+    if rule["in_app"] and agent.in_app != rule["in_app"]:
+        return False
+    if rule["param"]:
+        if rule["param"] not in query:
+            return False
+        if rule["value"] and query.get(rule["param"]) != rule["value"]:
+            return False
+    if rule["from"] is not None and now < rule["from"]:
+        return False
+    if rule["until"] is not None and now >= rule["until"]:
+        return False
+    return True
+
+
+def pick_arm(arms: list[dict], sticky_id: int | None) -> dict | None:
+    """The arm a cookie names if it still exists, else a weighted random draw."""
+    live = [arm for arm in arms if arm["destination"] is not None]
+    if not live:
+        return None
+    for arm in live:
+        if arm["id"] == sticky_id:
+            return arm
+    return random.choices(live, weights=[arm["weight"] for arm in live])[0]  # noqa: S311
+
+
+def choose(snapshot: dict, *, country, language, agent, query, now, sticky_arm) -> tuple:
+    """(destination, product id, route label, arm or None) for one click."""
+    for rule in snapshot["rules"]:
+        if rule_matches(
+            rule, country=country, language=language, agent=agent, query=query, now=now
+        ):
+            return (
+                rule["destination"],
+                rule["product_id"] or snapshot["product_id"],
+                f"rule:{rule['id']}",
+                None,
+            )
+    arm = pick_arm(snapshot["arms"], sticky_arm)
+    if arm is not None:
+        return (
+            arm["destination"],
+            arm["product_id"] or snapshot["product_id"],
+            f"ab:{arm['label']}",
+            arm,
+        )
+    return snapshot["destination"], snapshot["product_id"], "default", None
+
+
+def with_params(destination: str, *groups: list[tuple[str, str]]) -> str:
+    """`destination` with each group of parameters merged into its query in turn.
+
+    A name in a later group replaces all its values from earlier ones (a group may repeat a
+    name). Only the query changes: scheme, host and path are the stored, validated ones.
+    """
+    parts = urlsplit(destination)
+    merged: dict[str, list[str]] = {}
+    for group in (parse_qsl(parts.query, keep_blank_values=True), *groups):
+        values: dict[str, list[str]] = {}
+        for name, value in group:
+            values.setdefault(name, []).append(value)
+        merged.update(values)
+    query = urlencode([(n, v) for n, values in merged.items() for v in values])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def tracking_params(snapshot: dict, click_id: str) -> list[tuple[str, str]]:
+    """The parameters a link adds: extras, UTM, the affiliate code and the click id."""
+    params = list(snapshot["extra"].items()) + list(snapshot["utm"].items())
+    if snapshot["affiliate_code"]:
+        params.append((settings.AFFILIATE_PARAM, snapshot["affiliate_code"]))
+    params.append((settings.CLICK_ID_PARAM, click_id))
+    return params

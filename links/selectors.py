@@ -1,0 +1,62 @@
+"""Reads of links and their clicks for the console, the API and dashboards."""
+
+from datetime import UTC
+
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from links.models import ClickEvent, ShortLink
+
+
+def links_with_status(queryset, status: str):
+    now = timezone.now()
+    live = Q(active=True) & (Q(starts_at__isnull=True) | Q(starts_at__lte=now))
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return {
+        ShortLink.Status.ACTIVE: queryset.filter(live & not_expired),
+        ShortLink.Status.INACTIVE: queryset.filter(active=False),
+        ShortLink.Status.SCHEDULED: queryset.filter(active=True, starts_at__gt=now),
+        ShortLink.Status.EXPIRED: queryset.filter(active=True, expires_at__lte=now),
+    }.get(status, queryset)
+
+
+def link_status(link: ShortLink) -> str:
+    now = timezone.now()
+    if not link.active:
+        return ShortLink.Status.INACTIVE
+    if link.starts_at and link.starts_at > now:
+        return ShortLink.Status.SCHEDULED
+    if link.expires_at and link.expires_at <= now:
+        return ShortLink.Status.EXPIRED
+    return ShortLink.Status.ACTIVE
+
+
+# What click counts can be grouped by, and the column behind each.
+GROUPINGS = {
+    "day": TruncDate("clicked_at", tzinfo=UTC),
+    "country": F("country"),
+    "device": F("device_type"),
+    "source": F("utm_source"),
+    "route": F("route"),
+}
+
+
+def link_click_counts(link: ShortLink, *, group_by: str, since=None, until=None) -> list[dict]:
+    """Total, unique and bot clicks of a link, grouped. Human clicks only count as clicks."""
+    clicks = ClickEvent.objects.filter(link=link)
+    if since:
+        clicks = clicks.filter(clicked_at__gte=since)
+    if until:
+        clicks = clicks.filter(clicked_at__lt=until)
+    rows = (
+        clicks.annotate(key=GROUPINGS[group_by])
+        .values("key")
+        .annotate(
+            clicks=Count("pk", filter=Q(is_bot=False)),
+            unique_clicks=Count("pk", filter=Q(is_bot=False, is_unique=True)),
+            bot_hits=Count("pk", filter=Q(is_bot=True)),
+        )
+        .order_by("key")
+    )
+    return [{**row, "key": str(row["key"]) if row["key"] is not None else ""} for row in rows]

@@ -1,0 +1,112 @@
+"""Who is clicking: bot or shopper, device, OS, browser, in-app browser, network.
+
+Bots are recognised by crawlerdetect (a maintained list of crawler patterns, including the
+link-preview fetchers of Facebook, X, Slack, WhatsApp, Telegram, Discord, LinkedIn, Apple,
+Pinterest and TikTok); devices and browsers by ua-parser (the uap-core regexes). Results are
+cached per user-agent string: a viral link sees the same few thousand strings again and again.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from crawlerdetect import CrawlerDetect
+from django.conf import settings
+from django.core.cache import cache
+from ua_parser import parse as parse_user_agent
+
+_crawlers = CrawlerDetect()
+
+# In-app browsers: ua-parser's browser family first, then tokens the apps put in their UA.
+IN_APP_FAMILIES = {
+    "TikTok": "tiktok", "Instagram": "instagram", "Facebook": "facebook",
+    "Snapchat": "snapchat", "Pinterest": "pinterest", "Twitter": "x",
+}  # fmt: skip
+IN_APP_TOKENS = (
+    ("musical_ly", "tiktok"), ("BytedanceWebview", "tiktok"), ("TikTok", "tiktok"),
+    ("Instagram", "instagram"), ("FBAN/", "facebook"), ("FBAV/", "facebook"),
+    ("FB_IAB", "facebook"), ("Snapchat", "snapchat"), ("Pinterest/", "pinterest"),
+    ("Twitter for", "x"), ("TwitterAndroid", "x"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Agent:
+    is_bot: bool
+    device_type: str  # mobile, tablet, desktop or bot
+    os: str  # ua-parser's OS family: iOS, Android, Windows, Mac OS X, ...
+    os_group: str  # ios, android or desktop, as routing rules name them
+    browser: str
+    in_app: str  # tiktok, instagram, facebook, snapchat, pinterest, x or ""
+
+
+@lru_cache(maxsize=8192)
+def classify(user_agent: str) -> Agent:
+    parsed = parse_user_agent(user_agent)
+    os_family = parsed.os.family if parsed.os else ""
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    if not user_agent.strip() or _crawlers.isCrawler(user_agent):
+        return Agent(True, "bot", "", "", (browser or "unknown bot")[:60], "")
+    device = parsed.device.family if parsed.device else ""
+    in_app = IN_APP_FAMILIES.get(browser, "") or next(
+        (app for token, app in IN_APP_TOKENS if token in user_agent), ""
+    )
+    if os_family == "iOS" or os_family == "iPadOS":
+        os_group = "ios"
+        device_type = "tablet" if "iPad" in device or "iPad" in user_agent else "mobile"
+    elif os_family == "Android":
+        os_group = "android"
+        device_type = "mobile" if "Mobile" in user_agent else "tablet"
+    else:
+        os_group = "desktop"
+        device_type = "desktop"
+    return Agent(False, device_type, os_family[:40], os_group, browser[:60], in_app)
+
+
+def client_ip(request) -> str:
+    """The visitor's IP: from the header the edge sets (CLIENT_IP_HEADER), else the socket."""
+    header = settings.CLIENT_IP_HEADER
+    value = request.META.get(header, "") if header else ""
+    candidate = value.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return ""
+
+
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) the address is in: enough for geography, not a person."""
+    if not ip:
+        return ""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+_day_keys: dict[str, bytes] = {}
+
+
+def day_key(day: str) -> bytes:
+    """A random key for `day`, shared by all processes through the cache and then forgotten."""
+    key = _day_keys.get(day)
+    if key is None:
+        try:
+            stored = cache.get_or_set(f"links:visitor-key:{day}", secrets.token_hex(32), 2 * 86400)
+        except Exception:
+            # No shared cache: a key derived from the secret and the day still changes daily.
+            return hmac.new(settings.SECRET_KEY.encode(), day.encode(), hashlib.sha256).digest()
+        key = bytes.fromhex(stored)
+        _day_keys.clear()  # only today's key is kept in memory
+        _day_keys[day] = key
+    return key
+
+
+def visitor_hash(ip: str, user_agent: str, *, now: datetime | None = None) -> str:
+    """A keyed hash of who is visiting; the key changes every day (UTC)."""
+    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
+    message = f"{ip}|{user_agent}".encode()
+    return hmac.new(day_key(day), message, hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,49 @@
+import pytest
+
+from links import services, snapshots
+from tests.catalog.factories import ProductFactory, VariantFactory
+from tests.links.factories import AllowedDomainFactory, CreatorFactory
+
+
+@pytest.fixture(autouse=True)
+def clean_buffers(redis_client):
+    """Each test starts with an empty click buffer and no cached link snapshots."""
+    redis_client.flushdb()
+    snapshots._local.clear()
+    yield
+    redis_client.flushdb()
+    snapshots._local.clear()
+
+
+@pytest.fixture
+def allowed_domain(db):
+    return AllowedDomainFactory(domain="shop.example.com")
+
+
+@pytest.fixture
+def product(db):
+    product = ProductFactory(title="Cloud Hoodie", slug="cloud-hoodie")
+    VariantFactory(product=product, sku="HOOD-M")
+    return product
+
+
+@pytest.fixture
+def creator(db):
+    return CreatorFactory(handle="maya", affiliate_code="MAYA10")
+
+
+@pytest.fixture
+def link(db, allowed_domain, creator):
+    return services.link_create(
+        url="https://shop.example.com/products/hoodie?color=grey",
+        code="hoodie",
+        creator=creator,
+        utm_source="tiktok",
+        utm_medium="creator",
+        utm_campaign="spring",
+    )
+
+
+@pytest.fixture
+def product_link(db, product, creator):
+    return services.link_create(product=product, code="prod", creator=creator)

@@ -1,0 +1,80 @@
+"""The in-process handoff of clicks to Redis: retried, bounded, flushed at exit."""
+
+import threading
+
+import pytest
+import redis
+
+from links import clicks
+from links.handoff import Handoff
+from links.models import ClickEvent
+from tests.links.helpers import drain_all, human
+
+
+class FlakyRedis:
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.sent = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def send(self, batch):
+        self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise redis.ConnectionError("down")
+        self.sent.extend(batch)
+
+
+def test_a_failed_batch_is_retried_until_redis_takes_it():
+    target = FlakyRedis(failures=3)
+    spilled = []
+    handoff = Handoff(target.send, spilled.extend)
+    for n in range(100):
+        handoff.put(n)
+    assert handoff.flush(timeout=10)
+    assert target.sent == list(range(100))
+    assert spilled == []
+
+
+def test_past_the_bound_clicks_go_to_the_database_instead(settings):
+    settings.CLICK_HANDOFF_MAX_QUEUE = 3
+    target = FlakyRedis(failures=0)
+    target.gate.clear()  # Redis hangs
+    spilled = []
+    handoff = Handoff(target.send, spilled.extend)
+    for n in range(5):
+        handoff.put(n)
+    assert spilled == [3, 4]
+    target.gate.set()
+    assert handoff.flush(timeout=10)
+    assert target.sent == [0, 1, 2]
+
+
+def test_at_exit_what_redis_cannot_take_goes_to_the_database():
+    target = FlakyRedis(failures=10_000)
+    spilled = []
+    handoff = Handoff(target.send, spilled.extend)
+    for n in range(4):
+        handoff.put(n)
+    handoff.close()
+    assert sorted(spilled) == [0, 1, 2, 3]
+    assert handoff.flush(timeout=0.1)
+
+
+@pytest.mark.django_db
+def test_with_redis_down_redirects_work_and_clicks_arrive_once_it_is_back(
+    client, link, monkeypatch
+):
+    human(client, "/p/hoodie")  # cache the link's snapshot
+    drain_all()
+    working = clicks.client()
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    dead.buffer_click = dead.register_script(clicks.BUFFER_SCRIPT)
+    monkeypatch.setattr(clicks, "_client", dead)
+    for n in range(10):
+        assert human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n}").status_code == 302
+    assert not clicks.flush(timeout=0.5)  # still waiting for Redis
+    monkeypatch.setattr(clicks, "_client", working)
+    assert drain_all() == 10
+    assert ClickEvent.objects.count() == 11
