@@ -5,8 +5,9 @@ from django.contrib import admin
 from django.db.models import Count, Sum
 from django.utils.html import format_html
 
-from catalog import images, services
+from catalog import services
 from catalog.models import Product, ProductImage, Variant
+from core import images
 
 
 class ProductImageForm(forms.ModelForm):

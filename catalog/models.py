@@ -136,7 +136,7 @@ class ProductImage(models.Model):
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     # A FileField, not an ImageField: the file is checked and re-encoded by
-    # catalog.images before it is stored, so nothing else should decode it.
+    # core.images before it is stored, so nothing else should decode it.
     image = models.FileField(upload_to=product_image_path)
     width = models.PositiveIntegerField(default=0, editable=False)
     height = models.PositiveIntegerField(default=0, editable=False)

@@ -6,8 +6,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.text import slugify
 
-from catalog import images
 from catalog.models import Product, ProductImage, Variant
+from core import images
 from core.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,10 @@ app.conf.beat_schedule = {
         "schedule": 2.0,  # seconds; one drain at a time, each runs until the buffer is empty
         "options": {"expires": 10},
     },
+    "previews-refresh-due": {
+        "task": "previews.refresh_due",
+        "schedule": crontab(minute="*/10"),
+    },
     "catalog-thumbnails-sweep": {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),

@@ -188,6 +188,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LinkStatusEnum": "links.models.ShortLink.Status",
+        "PreviewStatusEnum": "previews.models.LinkPreview.Status",
+    },
 }
 
 # Security: production defaults, relaxed only with DEBUG.
@@ -255,3 +259,24 @@ HEALTH_EXTRA_CHECKS = {"click_buffer": "links.clicks.check_click_buffer"}
 # redirect writes them to the database itself (see links/handoff.py).
 CLICK_HANDOFF_MAX_QUEUE = env.int("CLICK_HANDOFF_MAX_QUEUE", default=50_000)
 CLICK_HANDOFF_LINGER = env.float("CLICK_HANDOFF_LINGER", default=0.005)
+
+# Link previews (previews app). The fetcher's own settings are read in previews/fetch.py.
+PREVIEW_USER_AGENT = env.str(
+    "PREVIEW_USER_AGENT", default="ShoploopPreview/1.0 (+https://github.com/shoploop/shoploop)"
+)
+PREVIEW_PROXY_URL = env.str("PREVIEW_PROXY_URL", default="") or None
+PREVIEW_FETCH_MAX_BYTES = env.int("PREVIEW_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
+PREVIEW_FETCH_CONNECT_TIMEOUT = env.float("PREVIEW_FETCH_CONNECT_TIMEOUT", default=3)
+PREVIEW_FETCH_TOTAL_TIMEOUT = env.float("PREVIEW_FETCH_TOTAL_TIMEOUT", default=10)
+PREVIEW_FETCH_MAX_REDIRECTS = env.int("PREVIEW_FETCH_MAX_REDIRECTS", default=5)
+PREVIEW_FETCH_ALLOWED_PORTS = tuple(
+    env.list("PREVIEW_FETCH_ALLOWED_PORTS", cast=int, default=[80, 443, 8080, 8443])
+)
+# Never in production: named hosts that may be fetched although they are local (tests).
+PREVIEW_FETCH_ALLOWED_HOSTS = env.list("PREVIEW_FETCH_ALLOWED_HOSTS", default=[])
+PREVIEW_FETCH_CA_BUNDLE = env.str("PREVIEW_FETCH_CA_BUNDLE", default="") or None
+PREVIEW_FETCH_LOCK_TTL = env.int("PREVIEW_FETCH_LOCK_TTL", default=90)
+PREVIEW_HOST_CONCURRENCY = env.int("PREVIEW_HOST_CONCURRENCY", default=2)
+PREVIEW_HOST_INTERVAL = env.int("PREVIEW_HOST_INTERVAL", default=1)
+PREVIEW_REFRESH_AFTER = env.int("PREVIEW_REFRESH_AFTER", default=86_400)
+PREVIEW_RETRY_FAILED_AFTER = env.int("PREVIEW_RETRY_FAILED_AFTER", default=6 * 3600)

@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from catalog.api import ProductViewSet
 from core.views import healthz
 from links.api import ShortLinkViewSet
+from previews.api import LinkPreviewViewSet
 
 admin.site.site_header = "Shoploop merchant console"
 admin.site.site_title = "Shoploop"
@@ -16,6 +17,7 @@ admin.site.index_title = "Merchant console"
 router = DefaultRouter(trailing_slash=False)
 router.register("products", ProductViewSet, basename="product")
 router.register("links", ShortLinkViewSet, basename="link")
+router.register("previews", LinkPreviewViewSet, basename="preview")
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
@@ -24,6 +26,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(router.urls)),
+    path("", include("previews.urls")),
     path("", include("catalog.urls")),
 ]
 

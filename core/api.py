@@ -13,7 +13,7 @@ from core.errors import ApplicationError
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return _error_response(exc.code, exc.message, exc.fields, status.HTTP_400_BAD_REQUEST)
+        return error_response(exc.code, exc.message, exc.fields, status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -42,5 +42,6 @@ def _error_body(code, message, fields):
     return {"error": {"code": code, "message": message, "fields": fields}}
 
 
-def _error_response(code, message, fields, status_code):
+def error_response(code, message, fields, status_code):
+    """A response in the one error shape, for views that answer an error themselves."""
     return Response(_error_body(code, message, fields), status=status_code)

@@ -30,6 +30,7 @@ ROLES = {
         **LINKS,  # after the reports: full rights on links win over view-only
         "links.alloweddomain": ALL,
         "creators.creator": ALL,
+        "previews.linkpreview": ALL,
         "auth.user": ALL,
         "auth.group": VIEW,
         "authtoken.token": ALL,
@@ -43,6 +44,7 @@ ROLES = {
         **LINKS,
         "links.alloweddomain": VIEW,
         "creators.creator": VIEW,
+        "previews.linkpreview": ("add", "view"),
     },
     "Moderator": {
         "catalog.product": VIEW,

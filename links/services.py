@@ -10,6 +10,7 @@ from core.errors import ApplicationError
 from links import codes, snapshots
 from links.destinations import normalize_destination, normalize_host
 from links.models import UTM_FIELDS, AllowedDomain, RoutingRule, ShortLink, SplitArm
+from previews.services import preview_request
 
 
 def allowed_domains() -> dict[str, bool]:
@@ -20,6 +21,11 @@ def allowed_domains() -> dict[str, bool]:
         if own:
             allowed.setdefault(normalize_host(own), False)
     return allowed
+
+
+def _is_own_page(url: str) -> bool:
+    own = urlsplit(settings.PUBLIC_BASE_URL).hostname if settings.PUBLIC_BASE_URL else None
+    return bool(own) and urlsplit(url).hostname == own
 
 
 def clean_destination(obj, *, allowed: dict[str, bool] | None = None) -> None:
@@ -113,6 +119,9 @@ def link_save(*, link: ShortLink, allowed: dict[str, bool] | None = None) -> Sho
                 link.save()
                 for code in {link.code, previous_code} - {None}:
                     transaction.on_commit(lambda code=code: snapshots.invalidate(code))
+                if link.url and not _is_own_page(link.url):
+                    # So that crawlers unfurl the short link with the page's own card.
+                    transaction.on_commit(lambda: preview_request(url=link.url), robust=True)
             return link
         except IntegrityError:  # a concurrent save took the same code
             if custom:

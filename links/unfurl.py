@@ -1,7 +1,10 @@
 """The card a crawler sees for a short link: the destination's own card."""
 
 from catalog.selectors import products_with_details
-from catalog.seo import product_card, product_json_ld
+from catalog.seo import absolute_url, product_card, product_json_ld
+from previews.fetch import InvalidURL
+from previews.normalize import normalize_url
+from previews.selectors import cached_card_for_url
 
 
 def card_for(snapshot: dict, product_id: int | None, request) -> dict:
@@ -15,12 +18,12 @@ def card_for(snapshot: dict, product_id: int | None, request) -> dict:
 
 
 def _external_card(snapshot: dict) -> dict:
+    """From the destination's stored link preview when there is one, else the link's title."""
     from links.models import ShortLink
 
     link = ShortLink.objects.filter(pk=snapshot["id"]).only("title", "url").first()
-    title = (link.title if link else "") or snapshot["destination"] or "Shoploop"
-    return {
-        "title": title,
+    card = {
+        "title": (link.title if link else "") or snapshot["destination"] or "Shoploop",
         "description": "",
         "url": snapshot["destination"],
         "site_name": "Shoploop",
@@ -28,3 +31,19 @@ def _external_card(snapshot: dict) -> dict:
         "image": None,
         "offer": None,
     }
+    try:
+        preview = cached_card_for_url(normalize_url(snapshot["destination"] or ""))
+    except InvalidURL:
+        preview = None
+    if preview:
+        card.update(
+            title=(link.title if link else "") or preview["title"] or card["title"],
+            description=preview["description"],
+            site_name=preview["site_name"] or card["site_name"],
+        )
+        if preview["image"]:
+            card["image"] = {"url": absolute_url(preview["image"]), "width": 1200,
+                             "height": 630, "alt": preview["title"]}  # fmt: skip
+        if preview["price"]:
+            card["offer"] = {"amount": preview["price"], "currency": preview["currency"]}
+    return card

@@ -357,6 +357,19 @@ def _check(target: _Target) -> _Target:
     return _Target(target.url, target.scheme, target.host, target.port, str(first))
 
 
+def check_url(url: str) -> None:
+    """Raise InvalidURL or BlockedURL if `url` may not be fetched (resolves its host).
+
+    A host that does not resolve passes: the fetch itself will record that.
+    """
+    try:
+        _check(_parse_url(url))
+    except (InvalidURL, BlockedURL):
+        raise
+    except FetchError:
+        return
+
+
 # --- the deadline ------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from PIL import Image
 
-from catalog import images, services
+from catalog import services
+from core import images
 from tests.catalog.factories import ProductFactory, image_bytes, upload
 
 

@@ -1,4 +1,4 @@
-"""Safe handling of uploaded product images.
+"""Safe handling of images: product uploads and images fetched for link previews.
 
 Every image is opened by Pillow with a pixel limit checked before any pixel is decoded,
 its type is sniffed from its content (never its name), and it is re-encoded from its
@@ -76,14 +76,20 @@ def _open_checked(data: bytes, *, max_pixels: int) -> Image.Image:
 
 
 def _encode(
-    image: Image.Image, *, box: tuple[int, int] | None
+    image: Image.Image, *, box: tuple[int, int] | None = None, cover: tuple[int, int] | None = None
 ) -> tuple[bytes, str, str, Image.Image]:
-    """Re-encode from pixels only: JPEG, or PNG where there is transparency."""
+    """Re-encode from pixels only: JPEG, or PNG where there is transparency.
+
+    `box` scales the image down to fit inside it; `cover` scales and crops it to fill
+    exactly that size (card images).
+    """
     image = ImageOps.exif_transpose(image)  # keep the orientation EXIF asked for
     has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
     image = image.convert("RGBA" if has_alpha else "RGB")
     if box:
         image.thumbnail(box, Image.Resampling.LANCZOS)
+    if cover:
+        image = ImageOps.fit(image, cover, Image.Resampling.LANCZOS)
     # A fresh image holds pixels and nothing else: no EXIF, XMP, ICC or comments.
     clean = Image.new(image.mode, image.size)
     clean.paste(image)
@@ -125,6 +131,16 @@ def make_thumbnail(data: bytes) -> tuple[bytes, str]:
     image = _open_checked(data, max_pixels=settings.IMAGE_MAX_PIXELS)
     content, extension, _, _ = _encode(image, box=THUMBNAIL_BOX)
     return content, extension
+
+
+def cover_images(data: bytes, sizes: list[tuple[int, int]]) -> list[ProcessedImage]:
+    """Check an image from elsewhere and make a re-encoded, cropped copy for each size."""
+    image = _open_checked(data, max_pixels=settings.IMAGE_MAX_PIXELS)
+    made = []
+    for size in sizes:
+        content, extension, content_type, encoded = _encode(image, cover=size)
+        made.append(ProcessedImage(content, extension, content_type, encoded.width, encoded.height))
+    return made
 
 
 def stored_name(original_name: str, extension: str) -> str:
