@@ -32,9 +32,16 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# Absolute base for URLs shown to crawlers (og:url, og:image, canonical), e.g.
-# https://shop.example.com. Empty: taken from each request's host.
+# Absolute base of the shop's URLs: og:url, og:image and canonical links for crawlers, short
+# links in the console and the API, QR codes. Required in production.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+if not PUBLIC_BASE_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PUBLIC_BASE_URL is not set. Set it to the shop's public address, "
+            "e.g. https://shop.example.com (short links, QR codes and product cards use it)."
+        )
+    PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

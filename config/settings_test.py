@@ -12,6 +12,7 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"  # the real-worker tests turn it off
 os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("PUBLIC_BASE_URL", "https://shop.example.com")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="shoploop-test-media-"))
 

@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalog.models import Product, ProductImage, Variant
+from links.models import ShortLink
 
 pytestmark = pytest.mark.django_db
 
@@ -12,6 +13,7 @@ def snapshot():
         sorted(Product.objects.values_list("slug", "updated_at")),
         sorted(Variant.objects.values_list("sku", "price", "currency", "stock_on_hand")),
         sorted(ProductImage.objects.values_list("image")),
+        sorted(ShortLink.objects.values_list("code", "creator__handle", "product__slug")),
     )
 
 
@@ -24,6 +26,8 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     assert ProductImage.objects.count() == 12
     assert set(Variant.objects.values_list("currency", flat=True)) == {"USD", "EUR"}
     assert not ProductImage.objects.filter(thumbnail="").exists()
+    assert ShortLink.objects.count() == 6
+    assert set(ShortLink.objects.values_list("utm_source", flat=True)) == {"tiktok"}
     admin = django_user_model.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("shoploop-demo")
 

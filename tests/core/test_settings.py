@@ -11,6 +11,7 @@ PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "a-production-secret-that-is-long-enough-and-random-1234567890-abcdefghijk",
     "ALLOWED_HOSTS": "shop.example.com",
+    "PUBLIC_BASE_URL": "https://shop.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
 }
@@ -29,6 +30,13 @@ def test_check_deploy_passes_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_missing_public_base_url_stops_start_up_with_a_clear_message():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "PUBLIC_BASE_URL"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "PUBLIC_BASE_URL is not set" in result.stderr
 
 
 def test_missing_secret_key_stops_start_up_with_a_clear_message():

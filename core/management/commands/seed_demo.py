@@ -14,6 +14,10 @@ from PIL import Image, ImageDraw, ImageFont
 from catalog import services
 from catalog.models import Product
 from catalog.validators import gtin_check_digit
+from creators.models import Creator
+from creators.services import creator_create
+from links.models import Campaign, ShortLink
+from links.services import link_save
 
 # (title, brand, description, colour, shape, currency, variants: (suffix, attributes, price, stock))
 PRODUCTS = [
@@ -48,6 +52,9 @@ PRODUCTS = [
     ("Silk Scrunchie Trio", "Lumen Lab", "Three mulberry silk scrunchies, gentle on hair.",
      (230, 200, 210), "circle", "USD", [("TRIO", {"colour": "Blush"}, "18.00", 90)]),
 ]  # fmt: skip
+
+
+DEMO_CREATORS = [("Maya Makes", "maya-makes", "MAYA10"), ("Leo Lifts", "leo-lifts", "LEO15")]
 
 
 def demo_gtin(index: int, variant_index: int) -> str:
@@ -112,9 +119,11 @@ class Command(BaseCommand):
         created = 0
         for index, row in enumerate(PRODUCTS, start=1):
             created += self.seed_product(index, *row)
+        links_created = self.seed_links()
         user, user_created = self.seed_admin()
         self.stdout.write(
-            f"Demo catalog: {Product.objects.count()} products ({created} new). "
+            f"Demo catalog: {Product.objects.count()} products ({created} new), "
+            f"{ShortLink.objects.count()} short links ({links_created} new). "
             f"Admin: {user.get_username()} ({'new' if user_created else 'existing'})."
         )
 
@@ -138,6 +147,28 @@ class Command(BaseCommand):
         upload = SimpleUploadedFile(f"{product.slug}.png", draw_product_image(title, colour, shape))
         services.product_image_add(product=product, upload=upload, alt_text=f"{title} by {brand}")
         return 1
+
+    @transaction.atomic
+    def seed_links(self) -> int:
+        """Two creators, a campaign and a short link per creator to three products."""
+        campaign = Campaign.objects.filter(slug="spring-drop").first()
+        if campaign is None:
+            campaign = Campaign.objects.create(
+                name="Spring drop", slug="spring-drop", utm_source="tiktok",
+                utm_medium="creator", utm_campaign="spring-drop",
+            )  # fmt: skip
+        made = 0
+        for name, handle, code in DEMO_CREATORS:
+            creator = Creator.objects.filter(handle=handle).first() or creator_create(
+                name=name, handle=handle, affiliate_code=code, email=f"{handle}@example.com"
+            )
+            for product in Product.objects.order_by("pk")[:3]:
+                if ShortLink.objects.filter(creator=creator, product=product).exists():
+                    continue
+                link_save(link=ShortLink(product=product, creator=creator, campaign=campaign,
+                                         utm_content=handle))  # fmt: skip
+                made += 1
+        return made
 
     def seed_admin(self):
         User = get_user_model()
