@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from catalog.models import Product, ProductImage, Variant
+from catalog.signals import products_changed
 from core import images
 from core.jobs import enqueue_on_commit
 
@@ -38,6 +39,11 @@ def product_create(
     return product
 
 
+def _announce(product_ids) -> None:
+    ids = list(product_ids)
+    transaction.on_commit(lambda: products_changed.send(sender=Product, product_ids=ids))
+
+
 def product_save(*, product: Product) -> Product:
     """Validate and save a product edited in a form (admin or API)."""
     with transaction.atomic():
@@ -45,6 +51,7 @@ def product_save(*, product: Product) -> Product:
             product.slug = _unique_slug(product.title, exclude_pk=product.pk)
         product.full_clean()
         product.save()
+        _announce([product.pk])
     return product
 
 
@@ -61,6 +68,7 @@ def variant_save(*, variant: Variant) -> Variant:
     with transaction.atomic():
         variant.full_clean()
         variant.save()
+        _announce([variant.product_id])
     return variant
 
 
@@ -126,4 +134,7 @@ def product_image_make_thumbnail(*, image_id: int) -> ProductImage | None:
 def products_set_active(*, products, active: bool) -> int:
     """Publish or unpublish many products at once; returns how many changed."""
     with transaction.atomic():
-        return products.exclude(active=active).update(active=active)
+        changing = list(products.exclude(active=active).values_list("pk", flat=True))
+        Product.objects.filter(pk__in=changing).update(active=active)
+        _announce(changing)
+    return len(changing)

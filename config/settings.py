@@ -252,6 +252,7 @@ ATTRIBUTION_WINDOW_DAYS = env.int("ATTRIBUTION_WINDOW_DAYS", default=30)
 COUNTRY_HEADER = env.str("COUNTRY_HEADER", default="CF-IPCountry")
 COUNTRY_HEADER_META = _meta_name(COUNTRY_HEADER)
 CLIENT_IP_HEADER = _meta_name(env.str("CLIENT_IP_HEADER", default=""))
+CLIENT_IP_HOPS = env.int("CLIENT_IP_HOPS", default=1)
 CLICK_BUFFER_URL = env.str("CLICK_BUFFER_URL", default=REDIS_URL)
 CLICK_UNIQUE_WINDOW = env.int("CLICK_UNIQUE_WINDOW", default=3600)
 CLICK_DRAIN_BATCH = env.int("CLICK_DRAIN_BATCH", default=5000)
@@ -259,6 +260,7 @@ CLICK_DRAIN_TIME_BUDGET = env.float("CLICK_DRAIN_TIME_BUDGET", default=50.0)
 CLICK_DRAIN_LOCK_TTL = env.int("CLICK_DRAIN_LOCK_TTL", default=90)
 CLICK_BUFFER_DEGRADED_DEPTH = env.int("CLICK_BUFFER_DEGRADED_DEPTH", default=100_000)
 LINK_SNAPSHOT_LOCAL_TTL = env.float("LINK_SNAPSHOT_LOCAL_TTL", default=2.0)
+LINK_SNAPSHOT_TTL = env.int("LINK_SNAPSHOT_TTL", default=300)
 
 # Checks /healthz runs besides the database, cache and broker.
 HEALTH_EXTRA_CHECKS = {"click_buffer": "links.clicks.check_click_buffer"}

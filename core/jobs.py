@@ -1,7 +1,6 @@
 """Background jobs: the defaults every task shares and the one way to enqueue one."""
 
 import logging
-from functools import partial
 
 from celery import shared_task
 from django.db import transaction
@@ -45,12 +44,12 @@ def enqueue_on_commit(task, *ids) -> None:
     for value in ids:
         if not isinstance(value, int | str):
             raise TypeError(f"enqueue_on_commit takes ids, not {type(value).__name__}")
-    transaction.on_commit(partial(_send, task, ids), robust=True)
 
+    def send():
+        try:
+            task.delay(*ids)
+        except Exception:
+            logger.exception("job.enqueue_failed", extra={"task": task.name, "ids": ids})
+            raise
 
-def _send(task, ids) -> None:
-    try:
-        task.delay(*ids)
-    except Exception:
-        logger.exception("job.enqueue_failed", extra={"task": task.name, "ids": ids})
-        raise
+    transaction.on_commit(send, robust=True)

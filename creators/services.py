@@ -3,6 +3,7 @@
 from django.db import transaction
 
 from creators.models import Creator
+from creators.signals import creator_changed
 
 
 def creator_create(
@@ -21,4 +22,5 @@ def creator_save(*, creator: Creator) -> Creator:
     with transaction.atomic():
         creator.full_clean()
         creator.save()
+        transaction.on_commit(lambda: creator_changed.send(sender=Creator, creator_id=creator.pk))
     return creator

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from catalog.seo import absolute_url
 from links import selectors, services
+from links.destinations import normalize_host
 from links.models import AllowedDomain, Campaign, RoutingRule, ShortLink, SplitArm
 
 
@@ -183,10 +184,9 @@ class ShortLinkAdmin(admin.ModelAdmin):
                 services.split_arm_save(arm=instance)
 
     def has_delete_permission(self, request, obj=None):
-        # Links with clicks are kept for the reports; deactivate them instead.
-        if obj is not None and obj.clicks.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+        # Links are kept for the reports (and clicks may still be in the buffer):
+        # deactivate them instead.
+        return False
 
     @admin.action(description="Deactivate selected links", permissions=["change"])
     def deactivate(self, request, queryset):
@@ -195,8 +195,24 @@ class ShortLinkAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.count()} link(s) deactivated.")
 
 
+class AllowedDomainForm(forms.ModelForm):
+    class Meta:
+        model = AllowedDomain
+        fields = ["domain", "include_subdomains", "note"]
+
+    def clean_domain(self):
+        try:
+            domain = normalize_host(self.cleaned_data["domain"])
+        except ValueError as exc:
+            raise ValidationError(f"Not a valid host name: {exc}.") from exc
+        if AllowedDomain.objects.exclude(pk=self.instance.pk).filter(domain=domain).exists():
+            raise ValidationError("This domain is already allowed.")
+        return domain
+
+
 @admin.register(AllowedDomain)
 class AllowedDomainAdmin(admin.ModelAdmin):
+    form = AllowedDomainForm
     list_display = ["domain", "include_subdomains", "note", "created_at"]
     search_fields = ["domain", "note"]
 

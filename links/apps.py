@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class LinksConfig(AppConfig):
     name = "links"
+
+    def ready(self):
+        from catalog.signals import products_changed
+        from creators.signals import creator_changed
+        from links import receivers
+
+        products_changed.connect(receivers.products_changed, dispatch_uid="links.products")
+        creator_changed.connect(receivers.creator_changed, dispatch_uid="links.creator")

@@ -15,6 +15,7 @@ Without Redis (the embedded default) clicks are written inline.
 
 import json
 import logging
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
 from links import handoff
 
@@ -90,7 +91,14 @@ def client() -> redis.Redis:
 
 
 def new_click_id() -> str:
-    return uuid.uuid4().hex
+    """A UUIDv7 (RFC 9562) as 32 hex digits: a millisecond timestamp, then 74 random bits.
+
+    Time-ordered ids keep the unique index on click ids appending at its end, instead of
+    writing all over it as random UUIDs do once the table is large.
+    """
+    rand_a, rand_b = secrets.randbits(12), secrets.randbits(62)
+    value = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return uuid.UUID(int=value).hex
 
 
 def record(click: dict) -> None:
@@ -125,15 +133,24 @@ def flush(timeout: float = 10.0) -> bool:
     return _handoff.flush(timeout)
 
 
+def _first_visit(click: dict, window: int) -> bool:
+    """Mark the visitor as seen on the link; True if they were not seen in the window.
+
+    The same key as the buffer's Lua script when there is a buffer, else the Django cache.
+    """
+    key = f"{UNIQUE_PREFIX}{click['link_id']}:{click['visitor_hash']}"
+    if buffer_enabled():
+        return bool(client().set(key, 1, nx=True, ex=window))
+    return cache.add(key, 1, window)
+
+
 def _record_inline(click: dict, window: int) -> None:
     unique = False
     if window:
         try:
-            unique = cache.add(
-                f"{UNIQUE_PREFIX}{click['link_id']}:{click['visitor_hash']}", 1, window
-            )
+            unique = _first_visit(click, window)
         except Exception:
-            unique = True  # no cache either: count it rather than lose it
+            unique = True  # nowhere to remember visitors: count it rather than lose it
     try:
         store([{**click, "is_unique": unique}])
     except Exception:
@@ -149,29 +166,35 @@ def _row(click: dict) -> tuple:
 
 def store(clicks: list[dict]) -> int:
     """Insert clicks not stored yet and add them to the daily stats. Returns how many were new."""
-    if not clicks:
+    return store_buffered([_buffered_form(click) for click in clicks])
+
+
+def _buffered_form(click: dict) -> str:
+    values = {k: v for k, v in click.items() if k != "is_unique"}
+    return ("1" if click.get("is_unique") else "0") + json.dumps(values)
+
+
+def store_buffered(items: list[str]) -> int:
+    """`store` for clicks in their buffered form ("1{json}"), as the drain reads them."""
+    if not items:
         return 0
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            return _store_postgres(clicks)
-        inserted = _insert_generic([_row(click) for click in clicks])
+            return _store_postgres(items)
+        inserted = _insert_generic([_row(_decode(item)) for item in items])
         _add_to_daily_stats(inserted)
         return len(inserted)
 
 
 _STAGE = "links_click_stage"
-# The staging table has the buffer's own shape (the time as epoch seconds, the id as text),
-# so rows go from JSON to COPY without building Python datetimes or UUIDs.
-_STAGE_COLUMNS = tuple("ts" if c == "clicked_at" else c for c in COLUMNS)
-_STAGE_DDL = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
-  click_id uuid, link_id bigint, creator_id bigint, product_id bigint, ts double precision,
-  route text, country text, device_type text, os text, browser text, in_app text,
-  referrer_host text, utm_source text, utm_medium text, utm_campaign text, utm_content text,
-  utm_term text, is_qr boolean, is_bot boolean, is_unique boolean, network text,
-  visitor_hash text
-) ON COMMIT DELETE ROWS
-"""
+# Clicks reach PostgreSQL as the JSON they were buffered as; PostgreSQL parses them, which
+# is much faster than decoding them in Python first.
+_STAGE_DDL = f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (u boolean, j jsonb) ON COMMIT DELETE ROWS"
+_RECORD = """click_id uuid, link_id bigint, creator_id bigint, product_id bigint,
+  ts double precision, route text, country text, device_type text, os text, browser text,
+  in_app text, referrer_host text, utm_source text, utm_medium text, utm_campaign text,
+  utm_content text, utm_term text, is_qr boolean, is_bot boolean, network text,
+  visitor_hash text"""
 _TEXT_COLUMNS = COLUMNS[5:17]  # route ... utm_term
 # One statement: insert the new clicks (skipping ids already stored, and clicks of links
 # deleted since; creators and products deleted since are cleared, as ON DELETE SET NULL
@@ -179,14 +202,15 @@ _TEXT_COLUMNS = COLUMNS[5:17]  # route ... utm_term
 _INSERT_SQL = f"""
 WITH inserted AS (
   INSERT INTO links_clickevent ({", ".join(COLUMNS)})
-  SELECT s.click_id, s.link_id, c.id, p.id, to_timestamp(s.ts),
-         {", ".join(f"coalesce(s.{c}, '')" for c in _TEXT_COLUMNS)},
-         coalesce(s.is_qr, false), coalesce(s.is_bot, false), coalesce(s.is_unique, false),
-         coalesce(s.network, ''), coalesce(s.visitor_hash, '')
+  SELECT x.click_id, x.link_id, c.id, p.id, to_timestamp(x.ts),
+         {", ".join(f"coalesce(x.{c}, '')" for c in _TEXT_COLUMNS)},
+         coalesce(x.is_qr, false), coalesce(x.is_bot, false), s.u,
+         coalesce(x.network, ''), coalesce(x.visitor_hash, '')
   FROM {_STAGE} s
-  JOIN links_shortlink l ON l.id = s.link_id
-  LEFT JOIN creators_creator c ON c.id = s.creator_id
-  LEFT JOIN catalog_product p ON p.id = s.product_id
+  CROSS JOIN LATERAL jsonb_to_record(s.j) AS x({_RECORD})
+  JOIN links_shortlink l ON l.id = x.link_id
+  LEFT JOIN creators_creator c ON c.id = x.creator_id
+  LEFT JOIN catalog_product p ON p.id = x.product_id
   ON CONFLICT (click_id) DO NOTHING
   RETURNING link_id, clicked_at, is_bot, is_unique, is_qr
 ), counted AS (
@@ -208,14 +232,13 @@ SELECT count(*) FROM inserted
 """  # noqa: S608 - constant names only
 
 
-def _store_postgres(clicks: list[dict]) -> int:
+def _store_postgres(items: list[str]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
         cursor.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - empty even in a long transaction
-        copy_sql = f"COPY {_STAGE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN"
-        with cursor.cursor.copy(copy_sql) as copy:
-            for click in clicks:
-                copy.write_row([click.get(column) for column in _STAGE_COLUMNS])
+        with cursor.cursor.copy(f"COPY {_STAGE} (u, j) FROM STDIN") as copy:
+            for item in items:
+                copy.write_row((item[0] == "1", item[1:]))
         cursor.execute(_INSERT_SQL)
         return cursor.fetchone()[0]
 
@@ -271,14 +294,24 @@ def _add_to_daily_stats(inserted: list[tuple]) -> None:
         )
 
 
-def _decode(item: bytes) -> dict | None:
+def _decode(item: bytes | str) -> dict | None:
+    """A buffered click ("1{json}": unique, or "0{json}") as a dict; None if malformed."""
     try:
-        text = item.decode()
+        text = item.decode() if isinstance(item, bytes) else item
         click = json.loads(text[1:])
         click["is_unique"] = text[0] == "1"
         return click
     except (UnicodeDecodeError, ValueError, IndexError):
         return None
+
+
+def _well_formed(item: bytes) -> str | None:
+    """A cheap check of a buffered item's shape; the database parses the JSON itself."""
+    try:
+        text = item.decode()
+    except UnicodeDecodeError:
+        return None
+    return text if len(text) > 2 and text[0] in "01" and text[1] == "{" else None
 
 
 def drain(*, batch_size: int | None = None, time_budget: float | None = None) -> int:
@@ -304,15 +337,15 @@ def drain(*, batch_size: int | None = None, time_budget: float | None = None) ->
             items = r.lrange(BUFFER_KEY, 0, batch_size - 1)
             if not items:
                 break
-            clicks = []
+            batch = []
             for item in items:
-                click = _decode(item)
-                if click is None:
+                text = _well_formed(item)
+                if text is None:
                     r.rpush(DEAD_KEY, item)
                     logger.error("click.drain.malformed")
                 else:
-                    clicks.append(click)
-            inserted += store(clicks)
+                    batch.append(text)
+            inserted += _store_or_set_aside(batch, r)
             if not r.trim_buffer(keys=[LOCK_KEY, BUFFER_KEY], args=[token, len(items)]):
                 logger.warning("click.drain.lock_lost")
                 break
@@ -323,6 +356,27 @@ def drain(*, batch_size: int | None = None, time_budget: float | None = None) ->
         r.release_lock(keys=[LOCK_KEY], args=[token])
     if inserted:
         logger.info("click.drain.done", extra={"inserted": inserted})
+    return inserted
+
+
+def _store_or_set_aside(items: list[str], r) -> int:
+    """Store a batch; if PostgreSQL refuses it (not an outage: bad data), store the clicks one
+    by one and set aside those it refuses, so that one bad click cannot stop the drain."""
+    try:
+        return store_buffered(items)
+    except (OperationalError, InterfaceError):
+        raise  # the database is down: leave the buffer as it is
+    except DatabaseError:
+        logger.exception("click.drain.batch_refused", extra={"count": len(items)})
+    inserted = 0
+    for item in items:
+        try:
+            inserted += store_buffered([item])
+        except (OperationalError, InterfaceError):
+            raise
+        except DatabaseError:
+            r.rpush(DEAD_KEY, item)
+            logger.error("click.drain.set_aside")
     return inserted
 
 

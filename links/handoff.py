@@ -39,8 +39,8 @@ class Handoff:
         self._lock = threading.Lock()
         self._pending = 0  # queued or being sent
         self._drained = threading.Condition(self._lock)
+        self._inflight: list = []  # the batch being sent
         self._pid = None
-        self._stopping = False
 
     def put(self, item) -> None:
         self._ensure_thread()
@@ -82,6 +82,12 @@ class Handoff:
             thread = threading.Thread(target=self._run, name="click-handoff", daemon=True)
             thread.start()
 
+    def _take_batch(self) -> list:
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            self._inflight = batch
+            return batch
+
     def _run(self) -> None:
         backoff = 0.05
         while True:
@@ -89,38 +95,54 @@ class Handoff:
             self._wake.clear()
             # Let a few more clicks join: one round trip for many is what makes this cheap.
             time.sleep(settings.CLICK_HANDOFF_LINGER)
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            while batch := self._take_batch():
                 try:
                     self._send_batch(batch)
                 except redis.RedisError:
                     logger.warning("click.handoff.redis_unavailable", extra={"queued": len(batch)})
-                    self._queue.extendleft(reversed(batch))
+                    with self._lock:
+                        self._queue.extendleft(reversed(batch))
+                        self._inflight = []
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
+                except Exception:
+                    # Not a Redis outage (a bug, bad data): keep the clicks by another road.
+                    logger.exception("click.handoff.failed", extra={"count": len(batch)})
+                    self._spill_safely(batch)
                 backoff = 0.05
                 self._done(len(batch))
 
+    def _spill_safely(self, batch: list) -> None:
+        try:
+            self._spill(batch)
+        except Exception:
+            logger.exception("click.lost", extra={"count": len(batch)})
+
     def _done(self, count: int) -> None:
         with self._lock:
-            self._pending -= count
+            self._inflight = []
+            self._pending = max(0, self._pending - count)
             if not self._pending:
                 self._drained.notify_all()
 
     def close(self) -> None:
-        """At exit: flush to Redis, and whatever cannot go there goes to the database."""
+        """At exit: flush to Redis; what cannot go there (queued or being sent) goes to the
+        database. A batch that reaches Redis as well is stored once: the drain inserts by
+        click id."""
         if self._pid != os.getpid() or not self._pending:
             return
         if self.flush(timeout=3.0):
             return
-        leftover = []
-        while self._queue:
-            leftover.append(self._queue.popleft())
+        with self._lock:
+            leftover = list(self._inflight) + list(self._queue)
+            self._queue.clear()
         if leftover:
             logger.warning("click.handoff.spilled_at_exit", extra={"count": len(leftover)})
-            self._spill(leftover)
-            self._done(len(leftover))
+            self._spill_safely(leftover)
+            with self._lock:
+                self._pending = 0
+                self._drained.notify_all()
 
 
 def register_exit_flush(handoff: Handoff) -> None:

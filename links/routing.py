@@ -57,13 +57,14 @@ def rule_matches(rule: dict, *, country, language, agent, query, now: float) -> 
     return True
 
 
-def pick_arm(arms: list[dict], sticky_id: int | None) -> dict | None:
-    """The arm a cookie names if it still exists, else a weighted random draw."""
+def pick_arm(arms: list[dict], sticky_label: str | None) -> dict | None:
+    """The arm a cookie names (by label, which survives edits) if it still exists, else a
+    weighted random draw."""
     live = [arm for arm in arms if arm["destination"] is not None]
     if not live:
         return None
     for arm in live:
-        if arm["id"] == sticky_id:
+        if arm["label"] == sticky_label:
             return arm
     return random.choices(live, weights=[arm["weight"] for arm in live])[0]  # noqa: S311
 
@@ -91,15 +92,16 @@ def choose(snapshot: dict, *, country, language, agent, query, now, sticky_arm) 
     return snapshot["destination"], snapshot["product_id"], "default", None
 
 
-def with_params(destination: str, *groups: list[tuple[str, str]]) -> str:
-    """`destination` with each group of parameters merged into its query in turn.
+def with_params(destination: str, forwarded: list[tuple[str, str]], tracking) -> str:
+    """`destination` with the shopper's parameters and the link's tracking merged in.
 
-    A name in a later group replaces all its values from earlier ones (a group may repeat a
-    name). Only the query changes: scheme, host and path are the stored, validated ones.
+    Later sources replace a name's values from earlier ones: the shopper's parameters, then
+    the destination's own query (a partner's `?tag=` stays), then the link's tracking. Only
+    the query changes: scheme, host and path are the stored, validated ones.
     """
     parts = urlsplit(destination)
     merged: dict[str, list[str]] = {}
-    for group in (parse_qsl(parts.query, keep_blank_values=True), *groups):
+    for group in (forwarded, parse_qsl(parts.query, keep_blank_values=True), tracking):
         values: dict[str, list[str]] = {}
         for name, value in group:
             values.setdefault(name, []).append(value)

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
 from core.errors import ApplicationError
 from links import codes, snapshots
@@ -94,8 +95,14 @@ def link_validate(link: ShortLink, *, allowed: dict[str, bool] | None = None) ->
     """Fill campaign defaults and check what the model alone cannot (forms call this too)."""
     _fill_from_campaign(link)
     _validate_link(link, allowed if allowed is not None else allowed_domains())
-    if link.code and ShortLink.objects.exclude(pk=link.pk).filter(code__iexact=link.code).exists():
+    if link.code and _code_taken(link):
         raise ValidationError({"code": "This code is taken."})
+
+
+def _code_taken(link: ShortLink) -> bool:
+    """Codes are unique whatever their case (the unique index is on lower(code))."""
+    others = ShortLink.objects.exclude(pk=link.pk).alias(code_lower=Lower("code"))
+    return others.filter(code_lower=link.code.lower()).exists()
 
 
 def link_save(*, link: ShortLink, allowed: dict[str, bool] | None = None) -> ShortLink:
@@ -109,7 +116,7 @@ def link_save(*, link: ShortLink, allowed: dict[str, bool] | None = None) -> Sho
     for _attempt in range(5):
         if not custom:
             link.code = codes.random_code()
-        if ShortLink.objects.exclude(pk=link.pk).filter(code__iexact=link.code).exists():
+        if _code_taken(link):
             if custom:
                 raise ValidationError({"code": "This code is taken."})
             continue

@@ -1,10 +1,16 @@
 """What the redirect needs to know about a link, cached so that it never waits on PostgreSQL.
 
-A snapshot is a plain dict built from the link, its rules and split arms, with every
-destination already resolved to a URL. It lives in the shared cache (Redis in production)
-with no expiry, and for a couple of seconds in each process. Saving a link, rule, arm or
-allowed domain invalidates it after commit; other processes see the change within
-`LINK_SNAPSHOT_LOCAL_TTL` seconds.
+A snapshot is a plain dict built from the link, its rules and split arms, its creator and
+products, with every destination already resolved to a URL. It lives in the shared cache
+(Redis in production) for `LINK_SNAPSHOT_TTL`, and for `LINK_SNAPSHOT_LOCAL_TTL` seconds in
+each process.
+
+Invalidation bumps a generation number that is part of the cache key, instead of deleting
+keys: one counter per code, and one for every link at once (the allowed domains changed). A
+process that read the database just before a change and stores its (stale) snapshot stores it
+under the old generation, which nobody reads again; the TTL clears such leftovers. Saving a
+link, rule, arm, allowed domain, creator, product or variant invalidates after commit; other
+processes see the change within the local TTL.
 """
 
 import threading
@@ -13,11 +19,14 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
+from django.db.models.functions import Lower
 
 from links.destinations import normalize_destination
+from links.models import UTM_FIELDS
 
-CACHE_PREFIX = "links:snapshot:v1:"
+CACHE_PREFIX = "links:snapshot:v2"
+GLOBAL_GENERATION = "links:snapshot-gen"
 MISSING = {"missing": True}  # cached for unknown codes, so scanners do not hit the database
 MISSING_TTL = 30
 LOCAL_MAX_ENTRIES = 10_000
@@ -26,12 +35,15 @@ _local: dict[str, tuple[float, dict]] = {}
 _local_lock = threading.Lock()
 
 
-def _key(code: str) -> str:
-    return CACHE_PREFIX + code.lower()
+def _generation_key(code: str) -> str:
+    return f"links:snapshot-gen:{code.lower()}"
 
 
 def get(code: str) -> dict | None:
-    """The snapshot of `code`, or None if there is no such link."""
+    """The snapshot of `code`, or None if there is no such link.
+
+    Raises DatabaseError only when the snapshot is in no cache and the database is down.
+    """
     now = time.monotonic()
     hit = _local.get(code.lower())
     if hit and hit[0] > now:
@@ -45,47 +57,81 @@ def get(code: str) -> dict | None:
     return None if snapshot.get("missing") else snapshot
 
 
+def _current_key(code: str) -> str:
+    """The cache key of the snapshot of `code` at the current generations."""
+    generations = cache.get_many([GLOBAL_GENERATION, _generation_key(code)])
+    everything = generations.get(GLOBAL_GENERATION, 0)
+    this_link = generations.get(_generation_key(code), 0)
+    return f"{CACHE_PREFIX}:{everything}:{this_link}:{code.lower()}"
+
+
 def _from_shared_cache(code: str) -> dict:
     try:
-        snapshot = cache.get(_key(code))
+        key = _current_key(code)
+        snapshot = cache.get(key)
     except Exception:  # the cache is down: go to the database
-        snapshot = None
+        key, snapshot = None, None
     if snapshot is None:
         snapshot = build(code)
-        try:
-            cache.set(_key(code), snapshot, timeout=MISSING_TTL if snapshot is MISSING else None)
-        except Exception:  # noqa: S110 - a cache outage must not break the redirect
-            pass
+        if key is not None:
+            ttl = MISSING_TTL if snapshot is MISSING else settings.LINK_SNAPSHOT_TTL
+            try:
+                cache.set(key, snapshot, timeout=ttl)
+            except Exception:  # noqa: S110 - a cache outage must not break the redirect
+                pass
     return snapshot
 
 
+def _bump(key: str) -> None:
+    try:
+        cache.incr(key)
+    except ValueError:  # no counter yet
+        if not cache.add(key, 1, timeout=None):
+            cache.incr(key)
+
+
 def invalidate(code: str) -> None:
-    cache.delete(_key(code))
+    _bump(_generation_key(code))
     with _local_lock:
         _local.pop(code.lower(), None)
 
 
-def invalidate_link(link_id: int) -> None:
+def invalidate_links(link_filter: Q) -> None:
+    """Invalidate every link matching `link_filter` (one generation bump per link)."""
     from links.models import ShortLink
 
-    code = ShortLink.objects.filter(pk=link_id).values_list("code", flat=True).first()
-    if code:
+    for code in ShortLink.objects.filter(link_filter).values_list("code", flat=True).distinct():
         invalidate(code)
+
+
+def invalidate_link(link_id: int) -> None:
+    invalidate_links(Q(pk=link_id))
 
 
 def invalidate_all() -> None:
     """After a change to the allowed domains every link must be checked again."""
-    from links.models import ShortLink
-
-    for code in ShortLink.objects.values_list("code", flat=True).iterator():
-        cache.delete(_key(code))
+    _bump(GLOBAL_GENERATION)
     with _local_lock:
         _local.clear()
 
 
-def destination_url(obj, *, allowed) -> str:
-    """A path for our own product pages, or the external URL re-checked against the list."""
+def for_products(product_ids) -> Q:
+    """Links whose destination, rules or arms go to one of these products."""
+    return (
+        Q(product_id__in=product_ids)
+        | Q(rules__product_id__in=product_ids)
+        | Q(split_arms__product_id__in=product_ids)
+    )
+
+
+def destination_url(obj, *, allowed) -> str | None:
+    """A path for our own product pages, or the external URL re-checked against the list.
+
+    None when the product is no longer on sale.
+    """
     if obj.product_id:
+        if not obj.product.active:
+            return None
         path = obj.product.get_absolute_url()
         if obj.variant_id:
             path += f"?variant={obj.variant.sku}"
@@ -99,12 +145,13 @@ def build(code: str) -> dict:
     from links.services import allowed_domains
 
     link = (
-        ShortLink.objects.select_related("product", "variant", "creator")
+        ShortLink.objects.alias(code_lower=Lower("code"))
+        .select_related("product", "variant", "creator")
         .prefetch_related(
             Prefetch("rules", RoutingRule.objects.select_related("product", "variant")),
             Prefetch("split_arms", SplitArm.objects.select_related("product", "variant")),
         )
-        .filter(code__iexact=code)
+        .filter(code_lower=code.lower())  # the unique index on lower(code)
         .first()
     )
     if link is None:
@@ -132,11 +179,7 @@ def build(code: str) -> dict:
         "product_id": link.product_id,
         "creator_id": link.creator_id,
         "affiliate_code": link.creator.affiliate_code if link.creator_id else "",
-        "utm": {
-            field: getattr(link, field)
-            for field in ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-            if getattr(link, field)
-        },
+        "utm": {field: getattr(link, field) for field in UTM_FIELDS if getattr(link, field)},
         "extra": {k: str(v) for k, v in link.extra_params.items()},
         "rules": [_rule(rule, allowed) for rule in link.rules.all()],
         "arms": [_arm(arm, allowed) for arm in link.split_arms.all()],

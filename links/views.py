@@ -5,19 +5,23 @@ visitor from a per-process cache, makes one Redis call to buffer the click, and 
 It never waits on PostgreSQL.
 """
 
+import logging
 import time
 from urllib.parse import quote, unquote, urlsplit
 
 import segno
 from django.conf import settings
 from django.core import signing
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from links import clicks, routing, snapshots
+from links.models import UTM_FIELDS
 from links.visitors import classify, client_ip, network_of, visitor_hash
 
+logger = logging.getLogger(__name__)
 ATTRIBUTION_SALT = "shoploop.attribution"
 NO_STORE = "private, no-store"
 
@@ -27,6 +31,17 @@ def _gone(request, snapshot=None):
         request, "links/gone.html", {"code": snapshot and snapshot["code"]}, status=410
     )
     response["Cache-Control"] = NO_STORE
+    return response
+
+
+def _unavailable(request):
+    response = render(
+        request, "links/not_found.html",
+        {"message": "This link is briefly unavailable; please try again in a moment."},
+        status=503,
+    )  # fmt: skip
+    response["Cache-Control"] = NO_STORE
+    response["Retry-After"] = "5"
     return response
 
 
@@ -55,7 +70,11 @@ def _absolute(request, url: str) -> str:
 
 @require_safe
 def short_link(request, code):
-    snapshot = snapshots.get(code)
+    try:
+        snapshot = snapshots.get(code)
+    except DatabaseError:  # not cached anywhere, and PostgreSQL is down
+        logger.error("link.snapshot_unavailable")
+        return _unavailable(request)
     if snapshot is None:
         return _not_found(request)
     if not snapshot["active"]:
@@ -81,7 +100,7 @@ def short_link(request, code):
         agent=agent,
         query=query,
         now=now,
-        sticky_arm=_int(request.COOKIES.get(arm_cookie)),
+        sticky_arm=unquote(request.COOKIES.get(arm_cookie, "")),
     )
     click_id = clicks.new_click_id()
     ip = client_ip(request)
@@ -99,7 +118,7 @@ def short_link(request, code):
             "browser": agent.browser,
             "in_app": agent.in_app,
             "referrer_host": _referrer_host(request),
-            **{f: snapshot["utm"].get(f, "") for f in UTM},
+            **{f: snapshot["utm"].get(f, "") for f in UTM_FIELDS},
             "is_qr": query.get("qr") == "1",
             "is_bot": is_bot,
             "network": network_of(ip),
@@ -117,20 +136,14 @@ def short_link(request, code):
     _set_attribution_cookie(request, response, snapshot, click_id, product_id)
     if arm is not None:
         response.set_cookie(
-            arm_cookie, str(arm["id"]), max_age=settings.ATTRIBUTION_WINDOW_DAYS * 86400,
-            secure=request.is_secure(), httponly=True, samesite="Lax",
-        )  # fmt: skip
+            arm_cookie,
+            quote(arm["label"], safe=""),
+            max_age=settings.ATTRIBUTION_WINDOW_DAYS * 86400,
+            secure=request.is_secure(),
+            httponly=True,
+            samesite="Lax",
+        )
     return response
-
-
-UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-
-
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _redirect(location: str) -> HttpResponseRedirect:

@@ -68,10 +68,16 @@ def classify(user_agent: str) -> Agent:
 
 
 def client_ip(request) -> str:
-    """The visitor's IP: from the header the edge sets (CLIENT_IP_HEADER), else the socket."""
+    """The visitor's IP: from the header the edge sets (CLIENT_IP_HEADER), else the socket.
+
+    In a list such as X-Forwarded-For only the address CLIENT_IP_HOPS from the right is
+    trusted: it was appended by our own proxy; addresses to its left are the client's word.
+    """
     header = settings.CLIENT_IP_HEADER
-    value = request.META.get(header, "") if header else ""
-    candidate = value.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")
+    addresses = [a.strip() for a in request.META.get(header, "").split(",")] if header else []
+    hops = settings.CLIENT_IP_HOPS
+    candidate = addresses[-hops] if len(addresses) >= hops else ""
+    candidate = candidate or request.META.get("REMOTE_ADDR", "")
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
@@ -90,15 +96,17 @@ def network_of(ip: str) -> str:
 _day_keys: dict[str, bytes] = {}
 
 
-def day_key(day: str) -> bytes:
-    """A random key for `day`, shared by all processes through the cache and then forgotten."""
+def day_key(day: str) -> bytes | None:
+    """A random key for `day`, shared by all processes through the cache and then forgotten.
+
+    None when the cache cannot be reached: no hash is better than one processes disagree on.
+    """
     key = _day_keys.get(day)
     if key is None:
         try:
             stored = cache.get_or_set(f"links:visitor-key:{day}", secrets.token_hex(32), 2 * 86400)
         except Exception:
-            # No shared cache: a key derived from the secret and the day still changes daily.
-            return hmac.new(settings.SECRET_KEY.encode(), day.encode(), hashlib.sha256).digest()
+            return None
         key = bytes.fromhex(stored)
         _day_keys.clear()  # only today's key is kept in memory
         _day_keys[day] = key
@@ -106,7 +114,8 @@ def day_key(day: str) -> bytes:
 
 
 def visitor_hash(ip: str, user_agent: str, *, now: datetime | None = None) -> str:
-    """A keyed hash of who is visiting; the key changes every day (UTC)."""
-    day = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-    message = f"{ip}|{user_agent}".encode()
-    return hmac.new(day_key(day), message, hashlib.sha256).hexdigest()[:32]
+    """A keyed hash of who is visiting; the key changes every day (UTC). Empty if unknown."""
+    key = day_key((now or datetime.now(UTC)).strftime("%Y-%m-%d"))
+    if key is None or not ip:
+        return ""
+    return hmac.new(key, f"{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]

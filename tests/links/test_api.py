@@ -16,6 +16,8 @@ def api(client):
     token = Token.objects.create(user=user).key
 
     class Api:
+        auth = f"Token {token}"
+
         def get(self, path, **params):
             return client.get(path, params, HTTP_AUTHORIZATION=f"Token {token}")
 
@@ -104,10 +106,10 @@ def test_update_and_deactivate(api, link, client, django_capture_on_commit_callb
     assert human(client, "/p/hoodie").status_code == 410
 
 
-def test_links_cannot_be_deleted_through_the_api(api, link):
-    from django.test import Client
-
-    assert Client().delete(f"/api/links/{link.pk}").status_code in (401, 405)
+def test_links_cannot_be_deleted_through_the_api(api, link, client):
+    response = client.delete(f"/api/links/{link.pk}", HTTP_AUTHORIZATION=api.auth)
+    assert response.status_code == 405
+    assert ShortLink.objects.filter(pk=link.pk).exists()
 
 
 def test_click_counts_by_day_country_device_and_source(api, link, client):

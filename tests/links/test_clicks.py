@@ -133,14 +133,14 @@ def test_only_one_drain_runs_at_a_time(client, link, redis_client):
 def test_a_drain_that_lost_its_lock_does_not_trim(client, link, redis_client, monkeypatch):
     for n in range(3):
         human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n}")
-    real_store = clicks.store
+    real_store = clicks.store_buffered
 
     def store_then_lose_lock(batch):
         inserted = real_store(batch)
         redis_client.set(clicks.LOCK_KEY, "another-drain")  # ours expired, another took it
         return inserted
 
-    monkeypatch.setattr(clicks, "store", store_then_lose_lock)
+    monkeypatch.setattr(clicks, "store_buffered", store_then_lose_lock)
     buffered()
     assert clicks.drain() == 3
     assert buffered() == 3  # left for the drain that holds the lock
@@ -271,3 +271,58 @@ def test_snapshot_cache_keeps_working_without_the_cache_server(client, link, set
         }
     }
     assert human(client, "/p/hoodie").status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_click_postgres_refuses_is_set_aside_and_the_drain_goes_on(client, link, redis_client):
+    import json
+
+    human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.1")
+    buffered()
+    good = clicks._decode(redis_client.lindex(clicks.BUFFER_KEY, 0))
+    bad = {**good, "click_id": clicks.new_click_id(), "country": "FRA"}  # too long for the column
+    redis_client.lpush(clicks.BUFFER_KEY, "1" + json.dumps(bad))
+    human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.2")
+    assert drain_all() == 2
+    assert clicks.buffer_depth() == 0
+    dead = redis_client.lrange(clicks.DEAD_KEY, 0, -1)
+    assert len(dead) == 1 and b'"FRA"' in dead[0]
+
+
+@pytest.mark.django_db
+def test_the_inline_path_remembers_visitors_where_the_buffer_does(client, link):
+    from links.views import visitor_hash
+
+    click = {"link_id": link.pk, "visitor_hash": visitor_hash("198.51.100.9", MOBILE_SAFARI)}
+    assert clicks._first_visit(click, 3600) is True
+    human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.9")  # through the Lua script
+    drain_all()
+    assert ClickEvent.objects.get().is_unique is False
+
+
+@pytest.mark.django_db
+def test_the_generic_insert_path_counts_like_the_postgres_one(client, link, monkeypatch):
+    """The path SQLite (the embedded default) takes, run here on PostgreSQL."""
+    from django.db import connection
+
+    for n in range(3):
+        human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n % 2}")
+    client.get("/p/hoodie", HTTP_USER_AGENT="Twitterbot/1.0")
+    buffered()
+    items = [clicks._decode(i) for i in clicks.client().lrange(clicks.BUFFER_KEY, 0, -1)]
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert clicks.store(items) == 4
+    assert clicks.store(items) == 0  # stored once
+    stats = LinkDailyStats.objects.get()
+    assert (stats.clicks, stats.unique_clicks, stats.bot_hits) == (3, 2, 1)
+
+
+@pytest.mark.django_db
+def test_forwarded_for_is_read_from_the_trusted_end(client, link, settings):
+    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    settings.CLIENT_IP_HOPS = 1
+    for spoofed in ("1.2.3.4", "5.6.7.8"):
+        human(client, "/p/hoodie", HTTP_X_FORWARDED_FOR=f"{spoofed}, 203.0.113.50")
+    drain_all()
+    assert set(ClickEvent.objects.values_list("network", flat=True)) == {"203.0.113.0/24"}
+    assert ClickEvent.objects.filter(is_unique=True).count() == 1

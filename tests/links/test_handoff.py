@@ -78,3 +78,37 @@ def test_with_redis_down_redirects_work_and_clicks_arrive_once_it_is_back(
     monkeypatch.setattr(clicks, "_client", working)
     assert drain_all() == 10
     assert ClickEvent.objects.count() == 11
+
+
+def test_a_batch_that_fails_for_another_reason_goes_to_the_database():
+    spilled = []
+
+    def broken(batch):
+        raise TypeError("a bug")
+
+    handoff = Handoff(broken, spilled.extend)
+    for n in range(3):
+        handoff.put(n)
+    assert handoff.flush(timeout=10)
+    assert sorted(spilled) == [0, 1, 2]
+    handoff.put(3)  # the flusher thread is still alive
+    assert handoff.flush(timeout=10)
+    assert sorted(spilled) == [0, 1, 2, 3]
+
+
+def test_at_exit_a_batch_still_being_sent_goes_to_the_database():
+    started, release = threading.Event(), threading.Event()
+    spilled = []
+
+    def slow(batch):
+        started.set()
+        release.wait(10)  # Redis hangs until the socket times out
+        raise redis.TimeoutError("timed out")
+
+    handoff = Handoff(slow, spilled.extend)
+    for n in range(5):
+        handoff.put(n)
+    assert started.wait(5)
+    handoff.close()  # gives up after its own timeout
+    release.set()
+    assert sorted(spilled) == [0, 1, 2, 3, 4]

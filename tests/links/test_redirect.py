@@ -46,6 +46,13 @@ def test_short_link_query_is_forwarded_but_cannot_override_attribution(client, l
     assert "qr" not in query
 
 
+def test_shoppers_cannot_override_the_destinations_own_parameters(client, allowed_domain):
+    services.link_create(url="https://shop.example.com/item?tag=merchant-20", code="partner")
+    query = query_of(human(client, "/p/partner?tag=attacker-20&size=M"))
+    assert query["tag"] == "merchant-20"
+    assert query["size"] == "M"
+
+
 def test_parameter_names_are_settings(client, link, settings):
     settings.AFFILIATE_PARAM = "aff"
     settings.CLICK_ID_PARAM = "cid"
@@ -252,3 +259,60 @@ def test_external_destination_unfurls_with_the_link_title(client, allowed_domain
     soup = BeautifulSoup(response.content, "lxml")
     assert soup.find("meta", property="og:title")["content"] == "Spring <sale>"
     assert b"<sale>" not in response.content
+
+
+def test_changing_a_creators_affiliate_code_reaches_their_links(
+    client, link, creator, django_capture_on_commit_callbacks
+):
+    from creators.services import creator_save
+
+    assert query_of(human(client, "/p/hoodie"))["ref"] == "MAYA10"
+    creator.affiliate_code = "MAYA20"
+    with django_capture_on_commit_callbacks(execute=True):
+        creator_save(creator=creator)
+    assert query_of(human(client, "/p/hoodie"))["ref"] == "MAYA20"
+
+
+def test_a_product_renamed_or_taken_off_sale_reaches_its_links(
+    client, product_link, product, django_capture_on_commit_callbacks
+):
+    from catalog import services as catalog_services
+    from catalog.models import Product
+
+    assert "/products/cloud-hoodie/" in human(client, "/p/prod")["Location"]
+    product.slug = "cloud-hoodie-2"
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.product_save(product=product)
+    assert "/products/cloud-hoodie-2/" in human(client, "/p/prod")["Location"]
+    with django_capture_on_commit_callbacks(execute=True):
+        catalog_services.products_set_active(products=Product.objects.all(), active=False)
+    assert human(client, "/p/prod").status_code == 410
+
+
+def test_a_stale_snapshot_written_after_an_invalidation_is_never_read(client, link):
+    from django.core.cache import cache
+
+    from links import snapshots
+    from links.models import ShortLink
+
+    human(client, "/p/hoodie")
+    stale = snapshots.build("hoodie")
+    old_key = snapshots._current_key("hoodie")
+    ShortLink.objects.filter(pk=link.pk).update(active=False)
+    snapshots.invalidate("hoodie")  # what the deactivation does on commit
+    cache.set(old_key, stale, timeout=None)  # a slow reader stores what it read before
+    assert human(client, "/p/hoodie").status_code == 410
+
+
+def test_with_the_database_down_and_no_snapshot_the_redirect_says_try_again(client, monkeypatch):
+    from django.db import OperationalError
+
+    from links import snapshots
+
+    def database_down(code):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(snapshots, "build", database_down)
+    response = human(client, "/p/whatever")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"

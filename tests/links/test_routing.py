@@ -143,9 +143,11 @@ def split(allowed_domain):
 
 
 def test_split_weights_hold_within_tolerance(split):
-    snapshot = {"arms": [{"id": 1, "label": "A", "weight": 75, "destination": "a"},
-                         {"id": 2, "label": "B", "weight": 25, "destination": "b"}]}  # fmt: skip
-    counts = Counter(routing.pick_arm(snapshot["arms"], None)["label"] for _ in range(20_000))
+    from links import snapshots
+
+    arms = snapshots.build("abtest")["arms"]
+    assert [(arm["label"], arm["weight"]) for arm in arms] == [("A", 75), ("B", 25)]
+    counts = Counter(routing.pick_arm(arms, None)["label"] for _ in range(20_000))
     assert 0.73 < counts["A"] / 20_000 < 0.77
 
 
@@ -165,6 +167,20 @@ def test_split_over_http_sends_both_arms_by_weight(client, split):
         paths[urlsplit(human(client, "/p/abtest")["Location"]).path] += 1
     assert set(paths) == {"/a", "/b"}
     assert 0.6 < paths["/a"] / 300 < 0.9
+
+
+def test_stickiness_survives_editing_the_split(client, split, django_capture_on_commit_callbacks):
+    first = urlsplit(human(client, "/p/abtest")["Location"]).path
+    with django_capture_on_commit_callbacks(execute=True):
+        services.link_replace_split_arms(
+            link=split,
+            arms=[
+                SplitArm(label="A", weight=10, url=f"{SHOP}/a"),
+                SplitArm(label="B", weight=10, url=f"{SHOP}/b"),
+            ],
+        )
+    for _ in range(20):
+        assert urlsplit(human(client, "/p/abtest")["Location"]).path == first
 
 
 def test_rules_win_over_the_split(client, split):
