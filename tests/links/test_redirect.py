@@ -12,6 +12,7 @@ from links import services
 from links.models import ClickEvent
 from links.views import read_attribution_cookie
 from tests.links.helpers import MOBILE_SAFARI, drain_all, human, query_of
+from tests.links.test_destinations import HOSTILE
 
 pytestmark = pytest.mark.django_db
 
@@ -316,3 +317,20 @@ def test_with_the_database_down_and_no_snapshot_the_redirect_says_try_again(clie
     response = human(client, "/p/whatever")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    # Less the two PostgreSQL itself refuses to store: an empty URL and a NUL byte.
+    [url for url, _ in HOSTILE if url and "\x00" not in url],
+)
+def test_a_hostile_destination_written_straight_to_the_database_is_not_followed(
+    client, link, tampered
+):
+    """The open-redirect list again, at redirect time: the stored URL is checked once more."""
+    from links.models import ShortLink
+
+    ShortLink.objects.filter(pk=link.pk).update(url=tampered)
+    response = human(client, "/p/hoodie")
+    assert response.status_code == 410
+    assert "Location" not in response
