@@ -38,6 +38,7 @@ def product_card(product: Product, request=None) -> dict:
         "path": product.get_absolute_url(),
         "url": absolute_url(product.get_absolute_url(), request),
         "site_name": getattr(settings, "SITE_NAME", "Shoploop"),
+        "type": "product",
         "brand": product.brand,
         "image": None,
         "offer": None,

@@ -97,3 +97,8 @@ def sync_roles(apps) -> None:
                 raise LookupError(f"role {role!r}: no permission {sorted(missing)} in {app_label}")
             wanted.extend(found)
         group.permissions.set(wanted)
+
+
+def migrate_roles(apps, schema_editor) -> None:
+    """The RunPython step of core's role migrations."""
+    sync_roles(apps)

@@ -27,6 +27,7 @@ def _external_card(snapshot: dict) -> dict:
         "description": "",
         "url": snapshot["destination"],
         "site_name": "Shoploop",
+        "type": "website",
         "brand": "",
         "image": None,
         "offer": None,
@@ -45,5 +46,7 @@ def _external_card(snapshot: dict) -> dict:
             card["image"] = {"url": absolute_url(preview["image"]), "width": 1200,
                              "height": 630, "alt": preview["title"]}  # fmt: skip
         if preview["price"]:
-            card["offer"] = {"amount": preview["price"], "currency": preview["currency"]}
+            card["type"] = "product"
+            card["offer"] = {"amount": preview["price"], "currency": preview["currency"],
+                             "in_stock": None}  # fmt: skip
     return card

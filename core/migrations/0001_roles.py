@@ -2,11 +2,7 @@
 
 from django.db import migrations
 
-
-def create_roles(apps, schema_editor):
-    from core.roles import sync_roles
-
-    sync_roles(apps)
+from core.roles import migrate_roles
 
 
 class Migration(migrations.Migration):
@@ -17,4 +13,4 @@ class Migration(migrations.Migration):
         ("catalog", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(create_roles, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles, migrations.RunPython.noop)]

@@ -2,11 +2,7 @@
 
 from django.db import migrations
 
-
-def sync(apps, schema_editor):
-    from core.roles import sync_roles
-
-    sync_roles(apps)
+from core.roles import migrate_roles
 
 
 class Migration(migrations.Migration):
@@ -15,4 +11,4 @@ class Migration(migrations.Migration):
         ("previews", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(sync, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrate_roles, migrations.RunPython.noop)]
