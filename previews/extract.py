@@ -18,14 +18,21 @@ Everything here is untrusted page content: render it escaped, and never render
 `OEmbed.html` outside a sandboxed iframe.
 """
 
+import functools
 import html as html_lib
+import html.entities as html_entities
+import itertools
 import json
 import re
+import threading
+import types
+from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urljoin, urlsplit
 
 from bs4 import BeautifulSoup
+from lxml import etree
 
 from previews.currency import valid_code
 from previews.fetch import FetchError, fetch
@@ -80,6 +87,7 @@ MAX_OEMBED_HTML = 20_000
 MAX_JSONLD_SCRIPT = 1024 * 1024
 MAX_NODES = 1000  # JSON-LD / microdata nodes read per page
 MIN_IMAGE_SIDE = 50  # smaller <img> are icons, spacers or tracking pixels
+MAX_IMAGES = 200  # <img> tags looked at for a content image
 
 PRODUCT_TYPES = {"product", "productgroup", "productmodel", "individualproduct", "vehicle"}
 CONTENT_TYPES = {
@@ -135,23 +143,21 @@ class Metadata:
 
 def extract(html: str, *, url: str) -> Metadata:
     """Metadata for a page whose (decoded) HTML is `html`, fetched from final URL `url`."""
-    page = _Page(BeautifulSoup(html or "", "lxml"), url)
-    found = {
-        "og": _from_open_graph(page),
-        "twitter": _from_twitter(page),
-        "jsonld": _from_jsonld(page),
-        "microdata": _from_microdata(page),
-        "html": _from_html(page),
-    }
-    return _merge(found, url)
+    return _merge(_Sources(_Page(html, url)), url)
 
 
-def _merge(found: dict[str, dict], url: str) -> Metadata:
+def _merge(found: "_Sources", url: str) -> Metadata:
     values, sources = {}, {}
+    read, page = found.read, found.page
     for name, order in PRECEDENCE.items():
-        for source in order:
-            value = found[source].get(name)
-            if value is not None and value != "":
+        for source in order:  # found.get(source, name), inlined: this runs for every field
+            fields = read.get(source)
+            if fields is None:
+                fields = read[source] = _READERS[source](page)
+            value = fields.get(name)
+            if type(value) is _LATER:
+                value = fields[name] = value()
+            if value is not None and (value or not isinstance(value, str)):  # not None or ""
                 values[name], sources[name] = value, source
                 break
     price = values.pop("price", None)
@@ -161,37 +167,215 @@ def _merge(found: dict[str, dict], url: str) -> Metadata:
     return Metadata(url=values.pop("url", url), **values, sources=sources)
 
 
-def _borrowed_currency(found: dict[str, dict]) -> str | None:
+def _borrowed_currency(found: "_Sources") -> str | None:
     for source in PRECEDENCE["price"]:
-        price = found[source].get("price")
+        price = found.get(source, "price")
         if price is not None and price.currency:
             return price.currency
-    return found["og"].get("currency")
+    return found.get("og", "currency")
+
+
+# A field whose value is a function (a lambda in the readers) is worked out only if
+# `_merge` asks for it: resolving URLs, cleaning text and scanning `<img>` tags are most of
+# the work, and most fields are supplied by a better source first. No field value is ever
+# a function otherwise.
+_LATER = types.FunctionType
+
+
+class _Sources:
+    """The readers' fields, as `_merge` asks for them. A reader runs the first time one of
+    its fields is asked for (microdata and Twitter tags are often never needed), and a lazy
+    field (see `_LATER`) is computed the first time it is asked for. The result is the same
+    as running every reader in full."""
+
+    def __init__(self, page: "_Page"):
+        self.page = page
+        self.read: dict[str, dict] = {}
+
+    def get(self, source: str, name: str):
+        fields = self.read.get(source)
+        if fields is None:
+            fields = self.read[source] = _READERS[source](self.page)
+        value = fields.get(name)
+        if type(value) is _LATER:
+            value = fields[name] = value()
+        return value
 
 
 # --- the page ----------------------------------------------------------------------------
 
 
-class _Page:
-    """The parsed document, its base URL, and its `<meta>` tags in document order."""
+_local = threading.local()
+_HTML_END = re.compile(rb"</html", re.IGNORECASE)
+_JSONLD_TYPE = "application/ld+json"  # a <script type> once parameters are cut off
+_OEMBED_TYPES = ("application/json+oembed", "text/json+oembed")  # rel="alternate" type=
 
-    def __init__(self, soup: BeautifulSoup, url: str):
-        self.soup = soup
+
+def _parse(data: bytes) -> etree._Element:
+    """The root element of the UTF-8 document `data`, parsed by libxml2's HTML parser, as
+    BeautifulSoup's "lxml" builder did, but without building a second tree in Python.
+
+    - The encoding is stated, so a `<meta charset>` or an XML declaration in the (already
+      decoded) text cannot make lxml decode it again.
+    - libxml2 stops building the tree at `</html>`, while browsers (and BeautifulSoup) keep
+      what follows: often tracking scripts, sometimes JSON-LD or images. So when anything
+      follows a `</html`, every `</html` becomes `<!html`, which the tokenizer reads as a
+      comment. Where it was not an end tag (in a script, a comment or an attribute value)
+      that changes one character of text, and no tag around it.
+    """
+    found = _HTML_END.search(data)
+    if found:
+        end = data.find(b">", found.start())
+        if end >= 0 and data[end + 1 :].strip():
+            data = _HTML_END.sub(lambda match: b"<!" + match.group()[2:], data)
+    parser = getattr(_local, "parser", None)  # parsers are not shared between threads
+    if parser is None:
+        parser = _local.parser = etree.HTMLParser(
+            encoding="utf-8", no_network=True, collect_ids=False
+        )
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.LxmlError:
+        root = None
+    return root if root is not None else etree.Element("html")  # empty documents
+
+
+class _Page:
+    """The parsed document, its base URL, and what the readers need from it, collected in one
+    pass in document order: the first non-empty content of each `<meta>` name, the first
+    `og:image` and `og:video` with their structured properties, the canonical, oEmbed and
+    icon `<link>` tags, JSON-LD `<script>` and the first `<title>`. `<img>` tags are only
+    looked for if the content-image fallback is reached."""
+
+    def __init__(self, html: str, url: str):
+        self.data = (html or "").encode("utf-8", "replace")
+        root = self.root = _parse(self.data)
         self.base = url
-        base = soup.find("base", href=True)
-        if base is not None:
-            self.base = self.resolve(base["href"]) or url
-        self.meta = _meta_pairs(soup)
+        self.resolved: dict[str, str | None] = {}
+        self.og_image: dict = {}  # see _structured
+        self.og_video: dict = {}
+        self.canonical_href: str | None = None  # the first of each, in document order
+        self.oembed_href: str | None = None
+        self.icons: list[tuple[int, int, int, str]] = []  # see _best_icon
+        self.title: etree._Element | None = None
+        # Locals: this loop visits every <meta>, <link> and <script> of the page.
+        first_meta: dict[str, tuple[int, str]] = {}  # key -> first non-empty content
+        scripts: list[etree._Element] = []
+        base_href = None
+        position = 0
+        has_twitter = False
+        for element in root.iter("meta", "link", "script", "title", "base"):
+            tag = element.tag
+            if tag == "meta":
+                content = element.get("content")
+                if content is None:
+                    continue
+                key = element.get("property") or element.get("name")
+                if key is None:
+                    continue
+                key = key.strip()
+                if not key.islower():  # most keys are; lower() would copy them anyway
+                    key = key.lower()
+                if key not in first_meta and content.strip():
+                    first_meta[key] = (position, content)
+                if key[:3] == "og:":
+                    if key.startswith("og:image"):
+                        _structured(self.og_image, "og:image", key, content)
+                    elif key.startswith("og:video"):
+                        _structured(self.og_video, "og:video", key, content)
+                elif key[:8] == "twitter:":
+                    has_twitter = True
+                position += 1
+            elif tag == "script":
+                kind = element.get("type")
+                if kind is not None and kind.split(";")[0].strip().lower() == _JSONLD_TYPE:
+                    scripts.append(element)
+            elif tag == "link":
+                rel = element.get("rel")
+                # Only canonical, alternate and icon links are read (stylesheets, preloads
+                # and preconnects are most of them): each of these words is in any rel
+                # value _Page._link reads.
+                low = rel.lower() if rel else ""
+                if "canonical" in low or "alternate" in low or "icon" in low:
+                    href = element.get("href")
+                    if href is not None:
+                        self._link(rel, href, element)
+            elif tag == "title":
+                if self.title is None:
+                    self.title = element
+            elif base_href is None:  # <base>
+                base_href = element.get("href")
+        self.first_meta = first_meta
+        self.jsonld_scripts = scripts
+        self.has_twitter = has_twitter  # any twitter:* tag
+        if base_href is not None:
+            self.base = self.resolve(base_href) or url
+
+    def _link(self, rel: str, href: str, link: etree._Element) -> None:
+        """Note a canonical, oEmbed or icon `<link>` (`_from_html` reads them)."""
+        rels = {r.lower() for r in rel.split()}
+        if self.canonical_href is None and "canonical" in rels:
+            self.canonical_href = href
+        if (
+            self.oembed_href is None
+            and "alternate" in rels
+            and str(link.get("type", "")).lower() in _OEMBED_TYPES
+        ):
+            self.oembed_href = href
+        if rels & {"apple-touch-icon", "apple-touch-icon-precomposed"}:
+            rank = 2
+        elif "icon" in rels:  # also "shortcut icon"
+            rank = 1
+        else:
+            return
+        sizes = link.get("sizes")
+        self.icons.append((rank, _icon_size(sizes) if sizes else 0, -len(self.icons), href))
 
     def resolve(self, value) -> str | None:
-        return resolve_url(self.base, value)
+        """`resolve_url` against the page's base, once per distinct value."""
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return resolve_url(self.base, value)
+        if value not in self.resolved:
+            self.resolved[value] = resolve_url(self.base, value)
+        return self.resolved[value]
+
+    def images(self):
+        """The first `MAX_IMAGES` `<img>` tags, in document order."""
+        return itertools.islice(self.root.iter("img"), MAX_IMAGES)
 
     def meta_value(self, *keys: str) -> str | None:
-        """The first non-empty content among `<meta>` tags named by any of `keys`."""
-        for key, content in self.meta:
-            if key in keys and content.strip():
-                return content
-        return None
+        """The first non-empty content, in document order, among `<meta>` tags named by any
+        of `keys`."""
+        if len(keys) == 1:
+            found = self.first_meta.get(keys[0])
+            return found[1] if found else None
+        found = [self.first_meta[key] for key in keys if key in self.first_meta]
+        return min(found)[1] if found else None
+
+
+_WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+
+
+def _join(base: str, value: str) -> str:
+    """`urljoin(base, value)`, skipping its work for the usual absolute http(s) URL.
+
+    For one with a host, urljoin returns `value` when the schemes differ, and otherwise
+    `value` split into parts and put back together, which gives `value` again unless it
+    holds a ";" (path parameters), an empty query or fragment ("?#", a final "?" or "#").
+    """
+    if (
+        base
+        and value.startswith(("https://", "http://"))
+        and ";" not in value
+        and "?#" not in value
+        and not value.endswith(("?", "#"))
+        and urlsplit(value).netloc
+    ):
+        return value
+    return urljoin(base, value)
 
 
 def resolve_url(base: str, value) -> str | None:
@@ -199,74 +383,102 @@ def resolve_url(base: str, value) -> str | None:
 
     Tabs and newlines are dropped and spaces encoded, as browsers do with `src="a b.jpg"`.
     """
-    value = _first(value)
-    if not isinstance(value, str) or not value.strip():
+    if isinstance(value, list):
+        value = _first(value)
+    if not isinstance(value, str):
         return None
-    value = re.sub(r"[\t\n\r]", "", html_lib.unescape(value.strip())).replace(" ", "%20")
+    value = value.strip()
+    if not value:
+        return None
+    if "&" in value:
+        value = _unescape(value)
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = _TAB_OR_NEWLINE.sub("", value)
+    value = value.replace(" ", "%20")
     try:
-        absolute = urljoin(base, value)
+        absolute = _join(base, value)
         parts = urlsplit(absolute)
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https"):
         return None
-    if len(absolute) > MAX_URL_LENGTH or any(ch.isspace() for ch in absolute):
+    # `not parts.hostname`, without its property calls: the host is what follows the last
+    # "@" of the netloc, up to a ":" or, for an IPv6 address, inside the "[...]".
+    host = parts.netloc.rpartition("@")[2]
+    before, bracket, after = host.partition("[")
+    if not (after.partition("]")[0] if bracket else before.partition(":")[0]):
+        return None
+    if len(absolute) > MAX_URL_LENGTH or _WHITESPACE.search(absolute):
         return None
     return absolute
-
-
-def _meta_pairs(soup: BeautifulSoup) -> list[tuple[str, str]]:
-    pairs = []
-    for tag in soup.find_all("meta"):
-        key = tag.get("property") or tag.get("name")
-        content = tag.get("content")
-        if isinstance(key, str) and isinstance(content, str):
-            pairs.append((key.strip().lower(), content))
-    return pairs
 
 
 # --- Open Graph and Twitter --------------------------------------------------------------
 
 
 def _from_open_graph(page: _Page) -> dict:
-    amount = page.meta_value("product:price:amount", "og:price:amount")
-    currency = valid_code(page.meta_value("product:price:currency", "og:price:currency"))
+    first = page.first_meta.get  # as page.meta_value(key), for one key: (position, content)
+    title, description, site_name = (
+        first("og:title"),
+        first("og:description"),
+        first("og:site_name"),
+    )
+    kind, locale, url = first("og:type"), first("og:locale"), first("og:url")
     return {
-        "title": _text(page.meta_value("og:title"), "title"),
-        "description": _text(page.meta_value("og:description"), "description"),
-        "site_name": _text(page.meta_value("og:site_name"), "site_name"),
-        "type": _text(page.meta_value("og:type"), "type"),
-        "locale": _text(page.meta_value("og:locale"), "locale"),
-        "url": page.resolve(page.meta_value("og:url")),
+        "title": _text(title[1], "title") if title else None,
+        "description": _text(description[1], "description") if description else None,
+        "site_name": _text(site_name[1], "site_name") if site_name else None,
+        "type": _text(kind[1], "type") if kind else None,
+        "locale": _text(locale[1], "locale") if locale else None,
+        "url": page.resolve(url[1]) if url else None,
         "image": _og_image(page),
         "video_url": _og_video(page),
-        "price": _price(amount, currency),
-        "currency": currency,
-        "availability": normalize_availability(
-            page.meta_value("product:availability", "og:availability")
+        # Usually supplied by JSON-LD first:
+        "price": lambda: _og_price(page),
+        "currency": lambda: _og_currency(page),
+        "availability": (
+            lambda: normalize_availability(
+                page.meta_value("product:availability", "og:availability")
+            )
         ),
-        "brand": _text(page.meta_value("product:brand", "og:brand"), "brand"),
+        "brand": lambda: _text(page.meta_value("product:brand", "og:brand"), "brand"),
     }
 
 
-def _structured(page: _Page, prefix: str) -> dict[str, str]:
-    """The first `og:image` (or `og:video`) and the `:width`, `:alt`... tags that go with it.
+def _og_currency(page: _Page) -> str | None:
+    return valid_code(page.meta_value("product:price:currency", "og:price:currency"))
 
-    A second `og:image` starts the next image, so its size is not mixed into the first.
+
+def _og_price(page: _Page) -> "Price | None":
+    amount = page.meta_value("product:price:amount", "og:price:amount")
+    return _price(amount, _og_currency(page))
+
+
+_CLOSED = object()
+
+
+def _structured(found: dict, prefix: str, key: str, content: str) -> None:
+    """Add one `<meta>` to `found`, the first `og:image` (or `og:video`) and the `:width`,
+    `:alt`... tags that go with it, as `_Page` meets them in document order.
+
+    A second `og:image` starts the next image, so its size is not mixed into the first:
+    from there on `found` is closed (marked by the key `_CLOSED`).
     """
-    found: dict[str, str] = {}
-    for key, content in page.meta:
-        if key in (prefix, f"{prefix}:url"):
-            if "url" in found:
-                break
+    if _CLOSED in found:
+        return
+    if key == prefix or key == prefix + ":url":
+        if "url" in found:
+            found[_CLOSED] = True
+        else:
             found["url"] = content
-        elif key.startswith(f"{prefix}:"):
-            found.setdefault(key[len(prefix) + 1 :], content)
-    return found
+    elif key.startswith(prefix + ":"):
+        found.setdefault(key[len(prefix) + 1 :], content)
 
 
 def _og_image(page: _Page) -> ImageInfo | None:
-    found = _structured(page, "og:image")
+    found = page.og_image
+    if not found:
+        return None
     secure = page.resolve(found.get("secure_url"))
     url = (secure if secure and secure.startswith("https:") else None) or page.resolve(
         found.get("url")
@@ -275,7 +487,9 @@ def _og_image(page: _Page) -> ImageInfo | None:
 
 
 def _og_video(page: _Page) -> str | None:
-    found = _structured(page, "og:video")
+    found = page.og_video
+    if not found:
+        return None
     secure = page.resolve(found.get("secure_url"))
     return (secure if secure and secure.startswith("https:") else None) or page.resolve(
         found.get("url")
@@ -283,14 +497,20 @@ def _og_video(page: _Page) -> str | None:
 
 
 def _from_twitter(page: _Page) -> dict:
-    image_url = page.resolve(page.meta_value("twitter:image", "twitter:image:src"))
-    return {
-        "title": _text(page.meta_value("twitter:title"), "title"),
-        "description": _text(page.meta_value("twitter:description"), "description"),
-        "image": _image(image_url, None, None, page.meta_value("twitter:image:alt")),
-        "video_url": page.resolve(page.meta_value("twitter:player")),
-        "price": _twitter_price(page),
+    if not page.has_twitter:
+        return {}
+    return {  # usually asked for a field Open Graph does not have, such as video_url
+        "title": lambda: _text(page.meta_value("twitter:title"), "title"),
+        "description": (lambda: _text(page.meta_value("twitter:description"), "description")),
+        "image": lambda: _twitter_image(page),
+        "video_url": lambda: page.resolve(page.meta_value("twitter:player")),
+        "price": lambda: _twitter_price(page),
     }
+
+
+def _twitter_image(page: _Page) -> ImageInfo | None:
+    url = page.resolve(page.meta_value("twitter:image", "twitter:image:src"))
+    return _image(url, None, None, page.meta_value("twitter:image:alt"))
 
 
 def _twitter_price(page: _Page) -> Price | None:
@@ -308,22 +528,40 @@ def _twitter_price(page: _Page) -> Price | None:
 
 
 def _from_jsonld(page: _Page) -> dict:
-    nodes = _jsonld_nodes(page.soup)
+    nodes = _jsonld_nodes(page)
     return _from_schema_nodes(page, nodes)
 
 
 def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
     """Fields from schema.org nodes, whether they came from JSON-LD or microdata."""
-    product = _first_node(nodes, lambda types: bool(types & PRODUCT_TYPES))
-    content = _first_node(nodes, lambda types: bool(types & CONTENT_TYPES.keys()))
+    product = content = website = organization = video = None  # the first node of each kind
+    for node in nodes:
+        raw = node.get("@type")
+        if not raw:
+            continue
+        types = _type_names(raw) if type(raw) is str else _types(node)
+        if not types:
+            continue
+        if product is None and types & PRODUCT_TYPES:
+            product = node
+        if content is None and types & CONTENT_TYPES.keys():
+            content = node
+        if website is None and "website" in types:
+            website = node
+        if organization is None and types & {"organization", "store"}:
+            organization = node
+        if video is None and "videoobject" in types:
+            video = node
     primary = product or content
     result: dict = {}
     if primary is not None:
         result.update(
-            title=_text(primary.get("name") or primary.get("headline"), "title"),
-            description=_text(primary.get("description"), "description"),
-            image=_schema_image(page, primary.get("image") or primary.get("thumbnailUrl")),
-            url=page.resolve(primary.get("url")),
+            title=lambda: _text(primary.get("name") or primary.get("headline"), "title"),
+            description=lambda: _text(primary.get("description"), "description"),
+            image=(
+                lambda: _schema_image(page, primary.get("image") or primary.get("thumbnailUrl"))
+            ),
+            url=lambda: page.resolve(primary.get("url")),
         )
     if product is not None:
         price, availability = _offer(product)
@@ -331,27 +569,24 @@ def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
             type="product",
             price=price,
             availability=availability,
-            brand=_text(_name_of(product.get("brand")), "brand"),
+            brand=lambda: _text(_name_of(product.get("brand")), "brand"),
         )
     elif content is not None:
         result["type"] = next(
             (CONTENT_TYPES[t] for t in _types(content) if CONTENT_TYPES.get(t)), None
         )
-    website = _first_node(nodes, lambda types: "website" in types)
-    organization = _first_node(nodes, lambda types: bool(types & {"organization", "store"}))
     site = website or organization
     if site is not None:
-        result["site_name"] = _text(site.get("name"), "site_name")
-    video = _first_node(nodes, lambda types: "videoobject" in types)
+        result["site_name"] = lambda: _text(site.get("name"), "site_name")
     if video is not None:
-        result["video_url"] = page.resolve(video.get("embedUrl") or video.get("contentUrl"))
+        result["video_url"] = lambda: page.resolve(video.get("embedUrl") or video.get("contentUrl"))
     return result
 
 
-def _jsonld_nodes(soup: BeautifulSoup) -> list[dict]:
+def _jsonld_nodes(page: _Page) -> list[dict]:
     nodes: list[dict] = []
-    for script in soup.find_all("script", type=_is_jsonld):
-        text = script.string or script.get_text()
+    for script in page.jsonld_scripts:
+        text = script.text or ""
         if len(text) > MAX_JSONLD_SCRIPT:
             continue
         data = load_lenient_json(text)
@@ -360,38 +595,62 @@ def _jsonld_nodes(soup: BeautifulSoup) -> list[dict]:
     return nodes
 
 
-def _is_jsonld(value) -> bool:
-    return isinstance(value, str) and value.split(";")[0].strip().lower() == "application/ld+json"
-
-
 def _walk(data, limit: int) -> list[dict]:
     """Every dict in `data` (`@graph`, arrays and nested nodes included), outermost first."""
-    nodes, queue = [], [data]
+    nodes, queue = [], deque([data] if isinstance(data, _CONTAINERS) else [])
     while queue and len(nodes) < limit:
-        item = queue.pop(0)
+        item = queue.popleft()
         if isinstance(item, dict):
             nodes.append(item)
-            queue.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            queue.extend(item)
+            item = item.values()
+        for value in item:  # the values of a dict, or the items of a list
+            if isinstance(value, _CONTAINERS):
+                queue.append(value)
     return nodes
 
 
-_WRAPPERS = re.compile(r"^\s*(?://\s*)?(?:<!--|<!\[CDATA\[)|(?://\s*)?(?:-->|\]\]>)\s*$")
+_CONTAINERS = (dict, list)
+
+
+_WRAPPER_START = re.compile(r"\s*(?://\s*)?(?:<!--|<!\[CDATA\[)")
+_WRAPPER_ENDS = ("-->", "]]>")
 
 
 def load_lenient_json(text: str):
     """Parse JSON as pages write it: strict first, then without comments, trailing commas
     and `<!-- -->` / CDATA wrappers. Returns None when it still does not parse."""
-    text = _WRAPPERS.sub("", text).strip()
+    text = _unwrap(text)
     if not text:
         return None
-    for candidate in (text, _relax_json(text)):
-        try:
-            return json.loads(candidate, strict=False)  # strict=False: raw newlines in strings
-        except ValueError:
-            continue
-    return None
+    try:
+        return _JSON.decode(text)
+    except ValueError:
+        pass
+    try:  # only now: relaxing walks the text character by character
+        return _JSON.decode(_relax_json(text))
+    except ValueError:
+        return None
+
+
+# strict=False: raw newlines in strings. (json.loads(text, strict=False) builds a new decoder
+# on every call.)
+_JSON = json.JSONDecoder(strict=False)
+
+
+def _unwrap(text: str) -> str:
+    """`text` stripped, without a leading `<!--` or `<![CDATA[` and a trailing `-->` or
+    `]]>`, each possibly behind `//`. (One regex for both ends was retried at every
+    position of the text, and backtracked through every run of indentation.)"""
+    start = _WRAPPER_START.match(text)
+    if start:
+        text = text[start.end() :]
+    text = text.rstrip()
+    if text.endswith(_WRAPPER_ENDS):
+        text = text[:-3]
+        before = text.rstrip()
+        if before.endswith("//"):
+            text = before[:-2]
+    return text.strip()
 
 
 def _relax_json(text: str) -> str:
@@ -430,16 +689,26 @@ def _string_end(text: str, start: int) -> int:
     return len(text)
 
 
-def _types(node: dict) -> set[str]:
+def _types(node: dict) -> frozenset[str] | set[str]:
     """`@type` as lower-case names: "Product", "schema:Product", "http://schema.org/Product"
     and microdata `itemtype` URLs all become "product"."""
     raw = node.get("@type")
+    if isinstance(raw, str):
+        return _type_names(raw)
     values = raw if isinstance(raw, list) else str(raw or "").split()
-    return {re.split(r"[/:#]", str(v))[-1].lower() for v in values if v}
+    return {_last_segment(str(v)).lower() for v in values if v}
 
 
-def _first_node(nodes: list[dict], test) -> dict | None:
-    return next((node for node in nodes if test(_types(node))), None)
+@functools.lru_cache(maxsize=1024)
+def _type_names(raw: str) -> frozenset[str]:
+    """`_types` of a string `@type`: pages use a small vocabulary of type names, so the
+    result is remembered."""
+    return frozenset(_last_segment(v).lower() for v in raw.split())
+
+
+def _last_segment(value: str) -> str:
+    """What follows the last "/", ":" or "#"."""
+    return value[max(value.rfind("/"), value.rfind(":"), value.rfind("#")) + 1 :]
 
 
 def _offer(product: dict) -> tuple[Price | None, str | None]:
@@ -494,7 +763,8 @@ def _offer_availability(offer: dict) -> str | None:
 def _price(amount_value, currency_value) -> Price | None:
     """A Price from a machine-readable amount and currency; the currency may also be
     written in the amount itself ("$19.99")."""
-    amount_value = _first(amount_value)
+    if isinstance(amount_value, list):
+        amount_value = _first(amount_value)
     amount = parse_amount(amount_value)
     if amount is None:
         return None
@@ -526,8 +796,10 @@ def _name_of(value) -> str | None:
 
 def _from_microdata(page: _Page) -> dict:
     items = []
-    for scope in page.soup.find_all(attrs={"itemscope": True}, limit=MAX_NODES):
-        if not scope.has_attr("itemprop"):  # top-level items only; nested ones are inside
+    # Looking for the word is quicker than the XPath search through the whole tree.
+    scopes = _ITEMSCOPES(page.root) if b"itemscope" in page.data.lower() else []
+    for scope in scopes[:MAX_NODES]:
+        if scope.get("itemprop") is None:  # top-level items only; nested ones are inside
             items.extend(_walk(_microdata_item(scope, depth=0), MAX_NODES))
     return _from_schema_nodes(page, items)
 
@@ -536,24 +808,29 @@ def _microdata_item(scope, *, depth: int) -> dict:
     """A microdata item as a JSON-LD-shaped dict, so JSON-LD's readers work on it."""
     item: dict = {"@type": scope.get("itemtype", "")}
     for element in _item_properties(scope):
-        if element.has_attr("itemscope") and depth < 5:
+        if element.get("itemscope") is not None and depth < 5:
             value = _microdata_item(element, depth=depth + 1)
         else:
             value = _microdata_value(element)
-        for name in str(element["itemprop"]).split():
+        for name in element.get("itemprop").split():
             item.setdefault(name, []).append(value)
     return item
 
 
+_ITEMSCOPES = etree.XPath("descendant-or-self::*[@itemscope]")
+_ITEMPROPS = etree.XPath(".//*[@itemprop]")
+
+
 def _item_properties(scope):
-    """Elements with `itemprop` that belong to `scope`, not to an item nested inside it."""
-    stack = list(reversed(scope.find_all(True, recursive=False)))
-    while stack:
-        element = stack.pop()
-        if element.has_attr("itemprop"):
+    """Elements with `itemprop` that belong to `scope`, not to an item nested inside it, in
+    document order. (An element with both `itemprop` and `itemscope` belongs to `scope`; what
+    is inside it does not.)"""
+    for element in _ITEMPROPS(scope):
+        parent = element.getparent()
+        while parent is not None and parent is not scope and parent.get("itemscope") is None:
+            parent = parent.getparent()
+        if parent is scope:
             yield element
-        if not element.has_attr("itemscope"):
-            stack.extend(reversed(element.find_all(True, recursive=False)))
 
 
 _URL_ATTRIBUTES = {
@@ -577,82 +854,90 @@ _URL_ATTRIBUTES = {
 def _microdata_value(element) -> str:
     """A property's value by the microdata rules; a `content` attribute wins everywhere,
     as shops put the machine value there: `<span itemprop="price" content="19.99">`."""
-    if element.has_attr("content"):
-        return element["content"]
-    attribute = _URL_ATTRIBUTES.get(element.name)
-    if attribute and element.has_attr(attribute):
-        return element[attribute]
-    return element.get_text(" ")
+    content = element.get("content")
+    if content is not None:
+        return content
+    attribute = _URL_ATTRIBUTES.get(element.tag)
+    if attribute and element.get(attribute) is not None:
+        return element.get(attribute)
+    return " ".join(_strings(element))
+
+
+# Text inside these is not page text (BeautifulSoup's get_text leaves it out too, and
+# browsers do not show what is inside a <template>).
+_NOT_TEXT = frozenset({"script", "style", "template", "rt", "rp"})
+
+
+def _strings(element):
+    """The text strings of `element` as BeautifulSoup's `get_text` gave them, in order:
+    none at all inside a `_NOT_TEXT` element; otherwise its text and that of its
+    descendants, leaving out comments and what is inside `_NOT_TEXT` elements (their tails
+    are text)."""
+    if element.tag not in _NOT_TEXT:
+        for ancestor in element.iterancestors():
+            if ancestor.tag in _NOT_TEXT:
+                return
+    if element.text:
+        yield element.text
+    yield from _inner_strings(element)
+
+
+def _inner_strings(element):
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in _NOT_TEXT:
+            if child.text:
+                yield child.text
+            yield from _inner_strings(child)
+        if child.tail:
+            yield child.tail
 
 
 # --- plain HTML --------------------------------------------------------------------------
 
 
 def _from_html(page: _Page) -> dict:
-    soup = page.soup
-    title = soup.find("title")
-    canonical = page.resolve(_link_href(soup, lambda rels, link: "canonical" in rels))
-    root = soup.find("html")
+    title = page.title
+    canonical = page.resolve(page.canonical_href) if page.canonical_href is not None else None
+    root = page.root
     return {
-        "title": _text(title.get_text() if title else None, "title"),
-        "description": _text(page.meta_value("description"), "description"),
-        "site_name": _text(page.meta_value("application-name"), "site_name"),
-        "image": _first_content_image(page),
-        "icon_url": _best_icon(page),
+        # The last resort for these three:
+        "title": (lambda: _text("".join(_strings(title)) if title is not None else None, "title")),
+        "description": lambda: _text(page.meta_value("description"), "description"),
+        "site_name": lambda: _text(page.meta_value("application-name"), "site_name"),
+        "image": lambda: _first_content_image(page),
+        "icon_url": _best_icon(page, page.icons) if page.icons else None,
         "canonical_url": canonical,
         "url": canonical,
-        "lang": _text(root.get("lang") if root else None, "lang"),
-        "oembed_url": page.resolve(_link_href(soup, _is_oembed_link)),
+        "lang": _text(root.get("lang"), "lang"),
+        "oembed_url": page.resolve(page.oembed_href) if page.oembed_href is not None else None,
     }
 
 
-def _rels(link) -> set[str]:
-    rel = link.get("rel") or []
-    return {r.lower() for r in (rel.split() if isinstance(rel, str) else rel)}
-
-
-def _link_href(soup: BeautifulSoup, test) -> str | None:
-    for link in soup.find_all("link", href=True):
-        if test(_rels(link), link):
-            return link["href"]
-    return None
-
-
-def _is_oembed_link(rels: set[str], link) -> bool:
-    kind = str(link.get("type", "")).lower()
-    return "alternate" in rels and kind in ("application/json+oembed", "text/json+oembed")
-
-
-def _best_icon(page: _Page) -> str | None:
+def _best_icon(page: _Page, candidates: list[tuple[int, int, int, str]]) -> str | None:
     """apple-touch-icon before icon (they are bigger and square), then the largest size,
-    then the first in the document."""
-    candidates = []
-    for index, link in enumerate(page.soup.find_all("link", href=True)):
-        rels = _rels(link)
-        if rels & {"apple-touch-icon", "apple-touch-icon-precomposed"}:
-            rank = 2
-        elif "icon" in rels:  # also "shortcut icon"
-            rank = 1
-        else:
-            continue
-        url = page.resolve(link["href"])
+    then the first in the document: `candidates` are (rank, size, -position, href)."""
+    for *_, href in sorted(candidates, reverse=True):  # best first; resolve only as needed
+        url = page.resolve(href)
         if url:
-            candidates.append((rank, _icon_size(link.get("sizes")), -index, url))
-    return max(candidates)[3] if candidates else None
+            return url
+    return None
 
 
 def _icon_size(sizes) -> int:
     if isinstance(sizes, list):
         sizes = " ".join(sizes)
-    widths = [int(w) for w, _ in re.findall(r"(\d+)[xX](\d+)", str(sizes or ""))]
+    widths = [int(w) for w, _ in _ICON_SIZE.findall(str(sizes or ""))]
     return max(widths, default=0)
+
+
+_ICON_SIZE = re.compile(r"(\d+)[xX](\d+)")
 
 
 def _first_content_image(page: _Page) -> ImageInfo | None:
     """The first `<img>` that is a picture: not a tracking pixel or spacer (a side under
     50 px), not inline data, not SVG (usually a logo or icon). Lazy-loading attributes
     are read because `src` is then a placeholder."""
-    for img in page.soup.find_all("img", limit=200):
+    for img in page.images():
         width, height = _int(img.get("width")), _int(img.get("height"))
         if (width is not None and width < MIN_IMAGE_SIDE) or (
             height is not None and height < MIN_IMAGE_SIDE
@@ -671,6 +956,15 @@ def _img_sources(img) -> list[str]:
     if isinstance(srcset, str) and srcset.strip():
         sources.append(srcset.split(",")[0].split()[0])
     return [s for s in sources if isinstance(s, str) and s.strip()]
+
+
+_READERS = {
+    "og": _from_open_graph,
+    "twitter": _from_twitter,
+    "jsonld": _from_jsonld,
+    "microdata": _from_microdata,
+    "html": _from_html,
+}
 
 
 # --- oEmbed ------------------------------------------------------------------------------
@@ -744,22 +1038,50 @@ def _first(value):
     return value
 
 
+# HTML5 names that decode without a ";" (&amp, &copy, &sect...), longest first.
+_LEGACY_ENTITY = re.compile(
+    "&(?:"
+    + "|".join(sorted((n for n in html_entities.html5 if not n.endswith(";")), key=len)[::-1])
+    + ")"
+)
+
+
+def _unescape(value: str) -> str:
+    """`html.unescape(value)`, without its slow path when nothing can be decoded: URLs are
+    full of `&name=` pairs, and for each one `html.unescape` tries every prefix of the
+    name against the entity table. Without a ";", a "&#" or a legacy name after a "&",
+    `html.unescape` returns the text unchanged."""
+    if "&" not in value:
+        return value
+    if ";" not in value and "&#" not in value and not _LEGACY_ENTITY.search(value):
+        return value
+    return html_lib.unescape(value)
+
+
 _TAG = re.compile(r"<[a-zA-Z/!]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
+# What `_text` would change beyond folding whitespace: an entity ("&"), a tag ("<"), a
+# control or zero-width character.
+_SPECIAL = re.compile(r"[&<\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
 
 
 def _text(value, kind: str) -> str | None:
     """Clean text: entities decoded (JSON-LD is not entity-decoded by the parser, and some
     meta tags are double-encoded), tags stripped, whitespace folded, cut to LIMITS[kind]."""
-    value = _first(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
+    if isinstance(value, list):
+        value = _first(value)
     if not isinstance(value, str):
-        return None
-    text = html_lib.unescape(value)
-    if _TAG.search(text):
-        text = BeautifulSoup(text, "html.parser").get_text(" ")
-    text = " ".join(_CONTROL.sub("", text).split())
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            return None
+    if _SPECIAL.search(value) is None:  # the usual case: nothing to decode, strip or drop
+        text = " ".join(value.split())
+    else:
+        text = _unescape(value)
+        if _TAG.search(text):
+            text = BeautifulSoup(text, "html.parser").get_text(" ")
+        text = " ".join(_CONTROL.sub("", text).split())
     limit = LIMITS[kind]
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
@@ -768,15 +1090,23 @@ def _text(value, kind: str) -> str | None:
 
 def _int(value) -> int | None:
     """A pixel size from "800", "800px", 800 or {"value": 800}; None if it is not one."""
-    value = _first(value)
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = _first(value)
     if isinstance(value, dict):
         value = value.get("value")
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return int(value) if 0 <= value < 100_000 else None
-    match = re.fullmatch(r"\s*(\d{1,5})(?:\.\d+)?\s*(?:px)?\s*", str(value or ""))
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 5:  # "800"
+        return int(value)
+    match = _PIXELS.fullmatch(str(value or ""))
     return int(match.group(1)) if match else None
+
+
+_PIXELS = re.compile(r"\s*(\d{1,5})(?:\.\d+)?\s*(?:px)?\s*")
 
 
 def _image(url, width, height, alt) -> ImageInfo | None:

@@ -196,6 +196,10 @@ _AVAILABILITY_ALIASES = {
 }
 
 
+_AVAILABILITY_NAME = re.compile(r"[/:#]")
+_NOT_LOWER_LETTER = re.compile(r"[^a-z]")
+
+
 def normalize_availability(value) -> str | None:
     """A schema.org availability URL from "instock", "in stock", "schema:InStock", "oos"...
 
@@ -203,7 +207,7 @@ def normalize_availability(value) -> str | None:
     """
     if not isinstance(value, str):
         return None
-    name = re.split(r"[/:#]", value.strip())[-1]
-    key = re.sub(r"[^a-z]", "", name.lower())
+    name = _AVAILABILITY_NAME.split(value.strip())[-1]
+    key = _NOT_LOWER_LETTER.sub("", name.lower())
     key = _AVAILABILITY_ALIASES.get(key, key)
     return SCHEMA_AVAILABILITY.get(key)

@@ -157,6 +157,59 @@ def test_an_empty_document():
     assert meta.sources == {}
 
 
+# --- parsing (libxml2 through lxml, once per page) ------------------------------------------
+
+
+def test_what_follows_the_html_end_tag_is_read():
+    # libxml2 stops building the tree at </html>; browsers, and the BeautifulSoup builder
+    # this replaced, keep going. Old pages put tracking code and JSON-LD there.
+    html = (
+        "<html><head><title>Old page</title></head><body><p>Hi</p></body></html>\n"
+        + JSONLD_PRICE
+        + '<img src="/after.jpg" width="300">'
+    )
+    meta = extract(html, url="https://s.example/p")
+    assert (meta.price, meta.currency) == (Decimal("10.00"), "USD")
+    assert meta.image.url == "https://s.example/after.jpg"
+
+
+def test_html_end_tag_text_inside_an_attribute_breaks_no_tag():
+    html = (
+        '<html><head><meta http-equiv="Content-Type" content="text</html; charset=x">'
+        '<meta name="description" content="Still read."></head><body><p>x</p></body>'
+        '</html><script type="application/ld+json">{"@type": "Product", "name": "After"}'
+        "</script>"
+    )
+    meta = extract(html, url="https://s.example/p")
+    assert meta.description == "Still read."
+    assert meta.title == "After"
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['<?xml version="1.0" encoding="ISO-8859-1"?>', '<meta charset="shift_jis">'],
+)
+def test_decoded_text_is_not_decoded_again(declaration):
+    html = f"{declaration}<html><head><title>Crème brûlée – 東京</title></head></html>"
+    assert extract(html, url="https://s.example/").title == "Crème brûlée – 東京"
+
+
+def test_nul_characters_do_not_cut_the_page():
+    html = '<html><head><title>A\x00B</title><meta property="og:image" content="/i.jpg">'
+    meta = extract(html, url="https://s.example/")
+    assert meta.image.url == "https://s.example/i.jpg"
+    assert meta.title == "A\ufffdB"  # as a browser shows it
+
+
+def test_text_inside_a_template_is_not_page_text():
+    html = (
+        '<html><body><div itemscope itemtype="https://schema.org/Product">'
+        '<template><span itemprop="name">Placeholder</span></template>'
+        '<span itemprop="name">Real name</span></div></body></html>'
+    )
+    assert extract(html, url="https://s.example/").title == "Real name"
+
+
 # --- precedence ------------------------------------------------------------------------------
 
 
@@ -305,6 +358,11 @@ def test_json_ld_tolerates_comments_trailing_commas_and_wrappers():
         ('{"a": "x, ]"}', {"a": "x, ]"}),
         ('{"a": "say \\"hi\\" // there"} // done', {"a": 'say "hi" // there'}),
         ('<![CDATA[ {"a": 1} ]]>', {"a": 1}),
+        # Wrappers around indented JSON, the way CMS templates print it (the two ends are
+        # looked at directly, not with one regex retried at every position).
+        ('\n  <!--\n  {\n      "a": 1\n  }\n  //-->\n', {"a": 1}),
+        ('//<![CDATA[\n{"a": "-->"}\n//]]>', {"a": "-->"}),
+        ('{"a": 1}\n' + " " * 5000 + "\n", {"a": 1}),
         ('{"a": "line\nbreak"}', {"a": "line\nbreak"}),
         ('{"a": ', None),
         ("", None),
