@@ -23,6 +23,15 @@ app.conf.beat_schedule = {
         "task": "previews.refresh_due",
         "schedule": crontab(minute="*/10"),
     },
+    "ugc-release-stale-claims": {
+        "task": "ugc.release_stale_claims",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ugc-archive-expired-rights": {
+        "task": "ugc.archive_expired_rights",
+        "schedule": crontab(minute=5, hour=0),  # daily; the feed query checks rights meanwhile
+    },
     "catalog-thumbnails-sweep": {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),

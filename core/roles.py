@@ -21,6 +21,18 @@ LINK_REPORTS = {
     "links.linkdailystats": VIEW,
 }
 
+# Moderating UGC: the custom "moderate" permission gates every moderation action.
+UGC_MODERATION = {
+    "ugc.ugcitem": (*ALL, "moderate"),
+    "ugc.ugcrights": ALL,
+    "ugc.ugcproductmap": ALL,
+    "ugc.moderationevent": VIEW,
+    "ugc.rejectionreason": ALL,
+    "ugc.blocklistentry": ALL,
+    "ugc.ugcmetricdaily": VIEW,
+}
+UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -35,6 +47,7 @@ ROLES = {
         "auth.group": VIEW,
         "authtoken.token": ALL,
         "authtoken.tokenproxy": ALL,
+        **UGC_MODERATION,
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -45,18 +58,21 @@ ROLES = {
         "links.alloweddomain": VIEW,
         "creators.creator": VIEW,
         "previews.linkpreview": ("add", "view"),
+        **UGC_REPORTS,
     },
     "Moderator": {
         "catalog.product": VIEW,
         "catalog.variant": VIEW,
         "catalog.productimage": VIEW,
         "creators.creator": VIEW,
+        **UGC_MODERATION,
     },
     "Finance": {
         "catalog.product": VIEW,
         "catalog.variant": VIEW,
         "creators.creator": VIEW,
         **LINK_REPORTS,
+        **UGC_REPORTS,
     },
 }
 
