@@ -165,6 +165,10 @@ STORAGES = {
 }
 MEDIA_URL = env.str("MEDIA_URL", default="/media/")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# Files that must never be public: UGC originals (with their GPS tags) and proofs of consent.
+# They are stored outside MEDIA_ROOT, have no URL, and staff read them through the console.
+PRIVATE_MEDIA_ROOT = Path(env.str("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "private_media")))
+STORAGES["private"] = {"BACKEND": "core.storage.PrivateStorage"}
 # Serve uploaded media from Django itself (crawlers must reach og:image). Turn off when a
 # CDN or object storage serves MEDIA_URL.
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)

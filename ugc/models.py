@@ -5,6 +5,7 @@ Workflows (ingestion, moderation transitions, the rights gate) live in `ugc/serv
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -83,6 +84,11 @@ class BlocklistEntry(models.Model):
             raise ValidationError({"term": "Enter a word, phrase or handle."})
 
 
+def private_storage():
+    """Originals and proofs of consent: stored apart from public media (no URL)."""
+    return storages["private"]
+
+
 def original_upload_to(instance, filename):
     return f"ugc/originals/{timezone.now():%Y/%m}/{filename}"
 
@@ -117,7 +123,9 @@ class UGCItem(models.Model):
     )
     caption = models.TextField(blank=True)
     media_type = models.CharField(max_length=10, choices=MediaType.choices)
-    original = models.FileField(upload_to=original_upload_to, max_length=300)
+    original = models.FileField(
+        upload_to=original_upload_to, storage=private_storage, max_length=300
+    )
     content_type = models.CharField(max_length=60, blank=True, editable=False)
     file_sha256 = models.CharField(max_length=64, db_index=True, editable=False)
     perceptual_hash = models.CharField(
@@ -186,7 +194,9 @@ class UGCRights(models.Model):
 
     item = models.OneToOneField(UGCItem, on_delete=models.CASCADE, related_name="rights")
     consent_method = models.CharField(max_length=20, choices=ConsentMethod.choices)
-    proof_file = models.FileField(upload_to="ugc/rights/", blank=True, max_length=300)
+    proof_file = models.FileField(
+        upload_to="ugc/rights/", storage=private_storage, blank=True, max_length=300
+    )
     proof_url = models.URLField(max_length=2048, blank=True)
     proof_text = models.TextField(
         blank=True, help_text="The text of the reply or message that gave consent."

@@ -4,7 +4,7 @@ import hashlib
 import io
 
 import pytest
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from PIL import Image
 
 from core.errors import ApplicationError
@@ -35,16 +35,18 @@ def ingest(**kwargs):
 
 
 def stored_files() -> list[str]:
+    """Every UGC file kept, public or private."""
     found = []
 
-    def walk(path):
-        dirs, files = default_storage.listdir(path)
+    def walk(storage, path):
+        dirs, files = storage.listdir(path)
         found.extend(f"{path}/{name}" for name in files)
         for name in dirs:
-            walk(f"{path}/{name}")
+            walk(storage, f"{path}/{name}")
 
-    if default_storage.exists("ugc"):
-        walk("ugc")
+    for storage in (default_storage, storages["private"]):
+        if storage.exists("ugc"):
+            walk(storage, "ugc")
     return found
 
 
@@ -402,7 +404,7 @@ def test_a_media_failure_flags_the_item_and_raises_for_a_retry(monkeypatch):
 def test_a_video_ffmpeg_cannot_decode_fails_without_retrying():
     item = ingest(media_file=media_upload("clip.mp4", video_bytes(), "video/mp4"))
     data = video_bytes()
-    with default_storage.open(item.original.name, "wb") as fh:
+    with item.original.storage.open(item.original.name, "wb") as fh:
         fh.write(data[: len(data) // 2])
     assert services.ugc_media_process(item_id=item.pk) is None  # no exception: no retry
     item.refresh_from_db()
@@ -413,7 +415,7 @@ def test_a_video_ffmpeg_cannot_decode_fails_without_retrying():
 @pytest.mark.django_db
 def test_a_corrupt_stored_original_fails_without_retrying():
     item = ingest()
-    with default_storage.open(item.original.name, "wb") as fh:
+    with item.original.storage.open(item.original.name, "wb") as fh:
         fh.write(b"not an image any more")
     assert services.ugc_media_process(item_id=item.pk) is None
     item.refresh_from_db()
@@ -424,3 +426,17 @@ def test_a_corrupt_stored_original_fails_without_retrying():
 @pytest.mark.django_db
 def test_a_deleted_item_is_skipped():
     assert services.ugc_media_process(item_id=123_456) is None
+
+
+@pytest.mark.django_db
+def test_originals_are_private_and_only_the_stripped_copies_are_public(settings):
+    item = ingest(media_file=media_upload("photo.jpg", pattern_bytes(3, "JPEG"), "image/jpeg"))
+    services.ugc_media_process(item_id=item.pk)
+    item.refresh_from_db()
+    original_path = item.original.path
+    assert original_path.startswith(str(settings.PRIVATE_MEDIA_ROOT))
+    assert not original_path.startswith(str(settings.MEDIA_ROOT))
+    with pytest.raises(ValueError, match="no URL"):
+        item.original.url  # noqa: B018
+    display = item.media_manifest["display"]["name"]
+    assert default_storage.url(display).startswith(settings.MEDIA_URL)

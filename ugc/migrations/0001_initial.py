@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('author_handle', models.CharField(blank=True, max_length=100)),
                 ('caption', models.TextField(blank=True)),
                 ('media_type', models.CharField(choices=[('image', 'Image'), ('video', 'Video')], max_length=10)),
-                ('original', models.FileField(max_length=300, upload_to=ugc.models.original_upload_to)),
+                ('original', models.FileField(max_length=300, storage=ugc.models.private_storage, upload_to=ugc.models.original_upload_to)),
                 ('content_type', models.CharField(blank=True, editable=False, max_length=60)),
                 ('file_sha256', models.CharField(db_index=True, editable=False, max_length=64)),
                 ('perceptual_hash', models.CharField(blank=True, editable=False, help_text='64-bit dHash (hex) of images.', max_length=16)),
@@ -135,7 +135,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('consent_method', models.CharField(choices=[('signed_release', 'Signed release'), ('comment_reply', 'Comment reply'), ('dm_approval', 'DM approval'), ('creator_agreement', 'Creator agreement')], max_length=20)),
-                ('proof_file', models.FileField(blank=True, max_length=300, upload_to='ugc/rights/')),
+                ('proof_file', models.FileField(blank=True, max_length=300, storage=ugc.models.private_storage, upload_to='ugc/rights/')),
                 ('proof_url', models.URLField(blank=True, max_length=2048)),
                 ('proof_text', models.TextField(blank=True, help_text='The text of the reply or message that gave consent.')),
                 ('licence_type', models.CharField(blank=True, help_text='e.g. perpetual non-exclusive, 12-month paid usage.', max_length=100)),
