@@ -61,8 +61,10 @@ ALLOWED: dict[tuple[str, str], str] = {
 
 BLOCKED_TERM_REASON = "Blocked term"
 NEAR_DUPLICATE_DISTANCE = 6  # bits of 64 in the dHash
-DISPLAY_WIDTH = 1080
 MIN_ASPECT, MAX_ASPECT = 0.5, 2.0  # 1:2 portrait to 2:1 landscape
+# The display copy is 1080 wide at most (a phone screen); the tallest allowed shape fits too.
+DISPLAY_BOX = (1080, int(1080 / MIN_ASPECT))
+PREVIEW_BOX = (256, 256)  # decoded at ingestion: enough for the check and the dHash
 
 
 def claim_timeout() -> timedelta:
@@ -512,10 +514,9 @@ def sniff(header: bytes) -> Sniffed | None:
     return None
 
 
-def perceptual_hash(data: bytes) -> str:
+def perceptual_hash(image: Image.Image) -> str:
     """dHash: 9×8 grayscale, one bit per horizontal neighbour pair, as 16 hex digits."""
-    with Image.open(io.BytesIO(data)) as image:
-        small = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+    small = image.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
     pixels = small.tobytes()
     bits = 0
     for row in range(8):
@@ -563,11 +564,17 @@ def inspect_media(media_file) -> InspectedMedia:
 
 
 def _inspect_image(media_file, sniffed: Sniffed) -> InspectedMedia:
-    try:
-        processed = images.process_upload(media_file)  # pixel limit, decode, re-encode
+    media_file.seek(0)
+    data = media_file.read(settings.IMAGE_MAX_UPLOAD_BYTES + 1)
+    if len(data) > settings.IMAGE_MAX_UPLOAD_BYTES:
+        raise _media_error(
+            f"The image is larger than {settings.IMAGE_MAX_UPLOAD_BYTES:,} bytes.",
+            "media_too_large",
+        )
+    try:  # the pixel limit, then a full decode (at reduced scale for JPEGs)
+        preview, width, height = images.decoded_preview(data, PREVIEW_BOX)
     except ValidationError as exc:
         raise _media_error(exc.messages[0], exc.code or "media_invalid") from exc
-    width, height = processed.width, processed.height
     min_side = settings.UGC_IMAGE_MIN_SIDE
     if min(width, height) < min_side:
         raise _media_error(
@@ -580,12 +587,10 @@ def _inspect_image(media_file, sniffed: Sniffed) -> InspectedMedia:
             f"{MIN_ASPECT}–{MAX_ASPECT} (1:2 portrait to 2:1 landscape).",
             "media_aspect_ratio",
         )
-    media_file.seek(0)
-    data = media_file.read()
     return InspectedMedia(
         sniffed=sniffed,
         sha256=hashlib.sha256(data).hexdigest(),
-        perceptual_hash=perceptual_hash(processed.content),
+        perceptual_hash=perceptual_hash(preview),
         content=ContentFile(data),
         width=width,
         height=height,
@@ -805,46 +810,27 @@ def _store(name: str, content: bytes) -> str:
     return default_storage.save(name, ContentFile(content))
 
 
-def _fit_width(processed: images.ProcessedImage, width: int) -> tuple[bytes, int, int]:
-    """Scale an already re-encoded image down to `width` (never up), in the same format."""
-    if processed.width <= width:
-        return processed.content, processed.width, processed.height
-    height = max(1, round(processed.height * width / processed.width))
-    with Image.open(io.BytesIO(processed.content)) as image:
-        resized = image.resize((width, height), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    if processed.extension == "png":
-        resized.save(out, format="PNG", optimize=True)
-    else:
-        resized.save(out, format="JPEG", quality=85, optimize=True, progressive=True)
-    return out.getvalue(), width, height
-
-
 def _image_manifest(item: UGCItem) -> dict:
     with item.original.open("rb") as fh:
         data = fh.read()
-    processed = images.process_upload(ContentFile(data, name=item.original.name))
-    display, width, height = _fit_width(processed, DISPLAY_WIDTH)
-    thumb, thumb_extension = images.make_thumbnail(processed.content)
-    with Image.open(io.BytesIO(thumb)) as opened:
-        thumb_width, thumb_height = opened.size
+    display, thumb = images.renditions(data, [DISPLAY_BOX, images.THUMBNAIL_BOX])
     base = f"ugc/{item.pk}"
     return {
         "status": "ready",
         "kind": "image",
-        "width": width,
-        "height": height,
-        "aspect": round(width / height, 4),
+        "width": display.width,
+        "height": display.height,
+        "aspect": round(display.width / display.height, 4),
         "display": {
-            "name": _store(f"{base}/display.{processed.extension}", display),
-            "content_type": processed.content_type,
-            "width": width,
-            "height": height,
+            "name": _store(f"{base}/display.{display.extension}", display.content),
+            "content_type": display.content_type,
+            "width": display.width,
+            "height": display.height,
         },
         "thumbnail": {
-            "name": _store(f"{base}/thumb.{thumb_extension}", thumb),
-            "width": thumb_width,
-            "height": thumb_height,
+            "name": _store(f"{base}/thumb.{thumb.extension}", thumb.content),
+            "width": thumb.width,
+            "height": thumb.height,
         },
     }
 

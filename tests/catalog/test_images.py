@@ -134,3 +134,54 @@ def test_a_refused_upload_changes_nothing():
             product=product, upload=upload("bomb.png", png_declaring(90_000, 90_000))
         )
     assert product.images.count() == 0
+
+
+def sideways_jpeg(size=(1600, 1200)) -> bytes:
+    """A landscape JPEG whose EXIF says: turn me 90° clockwise to show (portrait)."""
+    exif = Image.Exif()
+    exif[images.ORIENTATION_TAG] = 6
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS
+    return image_bytes("JPEG", size=size, exif=exif.tobytes())
+
+
+def test_renditions_decode_once_and_fit_each_box():
+    data = image_bytes("JPEG", size=(4000, 3000))
+    display, thumb = images.renditions(data, [(1080, 2160), (400, 400)])
+    assert (display.width, display.height) == (1080, 810)
+    assert (thumb.width, thumb.height) == (400, 300)
+    for made in (display, thumb):
+        with Image.open(io.BytesIO(made.content)) as opened:
+            assert opened.size == (made.width, made.height)
+            assert not opened.getexif()
+
+
+def test_renditions_are_upright_and_stripped_when_exif_turns_the_picture():
+    display, thumb = images.renditions(sideways_jpeg(), [(1080, 2160), (400, 400)])
+    assert (display.width, display.height) == (1080, 1440)  # shown portrait
+    assert (thumb.width, thumb.height) == (300, 400)
+    with Image.open(io.BytesIO(display.content)) as opened:
+        assert not opened.getexif()  # orientation and GPS gone
+
+
+def test_reduced_scale_decoding_still_refuses_a_truncated_jpeg():
+    data = image_bytes("JPEG", size=(2000, 1500))
+    for call in (
+        lambda cut: images.renditions(cut, [(400, 400)]),
+        lambda cut: images.decoded_preview(cut, (64, 64)),
+    ):
+        with pytest.raises(ValidationError) as exc:
+            call(data[: len(data) // 2])
+        assert exc.value.code == "image_corrupt"
+
+
+def test_decoded_preview_reports_the_size_the_picture_is_shown_at():
+    preview, width, height = images.decoded_preview(sideways_jpeg(), (256, 256))
+    assert (width, height) == (1200, 1600)
+    assert preview.width <= 256 and preview.height <= 256
+    assert preview.height > preview.width  # upright
+
+
+def test_reduced_scale_decoding_keeps_the_pixel_limit():
+    with pytest.raises(ValidationError) as exc:
+        images.decoded_preview(png_declaring(20_000, 20_000), (64, 64))
+    assert exc.value.code == "image_too_many_pixels"

@@ -136,10 +136,8 @@ def test_a_near_copy_is_flagged_by_its_perceptual_hash():
 
 
 def test_dhash_is_64_bits_and_follows_brightness_gradients():
-    def gradient(angle) -> bytes:
-        out = io.BytesIO()
-        Image.linear_gradient("L").rotate(angle).resize((90, 80)).save(out, format="PNG")
-        return out.getvalue()
+    def gradient(angle) -> Image.Image:
+        return Image.linear_gradient("L").rotate(angle).resize((90, 80))
 
     # Brightness falls from left to right: every left neighbour is brighter, every bit set.
     assert services.perceptual_hash(gradient(-90)) == "f" * 16
