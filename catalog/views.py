@@ -1,14 +1,28 @@
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from catalog.selectors import product_for_page, products_with_details
+from catalog.selectors import products_with_details
 from catalog.seo import product_card, product_json_ld
+from ugc.selectors import product_gallery, product_gallery_exists
 
 
 @require_safe
 def product_page(request, slug):
-    """The public product page; its tags unfurl it as a product card."""
-    product = product_for_page(slug=slug)
+    """The public product page; its tags unfurl it as a product card.
+
+    Its UGC gallery costs a query only when there is something to show: whether there is
+    comes with the product's own query.
+    """
+    # catalog.selectors.product_for_page, plus the gallery flag (catalog cannot import ugc).
+    product = (
+        products_with_details()
+        .filter(slug=slug, active=True)
+        .annotate(has_ugc_gallery=product_gallery_exists())
+        .first()
+    )
+    if product is None:
+        raise Http404("No such product")
     card = product_card(product, request)
     context = {
         "product": product,
@@ -16,6 +30,7 @@ def product_page(request, slug):
         "json_ld": product_json_ld(product, card),
         "variants": list(product.variants.all()),
         "images": list(product.images.all()),
+        "ugc_gallery": product_gallery(product=product) if product.has_ugc_gallery else [],
     }
     return render(request, "catalog/product_page.html", context)
 

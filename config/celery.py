@@ -32,6 +32,11 @@ app.conf.beat_schedule = {
         "task": "ugc.archive_expired_rights",
         "schedule": crontab(minute=5, hour=0),  # daily; the feed query checks rights meanwhile
     },
+    "ugc-metrics-flush": {
+        "task": "ugc.metrics_flush",
+        "schedule": 30.0,  # feed impressions and card clicks, buffered in Redis
+        "options": {"expires": 25},
+    },
     "catalog-thumbnails-sweep": {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),

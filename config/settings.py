@@ -302,3 +302,12 @@ UGC_VIDEO_MAX_SECONDS = env.int("UGC_VIDEO_MAX_SECONDS", default=180)
 UGC_VIDEO_MAX_BYTES = env.int("UGC_VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
 UGC_VIDEO_MAX_PIXELS = env.int("UGC_VIDEO_MAX_PIXELS", default=4096 * 4096)
 UGC_FFMPEG_TIMEOUT_SECONDS = env.int("UGC_FFMPEG_TIMEOUT_SECONDS", default=600)
+# The shoppable feed (/shop/feed, /api/ugc/feed) and the product page gallery.
+UGC_FEED_PAGE_SIZE = env.int("UGC_FEED_PAGE_SIZE", default=8)
+UGC_FEED_MAX_PAGE_SIZE = env.int("UGC_FEED_MAX_PAGE_SIZE", default=50)
+UGC_GALLERY_SIZE = env.int("UGC_GALLERY_SIZE", default=12)
+# Feed impressions and card clicks: buffered in Redis, flushed by `ugc.metrics_flush`.
+UGC_FEED_METRICS_URL = env.str("UGC_FEED_METRICS_URL", default=REDIS_URL)
+UGC_FEED_EVENTS_MAX_IDS = env.int("UGC_FEED_EVENTS_MAX_IDS", default=100)  # per beacon
+UGC_FEED_METRICS_LOCK_TTL = env.int("UGC_FEED_METRICS_LOCK_TTL", default=60)
+UGC_FEED_METRICS_LOCAL_INTERVAL = env.float("UGC_FEED_METRICS_LOCAL_INTERVAL", default=30.0)

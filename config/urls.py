@@ -9,6 +9,7 @@ from catalog.api import ProductViewSet
 from core.views import healthz
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
+from ugc.api import FeedView
 
 admin.site.site_header = "Shoploop merchant console"
 admin.site.site_title = "Shoploop"
@@ -25,8 +26,10 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/ugc/feed", FeedView.as_view(), name="ugc-feed-list"),
     path("api/", include(router.urls)),
     path("", include("previews.urls")),
+    path("", include("ugc.urls")),
     path("", include("catalog.urls")),
 ]
 

@@ -354,3 +354,49 @@ class UGCMetricDaily(models.Model):
 
 
 METRIC_FIELDS = ("impressions", "clicks", "add_to_carts", "purchases")
+
+
+class UGCItemLink(models.Model):
+    """The short link a feed card's button uses for one item and one product it is mapped to.
+
+    Tagged with the item (utm_content `ugc-<id>`) and its creator, so clicks, and the orders
+    they lead to, are credited to the content. Created by `ugc.feed_services`.
+    """
+
+    item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="feed_links")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    short_link = models.OneToOneField(
+        "links.ShortLink", on_delete=models.PROTECT, related_name="ugc_item_link"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "product"]
+        verbose_name = "UGC item link"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "product"],
+                name="ugc_itemlink_item_product_unique",
+                violation_error_message="This item already has a link to this product.",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.item} → {self.product}"
+
+
+class UGCMetricFlush(models.Model):
+    """One applied batch of buffered feed counters: its token makes a re-run a no-op."""
+
+    token = models.CharField(max_length=64)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-applied_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["token"], name="ugc_metricflush_token_unique")
+        ]
+        indexes = [models.Index(fields=["applied_at"], name="ugc_metricflush_applied")]
+
+    def __str__(self):
+        return self.token

@@ -1,12 +1,19 @@
 """Reads of UGC: the publishable feed and the rights state the console filters on."""
 
-from datetime import datetime
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Case, Exists, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
-from ugc.models import CHANNELS, UGCItem, UGCProductMap, UGCRights
+from core.errors import ApplicationError
+from ugc import feed_services
+from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCProductMap, UGCRights
 
 
 class RightsState(models.TextChoices):
@@ -85,3 +92,235 @@ def items_with_rights_state(queryset=None, *, now: datetime | None = None):
             output_field=models.CharField(),
         )
     )
+
+
+# The shoppable feed (/shop/feed, /api/ugc/feed) and the product page gallery.
+#
+# One selector serves the page and the API: a page of publishable items, newest first, with
+# a keyset cursor, and for each item its media URLs and a card per mapped (active) product
+# with title, price, image and the short link that credits the click to the item and its
+# creator. Five queries whatever the size of the feed: items, product maps with their
+# products, variants, images, card links.
+
+
+@dataclass
+class FeedPage:
+    items: list[dict]
+    next_cursor: str | None
+
+
+def encode_feed_cursor(published_at: datetime, pk: int) -> str:
+    """An opaque cursor: where the last item of a page sits in the feed's order."""
+    raw = f"{published_at.astimezone(UTC).isoformat()}|{pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_feed_cursor(cursor: str) -> tuple[datetime, int]:
+    """(published_at, pk) from a cursor, or ApplicationError naming the `cursor` parameter."""
+    message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
+    try:
+        if len(cursor) > 100:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, pk_text = raw.split("|")
+        published_at = datetime.fromisoformat(stamp)
+        pk = int(pk_text)
+        if published_at.tzinfo is None or pk < 1 or not pk_text.isdigit():
+            raise ValueError("not a cursor")
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ApplicationError(
+            message, code="invalid_cursor", fields={"cursor": [message]}
+        ) from None
+    return published_at, pk
+
+
+def feed_page_size(limit: int | None) -> int:
+    if limit is None:
+        return settings.UGC_FEED_PAGE_SIZE
+    return max(1, min(int(limit), settings.UGC_FEED_MAX_PAGE_SIZE))
+
+
+def feed_items(*, now: datetime | None = None):
+    """Publishable items that can carry a product card (one active product at least)."""
+    return publishable_items(now=now).filter(
+        Exists(UGCProductMap.objects.filter(item=OuterRef("pk"), product__active=True)),
+        published_at__isnull=False,
+    )
+
+
+def _feed_prefetches():
+    from catalog.models import ProductImage, Variant
+
+    return [
+        Prefetch(
+            "product_maps",
+            queryset=UGCProductMap.objects.filter(product__active=True)
+            .select_related("product")
+            .order_by("-pinned", "position", "pk"),
+        ),
+        Prefetch(
+            "product_maps__product__variants",
+            queryset=Variant.objects.filter(active=True).order_by("position", "pk"),
+        ),
+        Prefetch(
+            "product_maps__product__images",
+            queryset=ProductImage.objects.order_by("position", "pk"),
+        ),
+        Prefetch("feed_links", queryset=UGCItemLink.objects.select_related("short_link")),
+    ]
+
+
+def _media_url(name: str | None) -> str:
+    return default_storage.url(name) if name else ""
+
+
+def item_media(item: UGCItem) -> dict:
+    """An item's public media from its manifest: storage URLs (relative unless on a CDN)."""
+    manifest = item.media_manifest or {}
+    display = manifest.get("display") or {}
+    thumbnail = manifest.get("thumbnail") or {}
+    is_video = manifest.get("kind", item.media_type) == UGCItem.MediaType.VIDEO
+    renditions = [
+        {
+            "label": r.get("label", ""),
+            "url": _media_url(r.get("name")),
+            "content_type": r.get("content_type", "video/mp4"),
+            "width": r.get("width"),
+            "height": r.get("height"),
+        }
+        for r in (manifest.get("renditions") or [])
+        if r.get("name")
+    ]
+    renditions.sort(key=lambda r: r["height"] or 0)  # smallest first: mobile first
+    return {
+        "kind": "video" if is_video else "image",
+        "width": manifest.get("width"),
+        "height": manifest.get("height"),
+        "aspect": manifest.get("aspect"),
+        "display_url": _media_url(display.get("name")),
+        "thumbnail_url": _media_url(thumbnail.get("name")),
+        "renditions": renditions if is_video else [],
+        "duration_s": manifest.get("duration_s") if is_video else None,
+    }
+
+
+def _product_entry(product, request, short_link) -> dict:
+    from catalog.seo import absolute_url, product_card
+
+    card = product_card(product, request)
+    images = list(product.images.all())
+    image = images[0] if images else None
+    offer = card["offer"] or {}
+    return {
+        "id": product.pk,
+        "title": card["title"],
+        "brand": card["brand"],
+        "url": card["url"],
+        "price": offer.get("display", ""),
+        "amount": offer.get("amount"),
+        "currency": offer.get("currency"),
+        "in_stock": offer.get("in_stock", False),
+        "image_url": (image.thumbnail or image.image).url if image else "",
+        "image_alt": (image.alt_text or product.title) if image else product.title,
+        "link_code": short_link.code,
+        "link_path": short_link.get_absolute_url(),
+        "link_url": absolute_url(short_link.get_absolute_url(), request),
+    }
+
+
+def feed_page(
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of the shoppable feed, newest published first (see the note above).
+
+    A new item published between two requests sorts before the cursor, so following
+    `next_cursor` neither repeats nor skips an item. Card links missing for a pair (items
+    published before their link was made) are made here once, so a steady-state request
+    writes nothing.
+    """
+    size = feed_page_size(limit)
+    queryset = feed_items(now=now)
+    if cursor:
+        published_at, pk = decode_feed_cursor(cursor)
+        queryset = queryset.filter(
+            Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
+        )
+    items = list(queryset.prefetch_related(*_feed_prefetches())[: size + 1])
+    more = len(items) > size
+    items = items[:size]
+
+    links = {}
+    missing = []
+    for item in items:
+        for item_link in item.feed_links.all():
+            links[(item.pk, item_link.product_id)] = item_link.short_link
+        for product_map in item.product_maps.all():
+            if (item.pk, product_map.product_id) not in links:
+                missing.append((item, product_map.product))
+    if missing:  # published before links were made at publish time: make them once
+        links.update(
+            feed_services.ugc_item_links_ensure(
+                pairs=list({(i.pk, p.pk): (i, p) for i, p in missing}.values())
+            )
+        )
+
+    entries = []
+    for item in items:
+        products, seen = [], set()
+        for product_map in item.product_maps.all():
+            product = product_map.product
+            if product.pk in seen:
+                continue
+            seen.add(product.pk)
+            products.append(_product_entry(product, request, links[(item.pk, product.pk)]))
+        entries.append(
+            {
+                "id": item.pk,
+                "caption": item.caption,
+                "author_handle": item.author_handle,
+                "creator_handle": item.creator.handle if item.creator_id else "",
+                "published_at": item.published_at,
+                "media": item_media(item),
+                "products": products,
+            }
+        )
+    next_cursor = encode_feed_cursor(items[-1].published_at, items[-1].pk) if more else None
+    return FeedPage(items=entries, next_cursor=next_cursor)
+
+
+def _gallery_q(product) -> Q:
+    return Q(
+        Exists(
+            UGCProductMap.objects.filter(
+                item=OuterRef("pk"),
+                product=product,
+                placement=UGCProductMap.Placement.PRODUCT_PAGE,
+            )
+        )
+    )
+
+
+def product_gallery_exists(*, now: datetime | None = None) -> Exists:
+    """For annotating products: True when `product_gallery` would show something."""
+    return Exists(feed_items(now=now).filter(_gallery_q(OuterRef(OuterRef("pk")))))
+
+
+def product_gallery(
+    *, product, limit: int | None = None, now: datetime | None = None
+) -> list[dict]:
+    """A product's publishable UGC for its page (items mapped to it for the product page)."""
+    limit = limit or settings.UGC_GALLERY_SIZE
+    queryset = feed_items(now=now).filter(_gallery_q(product))
+    return [
+        {
+            "id": item.pk,
+            "caption": item.caption,
+            "author_handle": item.author_handle,
+            "media": item_media(item),
+        }
+        for item in queryset[:limit]
+    ]

@@ -12,9 +12,8 @@ import logging
 import re
 import tempfile
 import unicodedata
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import PurePath
 
@@ -22,21 +21,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
 from core import images
 from core.errors import ApplicationError
 from core.jobs import enqueue_on_commit
-from ugc import media
+from links.services import allowed_domains
+from ugc import feed_services, media
 from ugc.models import (
-    METRIC_FIELDS,
     BlocklistEntry,
     ModerationEvent,
     RejectionReason,
     UGCItem,
-    UGCMetricDaily,
     UGCProductMap,
     UGCRights,
 )
@@ -289,7 +287,17 @@ def ugc_publish(*, item_id: int, actor) -> UGCItem:
                 fields={"publish": [m for _, m in blockers]},
             )
         item.published_at = now
-        return _apply(item, "publish", actor=actor, at=now)
+        _apply(item, "publish", actor=actor, at=now)
+        _make_card_links(item)
+        return item
+
+
+def _make_card_links(item: UGCItem) -> None:
+    """The feed card's short link for each product a published item is mapped to."""
+    allowed = allowed_domains()
+    products = {m.product_id: m.product for m in item.product_maps.select_related("product")}
+    for product in products.values():
+        feed_services.ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
 
 
 def _require_reason(reason: str) -> str:
@@ -443,6 +451,8 @@ def ugc_map_product(
         mapping.position = position
         mapping.full_clean()
         mapping.save()
+        if item.status == Status.PUBLISHED:
+            feed_services.ugc_item_link_get_or_create(item=item, product=product)
         _event(
             item,
             action="map_product",
@@ -929,56 +939,3 @@ def ugc_media_process(*, item_id: int) -> UGCItem | None:
         item.save(update_fields=["media_manifest", "flags", "updated_at"])
     logger.info("ugc.media_processed", extra={"item_id": item_id, "status": manifest["status"]})
     return item
-
-
-# ---------------------------------------------------------------------------------------
-# Metrics
-# ---------------------------------------------------------------------------------------
-
-METRICS_BATCH = 500
-
-
-def ugc_metrics_add(*, counts: dict[tuple[int, date, str], int]) -> int:
-    """Add counts to the daily metrics: {(item_id, day, field): n}. Returns rows upserted.
-
-    One INSERT ... ON CONFLICT DO UPDATE per batch of rows, adding to what is there, so
-    concurrent flushes never lose a count. Counts for deleted items are dropped.
-    """
-    rows: dict[tuple[int, date], dict[str, int]] = defaultdict(
-        lambda: dict.fromkeys(METRIC_FIELDS, 0)
-    )
-    for (item_id, day, field), n in counts.items():
-        if field not in METRIC_FIELDS:
-            raise ApplicationError(
-                f"Unknown metric {field!r}; use one of {', '.join(METRIC_FIELDS)}.",
-                code="invalid_metric",
-            )
-        if not isinstance(n, int) or n < 0:
-            raise ApplicationError(f"Metric counts are whole numbers ≥ 0, not {n!r}.",
-                                   code="invalid_metric")  # fmt: skip
-        if n:
-            rows[(item_id, day)][field] += n
-    if not rows:
-        return 0
-    existing = set(
-        UGCItem.objects.filter(pk__in={item_id for item_id, _ in rows}).values_list("pk", flat=True)
-    )
-    ordered = sorted((key, value) for key, value in rows.items() if key[0] in existing)
-    qn = connection.ops.quote_name
-    table = qn(UGCMetricDaily._meta.db_table)
-    columns = ", ".join(qn(c) for c in ("item_id", "day", *METRIC_FIELDS))
-    updates = ", ".join(f"{qn(f)} = {table}.{qn(f)} + EXCLUDED.{qn(f)}" for f in METRIC_FIELDS)
-    row_sql = "(" + ", ".join(["%s"] * (2 + len(METRIC_FIELDS))) + ")"
-    with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(ordered), METRICS_BATCH):
-            batch = ordered[start : start + METRICS_BATCH]
-            params = []
-            for (item_id, day), values in batch:
-                params += [item_id, day, *(values[f] for f in METRIC_FIELDS)]
-            # Identifiers come from the model's metadata; values are parameters.
-            sql = (
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(batch))} "  # noqa: S608
-                f'ON CONFLICT ("item_id", "day") DO UPDATE SET {updates}'
-            )
-            cursor.execute(sql, params)
-    return len(ordered)

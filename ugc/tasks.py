@@ -22,3 +22,11 @@ def release_stale_claims() -> int:
 @shoploop_task(name="ugc.archive_expired_rights", time_limit=600)
 def archive_expired_rights() -> int:
     return services.ugc_archive_expired_rights()
+
+
+@shoploop_task(name="ugc.metrics_flush", time_limit=120)
+def metrics_flush() -> int:
+    """Add the buffered feed impressions and clicks to the daily metrics (safe to run twice)."""
+    from ugc import metrics
+
+    return metrics.flush()

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import ApplicationError
 from tests.ugc.factories import UGCItemFactory
-from ugc import services
+from ugc import feed_services
 from ugc.models import UGCMetricDaily
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
@@ -24,9 +24,9 @@ def test_counts_are_added_to_what_is_there(django_assert_num_queries):
     }
     # The item check, then one INSERT ... ON CONFLICT (inside a savepoint in this test).
     with django_assert_num_queries(4):
-        assert services.ugc_metrics_add(counts=counts) == 3
+        assert feed_services.ugc_metrics_add(counts=counts) == 3
     assert (
-        services.ugc_metrics_add(
+        feed_services.ugc_metrics_add(
             counts={(a.pk, DAY1, "impressions"): 3, (a.pk, DAY1, "add_to_carts"): 1}
         )
         == 1
@@ -44,9 +44,9 @@ def test_counts_are_added_to_what_is_there(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_large_batches_are_split(monkeypatch):
-    monkeypatch.setattr(services, "METRICS_BATCH", 2)
+    monkeypatch.setattr(feed_services, "METRICS_BATCH", 2)
     items = [UGCItemFactory() for _ in range(5)]
-    assert services.ugc_metrics_add(counts={(i.pk, DAY1, "clicks"): 1 for i in items}) == 5
+    assert feed_services.ugc_metrics_add(counts={(i.pk, DAY1, "clicks"): 1 for i in items}) == 5
     assert sorted(UGCMetricDaily.objects.values_list("clicks", flat=True)) == [1] * 5
 
 
@@ -54,7 +54,7 @@ def test_large_batches_are_split(monkeypatch):
 def test_counts_for_deleted_items_are_dropped():
     item = UGCItemFactory()
     assert (
-        services.ugc_metrics_add(
+        feed_services.ugc_metrics_add(
             counts={(item.pk, DAY1, "clicks"): 1, (999_999, DAY1, "clicks"): 4}
         )
         == 1
@@ -66,6 +66,6 @@ def test_counts_for_deleted_items_are_dropped():
 def test_bad_counts_are_refused(field, n):
     item = UGCItemFactory()
     with pytest.raises(ApplicationError) as exc:
-        services.ugc_metrics_add(counts={(item.pk, DAY1, field): n})
+        feed_services.ugc_metrics_add(counts={(item.pk, DAY1, field): n})
     assert exc.value.code == "invalid_metric"
     assert not UGCMetricDaily.objects.exists()

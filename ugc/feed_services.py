@@ -1,0 +1,151 @@
+"""Writes for the shoppable feed: the card links and the daily metrics.
+
+Kept apart from `ugc/services.py` (moderation and ingestion), which calls in here when an
+item is published; same rules: keyword-only functions named `<entity>_<action>`.
+"""
+
+import logging
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from links.models import ShortLink
+from links.services import allowed_domains, link_save
+from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily, UGCMetricFlush
+
+logger = logging.getLogger(__name__)
+
+FEED_UTM = {"utm_source": "shoploop", "utm_medium": "ugc_feed"}
+FLUSH_TOKENS_KEPT = timedelta(days=2)
+
+
+def item_link_utm(item_id: int) -> dict[str, str]:
+    return {**FEED_UTM, "utm_content": f"ugc-{item_id}"}
+
+
+def ugc_item_link_get_or_create(
+    *, item: UGCItem, product, allowed: dict[str, bool] | None = None
+) -> UGCItemLink:
+    """The short link of `item`'s card for `product`, made on first use.
+
+    Safe under concurrency: the (item, product) unique constraint decides, and a loser's
+    short link is rolled back with its savepoint. Call it when an item is published or
+    mapped to a product; the feed also calls it for pairs that have none yet.
+    """
+    existing = (
+        UGCItemLink.objects.select_related("short_link")
+        .filter(item_id=item.pk, product_id=product.pk)
+        .first()
+    )
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            short_link = link_save(
+                link=ShortLink(
+                    product=product,
+                    creator_id=item.creator_id,
+                    notes=f"Feed card of UGC item #{item.pk}",
+                    **item_link_utm(item.pk),
+                ),
+                allowed=allowed,
+            )
+            item_link = UGCItemLink.objects.create(
+                item=item, product=product, short_link=short_link
+            )
+    except IntegrityError:  # a concurrent request made it first
+        return UGCItemLink.objects.select_related("short_link").get(
+            item_id=item.pk, product_id=product.pk
+        )
+    logger.info("ugc.item_link.created", extra={"item_id": item.pk, "product_id": product.pk})
+    return item_link
+
+
+def ugc_item_links_ensure(*, pairs: list[tuple[UGCItem, object]]) -> dict[tuple[int, int], object]:
+    """Links for (item, product) pairs that have none yet: {(item_id, product_id): ShortLink}.
+
+    The feed's lazy backfill, for items published before their link was made at publish
+    time or mapped to a product afterwards. A steady-state feed request never gets here.
+    """
+    if not pairs:
+        return {}
+    allowed = allowed_domains()
+    made = {}
+    for item, product in pairs:
+        item_link = ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
+        made[(item.pk, product.pk)] = item_link.short_link
+    return made
+
+
+def ugc_feed_metrics_apply(*, token: str, counts: dict[tuple[int, date, str], int]) -> int | None:
+    """Add one buffered batch of feed counters exactly once. None if `token` was applied.
+
+    The token is inserted in the same transaction as the counts: a flush that died after
+    committing but before clearing its Redis copy is recognised when it is read again.
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                UGCMetricFlush.objects.create(token=token)
+        except IntegrityError:
+            logger.info("ugc.metrics_flush.already_applied", extra={"token": token})
+            return None
+        rows = ugc_metrics_add(counts=counts)
+        UGCMetricFlush.objects.filter(applied_at__lt=timezone.now() - FLUSH_TOKENS_KEPT).delete()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------
+
+METRICS_BATCH = 500
+
+
+def ugc_metrics_add(*, counts: dict[tuple[int, date, str], int]) -> int:
+    """Add counts to the daily metrics: {(item_id, day, field): n}. Returns rows upserted.
+
+    One INSERT ... ON CONFLICT DO UPDATE per batch of rows, adding to what is there, so
+    concurrent flushes never lose a count. Counts for deleted items are dropped.
+    """
+    rows: dict[tuple[int, date], dict[str, int]] = defaultdict(
+        lambda: dict.fromkeys(METRIC_FIELDS, 0)
+    )
+    for (item_id, day, field), n in counts.items():
+        if field not in METRIC_FIELDS:
+            raise ApplicationError(
+                f"Unknown metric {field!r}; use one of {', '.join(METRIC_FIELDS)}.",
+                code="invalid_metric",
+            )
+        if not isinstance(n, int) or n < 0:
+            raise ApplicationError(f"Metric counts are whole numbers ≥ 0, not {n!r}.",
+                                   code="invalid_metric")  # fmt: skip
+        if n:
+            rows[(item_id, day)][field] += n
+    if not rows:
+        return 0
+    existing = set(
+        UGCItem.objects.filter(pk__in={item_id for item_id, _ in rows}).values_list("pk", flat=True)
+    )
+    ordered = sorted((key, value) for key, value in rows.items() if key[0] in existing)
+    qn = connection.ops.quote_name
+    table = qn(UGCMetricDaily._meta.db_table)
+    columns = ", ".join(qn(c) for c in ("item_id", "day", *METRIC_FIELDS))
+    updates = ", ".join(f"{qn(f)} = {table}.{qn(f)} + EXCLUDED.{qn(f)}" for f in METRIC_FIELDS)
+    row_sql = "(" + ", ".join(["%s"] * (2 + len(METRIC_FIELDS))) + ")"
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(ordered), METRICS_BATCH):
+            batch = ordered[start : start + METRICS_BATCH]
+            params = []
+            for (item_id, day), values in batch:
+                params += [item_id, day, *(values[f] for f in METRIC_FIELDS)]
+            # Identifiers come from the model's metadata; values are parameters.
+            sql = (
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(batch))} "  # noqa: S608
+                f'ON CONFLICT ("item_id", "day") DO UPDATE SET {updates}'
+            )
+            cursor.execute(sql, params)
+    return len(ordered)

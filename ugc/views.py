@@ -1,0 +1,117 @@
+"""Public pages of the shoppable feed: /shop/feed and the beacon that counts what it shows."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from catalog.seo import absolute_url
+from core.errors import ApplicationError
+from ugc import metrics, selectors
+
+logger = logging.getLogger(__name__)
+
+EVENT_KINDS = ("impressions", "clicks")
+MAX_ID = 2**63 - 1
+EVENTS_MAX_BODY = 16 * 1024
+
+
+def _feed_card(request, page) -> dict:
+    """The Open Graph card of the feed page: its first item's picture."""
+    card = {
+        "title": "Shop the feed",
+        "description": "Photos and videos from our customers and creators. Shop what you see.",
+        "url": absolute_url(reverse("ugc:feed"), request),
+        "site_name": getattr(settings, "SITE_NAME", "Shoploop"),
+        "type": "website",
+        "image": None,
+    }
+    first = page.items[0] if page.items else None
+    if first and first["media"]["display_url"]:
+        card["image"] = {
+            "url": absolute_url(first["media"]["display_url"], request),
+            "width": first["media"]["width"],
+            "height": first["media"]["height"],
+            "alt": first["caption"][:200] or "A customer's photo",
+            "type": "",
+        }
+    return card
+
+
+@require_safe
+def feed(request):
+    """The vertical shoppable feed. Without JavaScript, a "More" link pages through it."""
+    cursor = request.GET.get("cursor") or None
+    try:
+        page = selectors.feed_page(cursor=cursor, request=request)
+    except ApplicationError as exc:
+        return render(request, "ugc/feed_error.html", {"message": exc.message}, status=400)
+    first = page.items[0] if page.items else None
+    context = {
+        "page": page,
+        "card": _feed_card(request, page),
+        "first_poster": first["media"]["display_url"] if first else "",
+        "api_url": reverse("ugc-feed-list"),
+    }
+    return render(request, "ugc/feed.html", context)
+
+
+def _error(code: str, message: str, fields: dict | None = None, status: int = 400):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
+    return JsonResponse(body, status=status)
+
+
+def parse_events(body: bytes) -> dict[str, list[int]]:
+    """`{"impressions": [ids], "clicks": [ids]}` checked, or ApplicationError naming the rule."""
+    if len(body) > EVENTS_MAX_BODY:
+        raise ApplicationError(
+            f"The body is larger than {EVENTS_MAX_BODY} bytes.", code="too_large"
+        )
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApplicationError(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApplicationError(
+            'The body is a JSON object: {"impressions": [ids], "clicks": [ids]}.',
+            code="invalid",
+        )
+    fields = {}
+    unknown = sorted(set(data) - set(EVENT_KINDS))
+    for name in unknown:
+        fields[name] = ["Unknown field; send impressions and clicks only."]
+    events = {}
+    for name in EVENT_KINDS:
+        ids = data.get(name, [])
+        if not isinstance(ids, list) or not all(type(i) is int and 1 <= i <= MAX_ID for i in ids):
+            fields[name] = ["A list of item ids (whole numbers ≥ 1)."]
+        else:
+            events[name] = ids
+    if not fields:
+        total = sum(len(ids) for ids in events.values())
+        cap = settings.UGC_FEED_EVENTS_MAX_IDS
+        if total > cap:
+            fields["non_field_errors"] = [f"At most {cap} ids per request, not {total}."]
+    if fields:
+        message = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in fields.items())
+        raise ApplicationError(message, code="invalid", fields=fields)
+    return events
+
+
+@csrf_exempt  # sent by navigator.sendBeacon from any page; it only adds to counters
+@require_POST
+def feed_events(request):
+    """Count feed impressions and card clicks (buffered; unknown ids are dropped at flush)."""
+    try:
+        events = parse_events(request.body)
+    except ApplicationError as exc:
+        return _error(exc.code, exc.message, exc.fields)
+    metrics.record(impressions=events["impressions"], clicks=events["clicks"])
+    response = JsonResponse({}, status=202)
+    response["Cache-Control"] = "no-store"
+    return response
