@@ -302,6 +302,12 @@ UGC_VIDEO_MAX_SECONDS = env.int("UGC_VIDEO_MAX_SECONDS", default=180)
 UGC_VIDEO_MAX_BYTES = env.int("UGC_VIDEO_MAX_BYTES", default=200 * 1024 * 1024)
 UGC_VIDEO_MAX_PIXELS = env.int("UGC_VIDEO_MAX_PIXELS", default=4096 * 4096)
 UGC_FFMPEG_TIMEOUT_SECONDS = env.int("UGC_FFMPEG_TIMEOUT_SECONDS", default=600)
+# Zip uploads in the console: refused whole beyond these.
+UGC_ZIP_MAX_ENTRIES = env.int("UGC_ZIP_MAX_ENTRIES", default=200)
+UGC_ZIP_MAX_ENTRY_BYTES = env.int(
+    "UGC_ZIP_MAX_ENTRY_BYTES", default=max(IMAGE_MAX_UPLOAD_BYTES, UGC_VIDEO_MAX_BYTES)
+)
+UGC_ZIP_MAX_TOTAL_BYTES = env.int("UGC_ZIP_MAX_TOTAL_BYTES", default=1024**3)
 # The shoppable feed (/shop/feed, /api/ugc/feed) and the product page gallery.
 UGC_FEED_PAGE_SIZE = env.int("UGC_FEED_PAGE_SIZE", default=8)
 UGC_FEED_MAX_PAGE_SIZE = env.int("UGC_FEED_MAX_PAGE_SIZE", default=50)
