@@ -32,6 +32,8 @@ run: $(VENV)/.runtime
 	@echo ""
 	@echo "  Shoploop is at   http://$(HOST):$(PORT)/products/cloud-knit-hoodie/"
 	@echo "  Merchant console http://$(HOST):$(PORT)/admin/  (login: $${DEMO_ADMIN_USERNAME:-admin} / $${DEMO_ADMIN_PASSWORD:-shoploop-demo})"
+	@echo "  Moderation queue http://$(HOST):$(PORT)/admin/ugc/ugcitem/  (also as demo-moderator, same password)"
+	@echo "  Shoppable feed   http://$(HOST):$(PORT)/shop/feed"
 	@echo "  API docs         http://$(HOST):$(PORT)/api/docs/"
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

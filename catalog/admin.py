@@ -91,6 +91,9 @@ class ProductAdmin(admin.ModelAdmin):
             .annotate(_variant_count=Count("variants", distinct=True))
             .annotate(_stock_total=Sum("variants__stock_on_hand"))
             .prefetch_related("images")
+            # Meta.ordering does not apply to GROUP BY queries: say it again, for the
+            # autocomplete (UGC product mappings) that pages through this queryset.
+            .order_by("title", "pk")
         )
 
     @admin.display(description="")

@@ -308,6 +308,7 @@ UGC_ZIP_MAX_ENTRY_BYTES = env.int(
     "UGC_ZIP_MAX_ENTRY_BYTES", default=max(IMAGE_MAX_UPLOAD_BYTES, UGC_VIDEO_MAX_BYTES)
 )
 UGC_ZIP_MAX_TOTAL_BYTES = env.int("UGC_ZIP_MAX_TOTAL_BYTES", default=1024**3)
+UGC_IMPORT_MAX_ROWS = env.int("UGC_IMPORT_MAX_ROWS", default=10_000)  # `import_ugc` files
 # The shoppable feed (/shop/feed, /api/ugc/feed) and the product page gallery.
 UGC_FEED_PAGE_SIZE = env.int("UGC_FEED_PAGE_SIZE", default=8)
 UGC_FEED_MAX_PAGE_SIZE = env.int("UGC_FEED_MAX_PAGE_SIZE", default=50)

@@ -78,8 +78,14 @@ def merchant_roles():
     with database access.
     """
     from django.contrib.auth.models import Group
+    from django.contrib.contenttypes.models import ContentType
 
     from core.roles import ROLES, sync_roles
+
+    # The flush after a transactional test re-creates content types under new ids, but a
+    # test run inside a transaction earlier may have cached the old ones: the console would
+    # then write its LogEntry rows against ids that no longer exist.
+    ContentType.objects.clear_cache()
 
     if Group.objects.filter(name__in=ROLES).count() < len(ROLES):
         from django.db import connection

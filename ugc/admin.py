@@ -1021,6 +1021,9 @@ class RejectionReasonAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # items keep their reason: turn it off instead
 
+    def save_model(self, request, obj, form, change):
+        services.rejection_reason_save(reason=obj)
+
 
 @admin.register(BlocklistEntry)
 class BlocklistEntryAdmin(admin.ModelAdmin):
@@ -1028,6 +1031,9 @@ class BlocklistEntryAdmin(admin.ModelAdmin):
     list_editable = ["action", "active"]
     list_filter = ["kind", "action", "active"]
     search_fields = ["term"]
+
+    def save_model(self, request, obj, form, change):
+        services.blocklist_entry_save(entry=obj)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,9 +1,14 @@
+import io
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalog.models import Product, ProductImage, Variant
+from core import demo_ugc
 from links.models import ShortLink
+from ugc.models import BlocklistEntry, ModerationEvent, UGCItem, UGCProductMap, UGCRights
+from ugc.selectors import publishable_items
 
 pytestmark = pytest.mark.django_db
 
@@ -14,6 +19,11 @@ def snapshot():
         sorted(Variant.objects.values_list("sku", "price", "currency", "stock_on_hand")),
         sorted(ProductImage.objects.values_list("image")),
         sorted(ShortLink.objects.values_list("code", "creator__handle", "product__slug")),
+        sorted(UGCItem.objects.values_list("external_id", "status", "updated_at", "original")),
+        UGCRights.objects.count(),
+        UGCProductMap.objects.count(),
+        ModerationEvent.objects.count(),
+        BlocklistEntry.objects.count(),
     )
 
 
@@ -26,8 +36,9 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     assert ProductImage.objects.count() == 12
     assert set(Variant.objects.values_list("currency", flat=True)) == {"USD", "EUR"}
     assert not ProductImage.objects.filter(thumbnail="").exists()
-    assert ShortLink.objects.count() == 6
-    assert set(ShortLink.objects.values_list("utm_source", flat=True)) == {"tiktok"}
+    creator_links = ShortLink.objects.filter(ugc_item_link__isnull=True)  # not feed cards
+    assert creator_links.count() == 6
+    assert set(creator_links.values_list("utm_source", flat=True)) == {"tiktok"}
     admin = django_user_model.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("shoploop-demo")
 
@@ -35,7 +46,54 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo", "--allow-production")
     assert snapshot() == before
-    assert django_user_model.objects.count() == 1
+    assert sorted(django_user_model.objects.values_list("username", flat=True)) == [
+        "admin",
+        "demo-moderator",
+    ]
+
+
+def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--allow-production", stdout=io.StringIO())
+
+    published = UGCItem.objects.filter(status=UGCItem.Status.PUBLISHED)
+    assert published.count() == 8
+    # The feed's own query shows every published demo item.
+    assert set(publishable_items()) == set(published)
+    for item in published:
+        assert item.media_manifest["status"] == "ready"
+        assert item.rights.consent_method == "creator_agreement"
+        assert item.rights.allowed_channels == ["site", "social"]
+        assert item.product_maps.exists()
+        assert list(item.events.values_list("action", "actor__username")) == [
+            ("ingest", "demo-moderator"),
+            ("rights_grant", "demo-moderator"),
+            ("map_product", "demo-moderator"),
+            ("claim", "demo-moderator"),
+            ("approve", "demo-moderator"),
+            ("publish", "demo-moderator"),
+        ]
+        assert not [code for code in item.flag_codes if code != "blocklist"]
+    kinds = {item.media_manifest["kind"] for item in published}
+    assert kinds == ({"image", "video"} if demo_ugc.can_make_video() else {"image"})
+    shapes = {round(item.media_manifest["aspect"], 2) for item in published}
+    assert {0.8, 0.56} <= shapes  # 4:5 and 9:16
+
+    queued = UGCItem.objects.filter(status=UGCItem.Status.QUEUED)
+    assert queued.count() == 3
+    flagged = queued.get(external_id="demo-9")
+    assert flagged.flag_codes == ["blocklist"]
+    assert not UGCRights.objects.filter(item__external_id="demo-10").exists()
+    assert all(item.media_manifest["status"] == "ready" for item in queued)
+
+
+def test_seed_demo_ugc_without_ffmpeg_is_images_only(monkeypatch):
+    monkeypatch.setattr(demo_ugc, "can_make_video", lambda: False)
+    out = io.StringIO()
+    call_command("seed_demo", "--allow-production", stdout=out)
+    assert "images only: ffmpeg not found" in out.getvalue()
+    assert set(UGCItem.objects.values_list("media_type", flat=True)) == {"image"}
+    assert publishable_items().count() == 8
 
 
 def test_seed_demo_refuses_a_production_database(settings):

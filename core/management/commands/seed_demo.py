@@ -1,4 +1,5 @@
-"""Demo data: a realistic catalog and an admin login. Running it twice changes nothing."""
+"""Demo data: a realistic catalog, creators and links, demo UGC (`core/demo_ugc.py`) and an
+admin login. Running it twice changes nothing."""
 
 import io
 from decimal import Decimal
@@ -14,10 +15,12 @@ from PIL import Image, ImageDraw, ImageFont
 from catalog import services
 from catalog.models import Product
 from catalog.validators import gtin_check_digit
+from core.demo_ugc import DEMO_SOURCE, seed_ugc
 from creators.models import Creator
 from creators.services import creator_create
 from links.models import Campaign, ShortLink
 from links.services import link_save
+from ugc.models import UGCItem
 
 # (title, brand, description, colour, shape, currency, variants: (suffix, attributes, price, stock))
 PRODUCTS = [
@@ -63,7 +66,14 @@ def demo_gtin(index: int, variant_index: int) -> str:
 
 
 def draw_product_image(title: str, colour: tuple, shape: str) -> bytes:
-    """A 1200×1200 studio-style shot drawn with Pillow."""
+    """A 1200×1200 studio-style shot drawn with Pillow, as PNG."""
+    out = io.BytesIO()
+    product_picture(title, colour, shape).save(out, format="PNG")
+    return out.getvalue()
+
+
+def product_picture(title: str, colour: tuple, shape: str) -> Image.Image:
+    """The 1200×1200 studio-style shot (the demo UGC reuses it)."""
     size = 1200
     image = Image.new("RGB", (size, size), (246, 244, 241))
     draw = ImageDraw.Draw(image)
@@ -95,19 +105,23 @@ def draw_product_image(title: str, colour: tuple, shape: str) -> bytes:
         draw.ellipse([330, 360, 870, 900], fill=colour, outline=dark, width=10)
     font = ImageFont.load_default(size=54)
     draw.text((size // 2, 130), title, fill=(40, 40, 45), font=font, anchor="mm")
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return image
 
 
 class Command(BaseCommand):
-    help = "Create demo products with images and variants, and an admin user (idempotent)."
+    help = (
+        "Create demo products with images and variants, creators and links, demo UGC "
+        "(published and queued) and an admin user (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--allow-production",
             action="store_true",
             help="Seed even with DEBUG off (creates a known admin login: never on a live shop).",
+        )
+        parser.add_argument(
+            "--skip-ugc", action="store_true", help="Seed the catalog only, no demo UGC."
         )
 
     def handle(self, *args, allow_production=False, **options):
@@ -126,6 +140,21 @@ class Command(BaseCommand):
             f"{ShortLink.objects.count()} short links ({links_created} new). "
             f"Admin: {user.get_username()} ({'new' if user_created else 'existing'})."
         )
+        if options.get("skip_ugc"):
+            return
+        ugc = seed_ugc()
+        published = UGCItem.objects.filter(
+            source=DEMO_SOURCE, status=UGCItem.Status.PUBLISHED
+        ).count()
+        queued = UGCItem.objects.filter(source=DEMO_SOURCE, status=UGCItem.Status.QUEUED).count()
+        self.stdout.write(
+            f"Demo UGC: {published} published, {queued} queued for moderation "
+            f"({ugc.created} new; "
+            f"{'with video clips' if ugc.videos else 'images only: ffmpeg not found'}). "
+            "See /shop/feed."
+        )
+        for problem in ugc.problems:
+            self.stderr.write(f"Demo UGC item {problem}")
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
