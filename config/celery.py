@@ -23,6 +23,10 @@ app.conf.beat_schedule = {
         "task": "previews.refresh_due",
         "schedule": crontab(minute="*/10"),
     },
+    "ugc-media-sweep": {
+        "task": "ugc.media_sweep",
+        "schedule": crontab(minute="*/10"),
+    },
     "ugc-release-stale-claims": {
         "task": "ugc.release_stale_claims",
         "schedule": 60.0,

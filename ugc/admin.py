@@ -505,7 +505,7 @@ class UGCItemAdmin(admin.ModelAdmin):
     inlines = [UGCRightsInline, UGCProductMapInline, ModerationEventInline]
     actions = [
         "claim_items", "approve_items", "reject_items", "publish_items", "archive_items",
-        "requeue_items",
+        "requeue_items", "retry_media",
     ]  # fmt: skip
     change_list_template = "admin/ugc/ugcitem/change_list.html"
     change_form_template = "admin/ugc/ugcitem/change_form.html"
@@ -997,6 +997,12 @@ class UGCItemAdmin(admin.ModelAdmin):
         ids = self._selected_ids(request, queryset)
         if ids is not None:
             self._report(request, admin_actions.bulk_requeue(ids, actor=request.user))
+
+    @admin.action(description="Process media again (failed or stuck)", permissions=["moderate"])
+    def retry_media(self, request, queryset):
+        ids = self._selected_ids(request, queryset)
+        if ids is not None:
+            self._report(request, admin_actions.bulk_media_retry(ids, actor=request.user))
 
 
 # ---------------------------------------------------------------------------------------

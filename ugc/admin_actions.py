@@ -127,3 +127,12 @@ def bulk_requeue(item_ids, *, actor, reason: str = "") -> BulkReport:
         done="Sent back to the queue",
         failed="Not sent back to the queue",
     )
+
+
+def bulk_media_retry(item_ids, *, actor) -> BulkReport:
+    return run_bulk(
+        item_ids,
+        lambda pk: services.ugc_media_retry(item_id=pk, actor=actor),
+        done="Media queued again",
+        failed="Media not queued again",
+    )

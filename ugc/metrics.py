@@ -89,19 +89,24 @@ def record(*, impressions: list[int], clicks: list[int], day: date | None = None
     day = day or today()
     counts: Counter[str] = Counter()
     for name, ids in (("impressions", impressions), ("clicks", clicks)):
-        for item_id in ids:
+        for item_id in dict.fromkeys(ids):  # one beacon counts an item once per kind
             counts[f"{day.isoformat()}:{item_id}:{CODES[name]}"] += 1
     if not counts:
         return 0
     if buffer_enabled():
+        # Counts kept in the process while Redis was down go along with these.
+        held = _local.take()
         try:
             pipe = client().pipeline(transaction=False)
-            for field, n in counts.items():
+            for field, n in (counts + held).items():
                 pipe.hincrby(LIVE_KEY, field, n)
             pipe.execute()
             return sum(counts.values())
         except redis.RedisError:
-            logger.warning("ugc.feed_events.redis_down", extra={"count": sum(counts.values())})
+            # Kept in the process instead. (A reply lost after Redis applied them, which
+            # only a 2-second read timeout could cause, would count them twice.)
+            logger.warning("ugc.feed_events.redis_down", extra={"count": counts.total()})
+            _local.add(held)
     _local.add(counts)
     if _local.due():
         try:
@@ -188,6 +193,12 @@ class _LocalBuffer:
     def add(self, counts: Counter) -> None:
         with self._lock:
             self._counts.update(counts)
+
+    def take(self) -> Counter:
+        """Everything held, leaving the buffer empty."""
+        with self._lock:
+            taken, self._counts = self._counts, Counter()
+            return taken
 
     def due(self) -> bool:
         return time.monotonic() - self._last_flush >= settings.UGC_FEED_METRICS_LOCAL_INTERVAL

@@ -3,7 +3,7 @@
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -73,6 +73,17 @@ def publishable_items(*, now: datetime | None = None, channel: str = "site"):
         )
         .select_related("creator")
         .order_by("-published_at", "-pk")
+    )
+
+
+def items_awaiting_media(*, older_than: timedelta, limit: int = 1000) -> list[int]:
+    """Ids of items ingested over `older_than` ago whose media job has not run."""
+    return list(
+        UGCItem.objects.filter(
+            media_manifest__status="pending", created_at__lt=timezone.now() - older_than
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
     )
 
 

@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import PurePath
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from PIL import Image
 
 from core import images
@@ -63,6 +65,37 @@ MIN_ASPECT, MAX_ASPECT = 0.5, 2.0  # 1:2 portrait to 2:1 landscape
 # The display copy is 1080 wide at most (a phone screen); the tallest allowed shape fits too.
 DISPLAY_BOX = (1080, int(1080 / MIN_ASPECT))
 PREVIEW_BOX = (256, 256)  # decoded at ingestion: enough for the check and the dHash
+
+
+def media_folder(item_id: int) -> str:
+    """Where an item's public copies live: `ugc/<id>-<token>`, the token a keyed hash of the
+    id, so that the same folder is rewritten by a second run of the job but nobody can walk
+    the ids to find copies of items that were never published."""
+    token = salted_hmac("ugc.media_folder", str(item_id)).hexdigest()[:20]
+    return f"ugc/{item_id}-{token}"
+
+
+def _manifest_files(manifest: dict) -> list[str]:
+    names = [(manifest.get(key) or {}).get("name") for key in ("display", "thumbnail")]
+    names += [rendition.get("name") for rendition in manifest.get("renditions") or []]
+    return [name for name in names if name]
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("ugc.media_delete_failed", extra={"file": name})
+
+
+def _withdraw_media(item: UGCItem) -> None:
+    """An archived item's public copies are deleted once the archive commits (its rights may
+    have been revoked); the private original stays for the record."""
+    files = _manifest_files(item.media_manifest or {})
+    item.media_manifest = {"status": "withdrawn", "at": timezone.now().isoformat()}
+    if files:
+        transaction.on_commit(lambda: _delete_files(files))
 
 
 def claim_timeout() -> timedelta:
@@ -108,6 +141,8 @@ def _apply(item: UGCItem, action: str, *, actor, reason: str = "", at=None) -> U
     """Move a locked item along `action`, save it and audit the move."""
     from_status = item.status
     item.status = _target(item, action)
+    if item.status == Status.ARCHIVED:
+        _withdraw_media(item)
     item.save()
     _event(item, action=action, actor=actor, from_status=from_status, reason=reason, at=at)
     logger.info(
@@ -265,8 +300,8 @@ def publish_blockers(item: UGCItem, *, now: datetime | None = None) -> list[tupl
     problem = rights_problem(UGCRights.objects.filter(item_id=item.pk).first(), now=now)
     if problem:
         blockers.append(problem)
-    if not UGCProductMap.objects.filter(item_id=item.pk).exists():
-        blockers.append(("no_product_mapping", "Map the item to at least one product."))
+    if not UGCProductMap.objects.filter(item_id=item.pk, product__active=True).exists():
+        blockers.append(("no_product_mapping", "Map the item to at least one active product."))
     if (item.media_manifest or {}).get("status") != "ready":
         blockers.append(("media_not_ready", "The item's media has not been processed yet."))
     return blockers
@@ -470,11 +505,13 @@ def ugc_unmap_product(*, mapping_id: int, actor=None) -> None:
         if mapping is None:
             return
         item = _lock(mapping.item_id)
-        others = UGCProductMap.objects.filter(item=item).exclude(pk=mapping.pk)
+        others = UGCProductMap.objects.filter(item=item, product__active=True).exclude(
+            pk=mapping.pk
+        )
         if item.status == Status.PUBLISHED and not others.exists():
             raise ApplicationError(
-                f"Item #{item.pk} is published and this is its only product mapping; "
-                "archive the item before removing it.",
+                f"Item #{item.pk} is published and this is its only mapping to an active "
+                "product; archive the item before removing it.",
                 code="mapping_required",
             )
         mapping.delete()
@@ -716,6 +753,18 @@ def blocklist_hits(*, caption: str = "", author_handle: str = "") -> list[Blockl
     return hits
 
 
+def _blocked_term_reason() -> RejectionReason:
+    """The system's reason for auto-rejections, made on first use (two ingestions may race)."""
+    found = RejectionReason.objects.filter(label__iexact=BLOCKED_TERM_REASON).first()
+    if found:
+        return found
+    try:
+        with transaction.atomic():
+            return RejectionReason.objects.create(label=BLOCKED_TERM_REASON)
+    except IntegrityError:
+        return RejectionReason.objects.get(label__iexact=BLOCKED_TERM_REASON)
+
+
 def _media_task():
     # The task module imports this one; look it up late to avoid a cycle.
     from ugc.tasks import process_media
@@ -782,10 +831,7 @@ def ugc_ingest(
                 ugc_rights_grant(item_id=item.pk, **rights)
             rejecting = [hit for hit in hits if hit.action == BlocklistEntry.Action.REJECT]
             if rejecting:
-                reason, _ = RejectionReason.objects.get_or_create(
-                    label__iexact=BLOCKED_TERM_REASON, defaults={"label": BLOCKED_TERM_REASON}
-                )
-                item.rejection_reason = reason
+                item.rejection_reason = _blocked_term_reason()
                 item.rejection_note = "; ".join(hit.detail for hit in rejecting)
                 _apply(item, "auto_reject", actor=None, reason=item.rejection_note)
             enqueue_on_commit(_media_task(), item.pk)
@@ -845,7 +891,7 @@ def _image_manifest(item: UGCItem) -> dict:
     with item.original.open("rb") as fh:
         data = fh.read()
     display, thumb = images.renditions(data, [DISPLAY_BOX, images.THUMBNAIL_BOX])
-    base = f"ugc/{item.pk}"
+    base = media_folder(item.pk)
     return {
         "status": "ready",
         "kind": "image",
@@ -868,7 +914,7 @@ def _image_manifest(item: UGCItem) -> dict:
 
 def _video_manifest(item: UGCItem) -> dict:
     """Poster, thumbnail and H.264 renditions made by ffmpeg (`ugc.media`), then stored."""
-    base = f"ugc/{item.pk}"
+    base = media_folder(item.pk)
     with _local_path(item.original) as path, tempfile.TemporaryDirectory() as out_dir:
         made = media.process_video(path, out_dir=out_dir)
         with open(PurePath(out_dir, made["poster"]), "rb") as fh:
@@ -914,17 +960,40 @@ def _video_manifest(item: UGCItem) -> dict:
     }
 
 
+def _media_settled(item: UGCItem) -> bool:
+    """The media job has nothing to do: the media is made, or was withdrawn on archiving."""
+    return (item.media_manifest or {}).get("status") in ("ready", "withdrawn")
+
+
 def _media_failed(item_id: int, detail: str) -> None:
     detail = detail[:500]
     with transaction.atomic():
         item = UGCItem.objects.select_for_update().filter(pk=item_id).first()
-        if item is None:
-            return
+        if item is None or _media_settled(item):
+            return  # another run made the media meanwhile, or the item was archived
         item.flags = [f for f in item.flags if f.get("code") != "media_error"]
         item.flags.append({"code": "media_error", "detail": detail})
         item.media_manifest = {"status": "failed", "error": detail}
         item.save(update_fields=["flags", "media_manifest", "updated_at"])
     logger.warning("ugc.media_failed", extra={"item_id": item_id, "error": detail})
+
+
+def ugc_media_retry(*, item_id: int, actor) -> UGCItem:
+    """Run the media job again for an item whose media failed or never got made."""
+    with transaction.atomic():
+        item = _lock(item_id)
+        state = (item.media_manifest or {}).get("status")
+        if _media_settled(item):
+            raise ApplicationError(
+                f"Item #{item.pk}'s media is {state}; there is nothing to process again.",
+                code="media_settled",
+            )
+        item.media_manifest = {"status": "pending"}
+        item.save(update_fields=["media_manifest", "updated_at"])
+        _event(item, action="media_retry", actor=actor, from_status=item.status,
+               reason=f"media was {state}")  # fmt: skip
+        enqueue_on_commit(_media_task(), item.pk)
+    return item
 
 
 def ugc_media_process(*, item_id: int) -> UGCItem | None:
@@ -937,7 +1006,7 @@ def ugc_media_process(*, item_id: int) -> UGCItem | None:
     if item is None:
         logger.info("ugc.media_skipped", extra={"item_id": item_id, "why": "deleted"})
         return None
-    if (item.media_manifest or {}).get("status") == "ready":
+    if _media_settled(item):
         return item
     try:
         if item.media_type == UGCItem.MediaType.IMAGE:
@@ -950,11 +1019,17 @@ def ugc_media_process(*, item_id: int) -> UGCItem | None:
     except media.MediaError as exc:  # refused or undecodable video: the same
         _media_failed(item_id, exc.message)
         return None
+    except SoftTimeLimitExceeded:  # too slow to make in the job's time: retrying cannot help
+        _media_failed(item_id, "Processing took longer than the job's time limit.")
+        return None
     except Exception as exc:
         _media_failed(item_id, f"{type(exc).__name__}: {exc}")
         raise MediaProcessingError(str(exc)) from exc
     with transaction.atomic():
-        item = UGCItem.objects.select_for_update().get(pk=item_id)
+        item = UGCItem.objects.select_for_update().filter(pk=item_id).first()
+        if item is None or item.status == Status.ARCHIVED:
+            _delete_files(_manifest_files(manifest))  # withdrawn while the job ran
+            return item
         item.media_manifest = manifest
         item.flags = [f for f in item.flags if f.get("code") != "media_error"]
         item.save(update_fields=["media_manifest", "flags", "updated_at"])

@@ -1,17 +1,35 @@
 """Thin UGC jobs: load by id, call a service, retry with backoff."""
 
+from datetime import timedelta
+
+from django.conf import settings
+
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
-from ugc import services
+from ugc import selectors, services
+
+# A video takes up to three ffmpeg runs (poster, 360p, 720p), each bounded by
+# UGC_FFMPEG_TIMEOUT_SECONDS, plus probes and storage.
+MEDIA_TIME_LIMIT = 3 * settings.UGC_FFMPEG_TIMEOUT_SECONDS + 300
+MEDIA_SWEEP_AFTER = timedelta(minutes=10)
 
 
 @shoploop_task(
     name="ugc.process_media",
-    time_limit=900,
+    time_limit=MEDIA_TIME_LIMIT,
     autoretry_for=(*TRANSIENT_ERRORS, services.MediaProcessingError),
     max_retries=5,
 )
 def process_media(item_id: int) -> None:
     services.ugc_media_process(item_id=item_id)
+
+
+@shoploop_task(name="ugc.media_sweep", time_limit=300)
+def media_sweep() -> int:
+    """Queue the media job again for items a lost message or a dead worker left pending."""
+    ids = selectors.items_awaiting_media(older_than=MEDIA_SWEEP_AFTER)
+    for item_id in ids:
+        process_media.delay(item_id)
+    return len(ids)
 
 
 @shoploop_task(name="ugc.release_stale_claims", time_limit=120)

@@ -211,7 +211,7 @@ def test_publish_lists_every_blocker(moderator_client):
     response = action(moderator_client, "publish_items", [bare])
     assert messages_of(response) == [
         f"Not published #{bare.pk}: No rights have been granted for this item. "
-        "Map the item to at least one product. The item's media has not been processed yet."
+        "Map the item to at least one active product. The item's media has not been processed yet."
     ]
 
 

@@ -14,6 +14,7 @@ from tests.ugc.factories import (
     BlocklistEntryFactory,
     media_upload,
     pattern_bytes,
+    publishable_item,
     video_bytes,
 )
 from ugc import services, tasks
@@ -332,8 +333,8 @@ def test_the_media_job_makes_a_clean_display_copy_and_a_thumbnail(
     manifest = item.media_manifest
     assert manifest["status"] == "ready"
     assert (manifest["width"], manifest["height"], manifest["aspect"]) == (1080, 810, 1.3333)
-    assert manifest["display"]["name"] == f"ugc/{item.pk}/display.jpg"
-    assert manifest["thumbnail"]["name"] == f"ugc/{item.pk}/thumb.jpg"
+    assert manifest["display"]["name"] == f"{services.media_folder(item.pk)}/display.jpg"
+    assert manifest["thumbnail"]["name"] == f"{services.media_folder(item.pk)}/thumb.jpg"
     assert (manifest["thumbnail"]["width"], manifest["thumbnail"]["height"]) == (400, 300)
     for key in ("display", "thumbnail"):
         with default_storage.open(manifest[key]["name"]) as fh:
@@ -343,7 +344,7 @@ def test_the_media_job_makes_a_clean_display_copy_and_a_thumbnail(
     # Running it again changes nothing and leaves no stray copies.
     tasks.process_media.delay(item.pk)
     services.ugc_media_process(item_id=item.pk)
-    assert len(default_storage.listdir(f"ugc/{item.pk}")[1]) == 2
+    assert len(default_storage.listdir(services.media_folder(item.pk))[1]) == 2
 
 
 @pytest.mark.django_db
@@ -352,7 +353,8 @@ def test_reprocessing_rewrites_the_files_in_place():
     services.ugc_media_process(item_id=item.pk)
     UGCItem.objects.filter(pk=item.pk).update(media_manifest={"status": "pending"})
     services.ugc_media_process(item_id=item.pk)
-    assert sorted(default_storage.listdir(f"ugc/{item.pk}")[1]) == ["display.jpg", "thumb.jpg"]
+    files = default_storage.listdir(services.media_folder(item.pk))[1]
+    assert sorted(files) == ["display.jpg", "thumb.jpg"]
 
 
 @pytest.mark.django_db
@@ -366,7 +368,7 @@ def test_the_media_job_makes_a_poster_thumbnail_and_renditions_of_a_video():
     assert manifest["duration_s"] == pytest.approx(1.0, abs=0.1)
     assert [r["label"] for r in manifest["renditions"]] == ["360p"]  # never upscaled
     assert manifest["renditions"][0]["content_type"] == "video/mp4"
-    assert sorted(default_storage.listdir(f"ugc/{item.pk}")[1]) == [
+    assert sorted(default_storage.listdir(services.media_folder(item.pk))[1]) == [
         "360p.mp4",
         "poster.jpg",
         "thumb.jpg",
@@ -438,3 +440,84 @@ def test_originals_are_private_and_only_the_stripped_copies_are_public(settings)
         item.original.url  # noqa: B018
     display = item.media_manifest["display"]["name"]
     assert default_storage.url(display).startswith(settings.MEDIA_URL)
+
+
+@pytest.mark.django_db
+def test_public_copies_sit_in_a_folder_nobody_can_guess_from_the_id(settings):
+    item = ingest()
+    services.ugc_media_process(item_id=item.pk)
+    item.refresh_from_db()
+    folder = services.media_folder(item.pk)
+    assert folder.startswith(f"ugc/{item.pk}-") and len(folder) > len(f"ugc/{item.pk}-") + 16
+    assert item.media_manifest["display"]["name"].startswith(folder + "/")
+    assert not default_storage.exists(f"ugc/{item.pk}")
+    settings.SECRET_KEY = "another-secret-key-for-another-site-0123456789-abcdefghijklmnop"
+    assert services.media_folder(item.pk) != folder  # keyed by the site's secret
+
+
+@pytest.mark.django_db(transaction=True)
+def test_archiving_deletes_the_public_copies_and_a_late_job_cannot_bring_them_back(moderator):
+    item = publishable_item(status=UGCItem.Status.PUBLISHED, media_manifest={"status": "pending"})
+    services.ugc_media_process(item_id=item.pk)
+    item.refresh_from_db()
+    files = [item.media_manifest["display"]["name"], item.media_manifest["thumbnail"]["name"]]
+    assert all(default_storage.exists(name) for name in files)
+
+    services.ugc_archive(item_id=item.pk, actor=moderator, reason="Creator asked")
+    item.refresh_from_db()
+    assert item.media_manifest["status"] == "withdrawn"
+    assert not any(default_storage.exists(name) for name in files)
+    assert item.original  # the private original stays, for the record
+
+    assert services.ugc_media_process(item_id=item.pk).media_manifest["status"] == "withdrawn"
+    assert not any(default_storage.exists(name) for name in files)
+
+
+@pytest.mark.django_db
+def test_a_job_that_fails_after_another_made_the_media_changes_nothing():
+    item = publishable_item(status=UGCItem.Status.PUBLISHED)
+    ready = dict(item.media_manifest)
+    services._media_failed(item.pk, "RuntimeError: a late duplicate run failed")
+    item.refresh_from_db()
+    assert (item.media_manifest, item.flags) == (ready, [])
+
+
+@pytest.mark.django_db
+def test_a_job_out_of_time_fails_for_good_instead_of_retrying(monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def too_slow(item):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "_image_manifest", too_slow)
+    item = ingest()
+    assert services.ugc_media_process(item_id=item.pk) is None  # no exception: no retry
+    item.refresh_from_db()
+    assert item.media_manifest["status"] == "failed"
+    assert "time limit" in item.flags[0]["detail"]
+
+
+@pytest.mark.django_db
+def test_failed_or_lost_media_jobs_run_again(moderator, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stuck = ingest(media_file=media_upload(seed=21))
+    fresh = ingest(media_file=media_upload(seed=22))
+    UGCItem.objects.filter(pk__in=[stuck.pk, fresh.pk]).update(media_manifest={"status": "pending"})
+    UGCItem.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert tasks.media_sweep() == 1  # eager: the job ran for the stuck item only
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stuck.media_manifest["status"], fresh.media_manifest["status"]) == ("ready", "pending")
+
+    UGCItem.objects.filter(pk=fresh.pk).update(media_manifest={"status": "failed", "error": "x"})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.ugc_media_retry(item_id=fresh.pk, actor=moderator)
+    fresh.refresh_from_db()
+    assert fresh.media_manifest["status"] == "ready"
+    assert fresh.events.filter(action="media_retry").exists()
+    with pytest.raises(ApplicationError) as exc:
+        services.ugc_media_retry(item_id=fresh.pk, actor=moderator)
+    assert exc.value.code == "media_settled"

@@ -328,6 +328,21 @@ def test_the_last_mapping_of_a_published_item_stays(moderator):
 
 
 @pytest.mark.django_db
+def test_only_active_products_count_as_a_mapping(moderator):
+    item = publishable_item()  # approved
+    item.product_maps.update(product=ProductFactory(active=False))
+    with pytest.raises(ApplicationError) as exc:
+        services.ugc_publish(item_id=item.pk, actor=moderator)
+    assert exc.value.code == "no_product_mapping"
+
+    live = services.ugc_map_product(item_id=item.pk, product=ProductFactory(), actor=moderator)
+    services.ugc_publish(item_id=item.pk, actor=moderator)
+    with pytest.raises(ApplicationError) as exc:  # the inactive mapping cannot stand in
+        services.ugc_unmap_product(mapping_id=live.pk, actor=moderator)
+    assert exc.value.code == "mapping_required"
+
+
+@pytest.mark.django_db
 def test_an_expired_item_leaves_the_feed_at_once_and_the_job_archives_it():
     fine = publishable_item(status=S.PUBLISHED)
     expired = publishable_item(status=S.PUBLISHED)
