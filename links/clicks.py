@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 
+from core import redis_buffers
 from links import handoff
 
 logger = logging.getLogger(__name__)
@@ -65,10 +66,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 _client = None
 
@@ -80,13 +77,9 @@ def buffer_enabled() -> bool:
 def client() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(
-            settings.CLICK_BUFFER_URL, socket_connect_timeout=1, socket_timeout=2,
-            health_check_interval=30,
-        )  # fmt: skip
-        _client.buffer_click = _client.register_script(BUFFER_SCRIPT)
-        _client.trim_buffer = _client.register_script(TRIM_SCRIPT)
-        _client.release_lock = _client.register_script(RELEASE_SCRIPT)
+        _client = redis_buffers.connect(
+            settings.CLICK_BUFFER_URL, buffer_click=BUFFER_SCRIPT, trim_buffer=TRIM_SCRIPT
+        )
     return _client
 
 

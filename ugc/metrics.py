@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime
 import redis
 from django.conf import settings
 
+from core import redis_buffers
+
 logger = logging.getLogger(__name__)
 
 # One hash tag: the keys stay in one slot, so the script also runs on Redis Cluster.
@@ -55,10 +57,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-RELEASE_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 _client = None
 
@@ -70,13 +68,9 @@ def buffer_enabled() -> bool:
 def client() -> redis.Redis:
     global _client
     if _client is None:
-        _client = redis.Redis.from_url(
-            settings.UGC_FEED_METRICS_URL, socket_connect_timeout=1, socket_timeout=2,
-            health_check_interval=30,
-        )  # fmt: skip
-        _client.take_batch = _client.register_script(TAKE_SCRIPT)
-        _client.finish_batch = _client.register_script(DONE_SCRIPT)
-        _client.release_lock = _client.register_script(RELEASE_SCRIPT)
+        _client = redis_buffers.connect(
+            settings.UGC_FEED_METRICS_URL, take_batch=TAKE_SCRIPT, finish_batch=DONE_SCRIPT
+        )
     return _client
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from tests.ugc.admin_helpers import login
 from tests.ugc.factories import RejectionReasonFactory, UserFactory
 
 
@@ -16,3 +17,10 @@ def other_moderator(db):
 @pytest.fixture
 def reason(db):
     return RejectionReasonFactory(label="Off-brand")
+
+
+@pytest.fixture
+def moderator_client(client):
+    """A test client logged in as a staff user in the Moderator group."""
+    client.user = login(client, "Moderator")
+    return client

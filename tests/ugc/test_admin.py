@@ -27,12 +27,6 @@ pytestmark = pytest.mark.django_db
 S = UGCItem.Status
 
 
-@pytest.fixture
-def moderator_client(client):
-    client.user = login(client, "Moderator")
-    return client
-
-
 def ready_with_thumbnail():
     return {
         "status": "ready",

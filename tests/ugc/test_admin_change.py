@@ -8,7 +8,7 @@ from bs4 import BeautifulSoup
 from django.utils import timezone
 
 from tests.catalog.factories import ProductFactory, VariantFactory
-from tests.ugc.admin_helpers import CHANGELIST, change_url, login, messages_of
+from tests.ugc.admin_helpers import CHANGELIST, change_url, messages_of
 from tests.ugc.factories import (
     RejectionReasonFactory,
     UGCItemFactory,
@@ -22,12 +22,6 @@ from ugc.models import ModerationEvent, UGCItem, UGCProductMap, UGCRights
 
 pytestmark = pytest.mark.django_db
 S = UGCItem.Status
-
-
-@pytest.fixture
-def moderator_client(client):
-    client.user = login(client, "Moderator")
-    return client
 
 
 def form_data(client, url) -> dict:
