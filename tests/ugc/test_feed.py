@@ -530,7 +530,11 @@ def test_the_beacon_is_csrf_exempt_post_only_and_counts_in_redis(client):
 
 
 @pytest.mark.django_db
-def test_counts_held_while_redis_was_down_go_to_redis_when_it_is_back(client, monkeypatch):
+def test_counts_held_while_redis_was_down_go_to_redis_when_it_is_back(
+    client, monkeypatch, settings
+):
+    settings.UGC_FEED_METRICS_LOCAL_INTERVAL = 3600  # no flush from the process meanwhile
+    metrics._local._last_flush = time.monotonic()
     item = published()
     r = metrics.client()
     real_pipeline = r.pipeline
