@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class UgcConfig(AppConfig):
     name = "ugc"
+    verbose_name = "UGC"
