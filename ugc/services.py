@@ -22,7 +22,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from PIL import Image
@@ -704,12 +705,13 @@ def duplicate_flags(*, sha256: str, phash: str, exclude_pk=None) -> list[dict]:
         return [{"code": "duplicate", "detail": f"same file as item {same}"}]
     if not phash:
         return []
-    closest = None
-    candidates = others.exclude(perceptual_hash="").values_list("pk", "perceptual_hash")
-    for pk, other in candidates.order_by("pk").iterator(chunk_size=2000):
-        distance = hamming(phash, other)
-        if distance <= NEAR_DUPLICATE_DISTANCE and (closest is None or distance < closest[1]):
-            closest = (pk, distance)
+    candidates = others.exclude(perceptual_hash="")
+    if connection.vendor == "postgresql":
+        closest = _closest_hash_in_sql(candidates, phash)
+    else:
+        closest = _closest_hash_in_python(candidates, phash)
+    if closest and closest[1] > NEAR_DUPLICATE_DISTANCE:
+        closest = None
     if closest:
         return [
             {
@@ -718,6 +720,33 @@ def duplicate_flags(*, sha256: str, phash: str, exclude_pk=None) -> list[dict]:
             }
         ]
     return []
+
+
+# PostgreSQL counts the differing bits itself (bit_count, PostgreSQL 14+): one pass in C over
+# the hashes instead of sending them all to Python.
+_HASH_DISTANCE_SQL = "bit_count(('x' || perceptual_hash)::bit(64) # ('x' || %s)::bit(64))"
+
+
+def _closest_hash_in_sql(candidates, phash: str) -> tuple[int, int] | None:
+    row = (
+        candidates.annotate(distance=RawSQL(_HASH_DISTANCE_SQL, [phash]))  # noqa: S611
+        .order_by("distance", "pk")
+        .values_list("pk", "distance")
+        .first()
+    )
+    return (row[0], int(row[1])) if row else None
+
+
+def _closest_hash_in_python(candidates, phash: str) -> tuple[int, int] | None:
+    """The same search for the embedded SQLite default."""
+    closest = None
+    for pk, other in (
+        candidates.values_list("pk", "perceptual_hash").order_by("pk").iterator(chunk_size=2000)
+    ):
+        distance = hamming(phash, other)
+        if closest is None or distance < closest[1]:
+            closest = (pk, distance)
+    return closest
 
 
 def normalize_text(value: str) -> str:

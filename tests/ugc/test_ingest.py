@@ -521,3 +521,16 @@ def test_failed_or_lost_media_jobs_run_again(moderator, django_capture_on_commit
     with pytest.raises(ApplicationError) as exc:
         services.ugc_media_retry(item_id=fresh.pk, actor=moderator)
     assert exc.value.code == "media_settled"
+
+
+@pytest.mark.django_db
+def test_postgresql_and_python_find_the_same_closest_hash():
+    first = ingest(media_file=media_upload(seed=31))
+    ingest(media_file=media_upload(seed=32))
+    near = pattern_bytes(31, fmt="JPEG", size=(360, 360), quality=70)
+    probe = services.perceptual_hash(Image.open(io.BytesIO(near)))
+    candidates = UGCItem.objects.exclude(perceptual_hash="")
+    in_sql = services._closest_hash_in_sql(candidates, probe)
+    in_python = services._closest_hash_in_python(candidates, probe)
+    assert in_sql == in_python
+    assert in_sql[0] == first.pk and in_sql[1] == services.hamming(probe, first.perceptual_hash)
