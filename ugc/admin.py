@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Case, Count, IntegerField, Prefetch, Q, Value, When
 from django.forms.models import BaseInlineFormSet
-from django.http import FileResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -267,17 +267,30 @@ class RightsForm(forms.ModelForm):
         return cleaned
 
 
+def _private_download(field_file, content_type: str):
+    """A file from private storage as a download (never shown inline: it may be anything)."""
+    if not field_file:
+        raise Http404("No such file.")
+    return FileResponse(
+        field_file.open("rb"),
+        as_attachment=True,
+        filename=field_file.name.rsplit("/", 1)[-1],
+        content_type=content_type or "application/octet-stream",
+    )
+
+
 class UGCRightsInline(admin.StackedInline):
     model = UGCRights
     form = RightsForm
     extra = 1
     max_num = 1
     can_delete = False  # rights are revoked (with a reason, audited), never deleted
-    readonly_fields = ["granted_at", "granted_by", "revoked_at"]
+    readonly_fields = ["granted_at", "granted_by", "revoked_at", "proof_download"]
     fieldsets = [
         (None, {"fields": ["consent_method", "allowed_channels", "licence_type",
                            ("starts_at", "expires_at")]}),
-        ("Proof of consent", {"fields": ["proof_file", "proof_url", "proof_text"]}),
+        ("Proof of consent", {"fields": ["proof_download", "proof_file", "proof_url",
+                                         "proof_text"]}),
         ("Record", {"fields": [("granted_at", "granted_by"), "revoked_at", "revoke",
                                "revoke_reason"]}),
     ]  # fmt: skip
@@ -290,6 +303,14 @@ class UGCRightsInline(admin.StackedInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Proof on file")
+    def proof_download(self, rights):
+        if not rights.pk or not rights.proof_file:
+            return "–"
+        url = reverse("admin:ugc_ugcitem_proof", args=[rights.item_id])
+        name = rights.proof_file.name.rsplit("/", 1)[-1]
+        return format_html('<a href="{}">Download {}</a> (private)', url, name)
 
 
 class ProductMapForm(forms.ModelForm):
@@ -782,6 +803,7 @@ class UGCItemAdmin(admin.ModelAdmin):
             path("upload/", wrap(self.upload_view), name="ugc_ugcitem_upload"),
             path("<int:item_id>/moderate/", wrap(self.moderate_view), name="ugc_ugcitem_moderate"),
             path("<int:item_id>/original/", wrap(self.original_view), name="ugc_ugcitem_original"),
+            path("<int:item_id>/proof/", wrap(self.proof_view), name="ugc_ugcitem_proof"),
             *super().get_urls(),
         ]
 
@@ -835,14 +857,14 @@ class UGCItemAdmin(admin.ModelAdmin):
         if not can_moderate(request):
             raise PermissionDenied
         item = get_object_or_404(UGCItem, pk=item_id)
-        if not item.original:
+        return _private_download(item.original, item.content_type)
+
+    def proof_view(self, request, item_id: int):
+        """The private proof of consent (a signed release, a screenshot), for moderators."""
+        if not can_moderate(request):
             raise PermissionDenied
-        return FileResponse(
-            item.original.open("rb"),
-            as_attachment=True,
-            filename=item.original.name.rsplit("/", 1)[-1],
-            content_type=item.content_type or "application/octet-stream",
-        )
+        rights = get_object_or_404(UGCRights, item_id=item_id)
+        return _private_download(rights.proof_file, "")
 
     def upload_view(self, request):
         if not self.has_upload_permission(request):

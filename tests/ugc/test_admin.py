@@ -335,6 +335,7 @@ def test_view_only_roles_see_the_queue_but_cannot_moderate(client, role):
     assert UGCItem.objects.get(pk=item.pk).status == S.APPROVED
     assert client.get(f"{CHANGELIST}upload/").status_code == 403
     assert client.get(f"{CHANGELIST}{item.pk}/original/").status_code == 403
+    assert client.get(f"{CHANGELIST}{item.pk}/proof/").status_code == 403
 
     page = client.get(f"{CHANGELIST}{item.pk}/change/")
     assert page.status_code == 200

@@ -136,6 +136,27 @@ def test_moderators_download_the_private_original(moderator_client):
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
 
 
+def test_moderators_download_the_private_proof_of_consent(moderator_client):
+    from django.core.files.base import ContentFile
+
+    item = UGCItemFactory()
+    services.ugc_rights_grant(
+        item_id=item.pk,
+        consent_method="signed_release",
+        allowed_channels=["site"],
+        proof_file=ContentFile(b"%PDF-1.7 signed release", name="release.pdf"),
+    )
+    soup = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml")
+    link = soup.select_one(f'a[href="{CHANGELIST}{item.pk}/proof/"]')
+    assert link is not None and "release" in link.get_text()
+    response = moderator_client.get(link["href"])
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment")
+    assert b"".join(response.streaming_content) == b"%PDF-1.7 signed release"
+    other = UGCItemFactory()  # no rights at all: nothing to download
+    assert moderator_client.get(f"{CHANGELIST}{other.pk}/proof/").status_code == 404
+
+
 # -- rights inline ------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """`import_ugc` and `ugc.importers`: formats, idempotency, bad rows, media paths and URLs."""
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -98,7 +99,7 @@ def test_a_json_export_with_an_items_list_is_imported(tmp_path):
         creator,
     )
     assert first.status == UGCItem.Status.QUEUED
-    assert first.original.name and first.file_sha256
+    assert first.file_sha256 == hashlib.sha256((tmp_path / "media/a.png").read_bytes()).hexdigest()
     second = UGCItem.objects.get(source="tiktok", external_id="7302")
     assert (second.author_handle, second.caption, second.creator) == ("fan2", "Cosy", None)
     assert "item 1: created item #" in result.out

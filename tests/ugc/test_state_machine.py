@@ -33,6 +33,8 @@ class ModerationMachine(RuleBasedStateMachine):
     (and Hypothesis's replays while shrinking) all start from the same database.
     """
 
+    published_steps = 0  # how often the invariant met a published item, over all examples
+
     def __init__(self):
         super().__init__()
         self._example = transaction.atomic()
@@ -101,6 +103,23 @@ class ModerationMachine(RuleBasedStateMachine):
         self.attempt(services.ugc_claim, moderator=self.moderators[who])
         self.attempt(services.ugc_approve, moderator=self.moderators[who])
         self.attempt(services.ugc_publish, actor=self.moderators[who])
+
+    @rule(product=st.integers(0, 1))
+    def meet_every_requirement(self, product):
+        """Site rights, a mapping and the media made: what a careful moderator sets up."""
+        self.attempt(
+            services.ugc_rights_grant,
+            consent_method="creator_agreement",
+            allowed_channels=["site"],
+            proof_text="agreement",
+        )
+        self.attempt(services.ugc_map_product, product=self.products[product])
+        services.ugc_media_process(item_id=self.item.pk)
+
+    @rule(product=st.integers(0, 1))
+    def a_product_is_taken_off_sale(self, product):
+        self.products[product].active = False
+        self.products[product].save(update_fields=["active"])
 
     @rule()
     def archive(self):
@@ -173,6 +192,7 @@ class ModerationMachine(RuleBasedStateMachine):
         assert rights.expires_at is None or rights.expires_at > now
         assert "site" in rights.allowed_channels
         assert UGCProductMap.objects.filter(item=item).exists()
+        ModerationMachine.published_steps += 1
         assert item.media_manifest["status"] == "ready"
         assert item.published_at is not None
         assert in_feed
@@ -186,7 +206,12 @@ class ModerationMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db
 def test_any_sequence_of_actions_keeps_published_items_fit_to_show():
+    ModerationMachine.published_steps = 0
     run_state_machine_as_test(
         ModerationMachine,
-        settings=settings(max_examples=30, deadline=None, stateful_step_count=50),
+        # Derandomized: the same sequences on every run, so CI never meets a new one by luck.
+        settings=settings(max_examples=30, deadline=None, stateful_step_count=50, derandomize=True),
     )
+    # The invariant's published branch really ran (a publish that always failed would
+    # otherwise leave this test green).
+    assert ModerationMachine.published_steps > 0, "no example ever published the item"
