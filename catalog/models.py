@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
-from catalog.currencies import CURRENCY_CHOICES, format_money, minor_units
 from catalog.validators import validate_amount, validate_currency, validate_gtin, validate_sku
+from core.money import CURRENCY_CHOICES, format_money, minor_units
 
 
 class Product(models.Model):

@@ -7,23 +7,13 @@ Open Graph, Twitter Card and schema.org Product/Offer JSON-LD, all with absolute
 from django.conf import settings
 from django.utils.text import Truncator
 
-from catalog.currencies import format_money
 from catalog.models import Product
 from catalog.selectors import product_offer
+from core.absolute_urls import absolute_url
+from core.money import format_money
 
 SCHEMA_IN_STOCK = "https://schema.org/InStock"
 SCHEMA_OUT_OF_STOCK = "https://schema.org/OutOfStock"
-
-
-def absolute_url(path_or_url: str, request=None) -> str:
-    """Make a path absolute with PUBLIC_BASE_URL, else the request's scheme and host."""
-    if path_or_url.startswith(("http://", "https://")):
-        return path_or_url
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + path_or_url
-    if request is not None:
-        return request.build_absolute_uri(path_or_url)
-    raise ValueError("PUBLIC_BASE_URL is not set and there is no request to take a host from")
 
 
 def product_card(product: Product, request=None) -> dict:

@@ -34,6 +34,6 @@ class ProductSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
     def get_url(self, obj) -> str:
-        from catalog.seo import absolute_url
+        from core.absolute_urls import absolute_url
 
         return absolute_url(obj.get_absolute_url(), self.context.get("request"))

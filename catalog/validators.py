@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from catalog.currencies import MINOR_UNITS
+from core.money import MINOR_UNITS
 
 GTIN_LENGTHS = (8, 12, 13, 14)
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")

@@ -28,6 +28,10 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-local-development-only-never-use-in-production"  # noqa: S105
 
+# Secrets at rest (webhook secrets, OAuth tokens, payout details): Fernet keys, newest first.
+# Empty: one key derived from SECRET_KEY (see core/crypto.py).
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
@@ -63,6 +67,7 @@ INSTALLED_APPS = [
     "ugc",
     "sales",
     "attribution",
+    "demo",
 ]
 
 MIDDLEWARE = [

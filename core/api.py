@@ -1,4 +1,4 @@
-"""The one error shape every API endpoint answers with.
+"""The one error shape every API endpoint answers with (see core/errors.py).
 
 Errors look like `{"error": {"code": "...", "message": "...", "fields": {...}}}`.
 """
@@ -8,12 +8,15 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_body
+
+# An ApplicationError's code -> the HTTP status it answers with (400 for every other code).
+STATUS_OF_CODE = {"not_found": status.HTTP_404_NOT_FOUND, "conflict": status.HTTP_409_CONFLICT}
 
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return error_response(exc.code, exc.message, exc.fields, status.HTTP_400_BAD_REQUEST)
+        return error_response(exc.code, exc.message, exc.fields, STATUS_OF_CODE.get(exc.code, 400))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -26,11 +29,11 @@ def exception_handler(exc, context):
         message = "; ".join(
             f"{name}: {' '.join(str(m) for m in _as_list(msgs))}" for name, msgs in fields.items()
         )
-        response.data = _error_body("invalid", message, fields)
+        response.data = error_body("invalid", message, fields)
     else:
         code = getattr(exc, "default_code", "error")
         detail = getattr(exc, "detail", str(exc))
-        response.data = _error_body(code, str(detail), {})
+        response.data = error_body(code, str(detail), {})
     return response
 
 
@@ -38,10 +41,6 @@ def _as_list(value):
     return value if isinstance(value, list) else [value]
 
 
-def _error_body(code, message, fields):
-    return {"error": {"code": code, "message": message, "fields": fields}}
-
-
 def error_response(code, message, fields, status_code):
-    """A response in the one error shape, for views that answer an error themselves."""
-    return Response(_error_body(code, message, fields), status=status_code)
+    """A DRF response in the one error shape, for API views that answer an error themselves."""
+    return Response(error_body(code, message, fields), status=status_code)

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
-from catalog.seo import absolute_url
+from core.absolute_urls import absolute_url
 from links import selectors, services
 from links.destinations import normalize_host
 from links.models import AllowedDomain, Campaign, RoutingRule, ShortLink, SplitArm

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.seo import absolute_url
+from core.absolute_urls import absolute_url
 from links import selectors
 from links.models import RoutingRule, ShortLink, SplitArm
 

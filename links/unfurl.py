@@ -1,7 +1,8 @@
 """The card a crawler sees for a short link: the destination's own card."""
 
 from catalog.selectors import products_with_details
-from catalog.seo import absolute_url, product_card, product_json_ld
+from catalog.seo import product_card, product_json_ld
+from core.absolute_urls import absolute_url
 from previews.fetch import InvalidURL
 from previews.normalize import normalize_url
 from previews.selectors import cached_card_for_url

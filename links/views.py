@@ -206,7 +206,7 @@ def _unfurl(request, snapshot, location, product_id):
 
 
 def _short_url(code: str, request) -> str:
-    from catalog.seo import absolute_url
+    from core.absolute_urls import absolute_url
 
     return absolute_url(f"/p/{code}?qr=1", request)
 

@@ -1,26 +1,16 @@
 """ISO 4217 codes and the currency symbols shops print, for reading scraped prices.
 
-`previews` depends on no other app (see ARCHITECTURE.md), so it keeps its own copy of the
-active ISO 4217 codes instead of importing `catalog.currencies`. It only needs to know
-whether a code exists and which few currencies have three decimals.
+The codes and their minor units come from `core.money`, the one table; this module adds
+what reading a scraped page needs: which symbols name which currency.
 """
 
-CURRENCY_CODES = frozenset(
-    """
-    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
-    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP
-    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR
-    ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA
-    MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK
-    PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC
-    SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND
-    VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
-    """.split()
-)
+from core.money import MINOR_UNITS, THREE_DECIMAL
+
+CURRENCY_CODES = frozenset(MINOR_UNITS)
 
 # Currencies whose prices carry three decimals: "12.500 KWD" is twelve and a half dinars,
 # not twelve thousand five hundred.
-THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+THREE_DECIMAL_CURRENCIES = frozenset(THREE_DECIMAL)
 
 # Symbols that name one currency. "C$" is also the Nicaraguan córdoba, but on the shops
 # Shoploop reads it is the Canadian dollar.

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from catalog.seo import absolute_url
+from core.absolute_urls import absolute_url
 from previews.models import LinkPreview
 from previews.services import BLOCKED_MESSAGE
 

@@ -17,7 +17,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_safe
 
 from catalog.selectors import products_with_details
-from catalog.seo import absolute_url, product_card
+from catalog.seo import product_card
+from core.absolute_urls import absolute_url
 from links import snapshots
 from previews.fetch import InvalidURL
 from previews.normalize import normalize_url

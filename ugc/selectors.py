@@ -216,7 +216,8 @@ def item_media(item: UGCItem) -> dict:
 
 
 def _product_entry(product, request, short_link) -> dict:
-    from catalog.seo import absolute_url, product_card
+    from catalog.seo import product_card
+    from core.absolute_urls import absolute_url
 
     card = product_card(product, request)
     images = list(product.images.all())

@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from catalog.seo import absolute_url
+from core.absolute_urls import absolute_url
 
 
 class AbsoluteURLField(serializers.CharField):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
-from catalog.seo import absolute_url
+from core.absolute_urls import absolute_url
 from core.errors import ApplicationError
 from ugc import metrics, selectors
 

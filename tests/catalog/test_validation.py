@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catalog import services
-from catalog.currencies import format_money, minor_units
 from catalog.validators import gtin_check_digit, validate_gtin
+from core.money import format_money, minor_units
 from tests.catalog.factories import ProductFactory
 
 VALID_GTINS = [

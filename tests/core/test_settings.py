@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "PUBLIC_BASE_URL": "https://shop.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
     "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "ENCRYPTION_KEYS": "x3mvHnAT9wP9jzP7Tr1y9F0h3aCS0W1f2oH8mq0ZbEs=",
 }
 
 
@@ -30,6 +31,13 @@ def test_check_deploy_passes_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_secrets_are_encrypted_under_secret_key():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ENCRYPTION_KEYS"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "shoploop.W001" in result.stderr
 
 
 def test_missing_public_base_url_stops_start_up_with_a_clear_message():

@@ -1,16 +1,22 @@
 import pytest
 
-from links import services, snapshots
+from links import clicks, services, snapshots
 from tests.catalog.factories import ProductFactory, VariantFactory
 from tests.links.factories import AllowedDomainFactory, CreatorFactory
 
 
 @pytest.fixture(autouse=True)
 def clean_buffers(redis_client):
-    """Each test starts with an empty click buffer and no cached link snapshots."""
+    """Each test starts with an empty click buffer and no cached link snapshots.
+
+    Clicks a test recorded are handed to Redis by a background thread: wait for them before
+    emptying the buffer, or they would land in the next test's buffer.
+    """
+    clicks.flush()
     redis_client.flushdb()
     snapshots._local.clear()
     yield
+    clicks.flush()
     redis_client.flushdb()
     snapshots._local.clear()
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalog.models import Product, ProductImage, Variant
-from core import demo_ugc
+from demo import ugc as demo_ugc
 from links.models import ShortLink
 from ugc.models import BlocklistEntry, ModerationEvent, UGCItem, UGCProductMap, UGCRights
 from ugc.selectors import publishable_items

@@ -219,7 +219,7 @@ def _rights(moderator) -> dict:
 
 def seed_item(spec: DemoItem, *, index: int, moderator, videos: bool) -> bool:
     """Create (or finish) one demo item. Returns True when it was created on this run."""
-    from core.management.commands.seed_demo import PRODUCTS, product_picture
+    from demo.management.commands.seed_demo import PRODUCTS, product_picture
 
     item = UGCItem.objects.filter(source=DEMO_SOURCE, external_id=spec.external_id).first()
     created = item is None

@@ -1,4 +1,4 @@
-"""Demo data: a realistic catalog, creators and links, demo UGC (`core/demo_ugc.py`) and an
+"""Demo data: a realistic catalog, creators and links, demo UGC (`demo/ugc.py`) and an
 admin login. Running it twice changes nothing."""
 
 import io
@@ -15,9 +15,9 @@ from PIL import Image, ImageDraw, ImageFont
 from catalog import services
 from catalog.models import Product
 from catalog.validators import gtin_check_digit
-from core.demo_ugc import DEMO_SOURCE, seed_ugc
 from creators.models import Creator
 from creators.services import creator_create
+from demo.ugc import DEMO_SOURCE, seed_ugc
 from links.models import Campaign, ShortLink
 from links.services import link_save
 from ugc.models import UGCItem
