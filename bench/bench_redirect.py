@@ -83,7 +83,7 @@ def prepare():
     if not ShortLink.objects.filter(code="bench").exists():
         services.link_create(
             url="https://shop.example.com/products/hoodie?color=grey", code="bench",
-            creator=creator, utm_source="tiktok", utm_medium="creator", utm_campaign="bench",
+            creator_id=creator.pk, utm_source="tiktok", utm_medium="creator", utm_campaign="bench",
         )  # fmt: skip
     return ShortLink.objects.get(code="bench")
 

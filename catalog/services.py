@@ -2,6 +2,7 @@
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils.text import slugify
@@ -9,6 +10,7 @@ from django.utils.text import slugify
 from catalog.models import Product, ProductImage, Variant
 from catalog.signals import products_changed
 from core import images
+from core.errors import ApplicationError, error_message, full_clean
 from core.jobs import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def product_create(
             brand=brand,
             active=active,
         )
-        product.full_clean()
+        full_clean(product)
         product.save()
     return product
 
@@ -49,7 +51,7 @@ def product_save(*, product: Product) -> Product:
     with transaction.atomic():
         if not product.slug:
             product.slug = _unique_slug(product.title, exclude_pk=product.pk)
-        product.full_clean()
+        full_clean(product)
         product.save()
         _announce([product.pk])
     return product
@@ -58,7 +60,7 @@ def product_save(*, product: Product) -> Product:
 def variant_create(*, product: Product, sku: str, price, currency: str, **fields) -> Variant:
     with transaction.atomic():
         variant = Variant(product=product, sku=sku, price=price, currency=currency, **fields)
-        variant.full_clean()
+        full_clean(variant)
         variant.save()
     return variant
 
@@ -66,7 +68,7 @@ def variant_create(*, product: Product, sku: str, price, currency: str, **fields
 def variant_save(*, variant: Variant) -> Variant:
     """Validate and save a variant edited in a form (admin or API)."""
     with transaction.atomic():
-        variant.full_clean()
+        full_clean(variant)
         variant.save()
         _announce([variant.product_id])
     return variant
@@ -76,7 +78,12 @@ def product_image_add(
     *, product: Product, upload, alt_text: str = "", position: int | None = None
 ) -> ProductImage:
     """Check and re-encode an uploaded image, store it, and queue its thumbnail."""
-    processed = images.process_upload(upload)
+    try:
+        processed = images.process_upload(upload)
+    except ValidationError as exc:
+        raise ApplicationError(
+            error_message(exc), code=exc.code or "image_invalid", fields={"image": exc.messages}
+        ) from None
     image = ProductImage(product=product, alt_text=alt_text)
     if position is None:
         position = product.images.count()

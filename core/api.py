@@ -3,7 +3,6 @@
 Errors look like `{"error": {"code": "...", "message": "...", "fields": {...}}}`.
 """
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -17,10 +16,6 @@ STATUS_OF_CODE = {"not_found": status.HTTP_404_NOT_FOUND, "conflict": status.HTT
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return error_response(exc.code, exc.message, exc.fields, STATUS_OF_CODE.get(exc.code, 400))
-    if isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -41,6 +41,7 @@ ROLES = {
         **LINK_REPORTS,
         **LINKS,  # after the reports: full rights on links win over view-only
         "links.alloweddomain": ALL,
+        "links.alloweddomainchange": VIEW,
         "creators.creator": ALL,
         "previews.linkpreview": ALL,
         "auth.user": ALL,
@@ -56,6 +57,7 @@ ROLES = {
         **LINK_REPORTS,
         **LINKS,
         "links.alloweddomain": VIEW,
+        "links.alloweddomainchange": VIEW,
         "creators.creator": VIEW,
         "previews.linkpreview": ("add", "view"),
         **UGC_REPORTS,

@@ -30,10 +30,11 @@ class CreatorAdmin(admin.ModelAdmin):
     def make_links(self, request, queryset):
         form = LinksForCreatorsForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
+            campaign = form.cleaned_data["campaign"]
             links = links_create_for_creators(
-                creators=list(queryset),
-                product=form.cleaned_data["product"],
-                campaign=form.cleaned_data["campaign"],
+                creator_ids=list(queryset.values_list("pk", flat=True)),
+                product_id=form.cleaned_data["product"].pk,
+                campaign_id=campaign.pk if campaign else None,
             )
             codes = ", ".join(f"/p/{link.code}" for link in links)
             self.message_user(request, f"{len(links)} link(s) made: {codes}", messages.SUCCESS)

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from core.errors import full_clean
 from creators.models import Creator
 from creators.signals import creator_changed
 
@@ -13,14 +14,14 @@ def creator_create(
         creator = Creator(
             name=name, handle=handle, affiliate_code=affiliate_code, email=email, status=status
         )
-        creator.full_clean()
+        full_clean(creator)
         creator.save()
     return creator
 
 
 def creator_save(*, creator: Creator) -> Creator:
     with transaction.atomic():
-        creator.full_clean()
+        full_clean(creator)
         creator.save()
         transaction.on_commit(lambda: creator_changed.send(sender=Creator, creator_id=creator.pk))
     return creator

@@ -4,16 +4,23 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
 
 from core.absolute_urls import absolute_url
+from core.errors import ApplicationError, as_validation_error
+from core.inputs import as_service_fields
 from links import selectors, services
-from links.destinations import normalize_host
-from links.models import AllowedDomain, Campaign, RoutingRule, ShortLink, SplitArm
+from links.models import (
+    AllowedDomain,
+    AllowedDomainChange,
+    Campaign,
+    RoutingRule,
+    ShortLink,
+    SplitArm,
+)
 
 
 class ServiceValidatedForm(forms.ModelForm):
@@ -27,8 +34,8 @@ class ServiceValidatedForm(forms.ModelForm):
             return
         try:
             type(self).validate(self.instance)
-        except ValidationError as exc:
-            self._update_errors(exc)
+        except ApplicationError as exc:
+            self._update_errors(as_validation_error(exc))
 
 
 class ShortLinkForm(ServiceValidatedForm):
@@ -171,17 +178,37 @@ class ShortLinkAdmin(admin.ModelAdmin):
         )  # fmt: skip
 
     def save_model(self, request, obj, form, change):
-        services.link_save(link=obj)
+        fields = as_service_fields(form.cleaned_data, only=services.LINK_FIELDS)
+        if change:
+            link = services.link_update(link_id=obj.pk, **fields)
+        else:
+            link = services.link_create(**fields)
+        _copy_saved(link, obj)  # the admin redirects to, and saves inlines against, `obj`
 
-    def save_formset(self, request, form, formset, change):
-        instances = formset.save(commit=False)
-        for deleted in formset.deleted_objects:
-            services.link_child_delete(child=deleted)
-        for instance in instances:
-            if isinstance(instance, RoutingRule):
-                services.rule_save(rule=instance)
+    def save_related(self, request, form, formsets, change):
+        """Inlines are saved as a whole through the services: the rules or arms as they now
+        stand, in order."""
+        for formset in formsets:
+            # What the console's history message reads (formset.save() would set them).
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            if not formset.has_changed():
+                continue
+            rows = [
+                f.cleaned_data
+                for f in formset.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")
+            ]
+            if formset.model is RoutingRule:
+                rows.sort(key=lambda row: row.get("position") or 0)
+                services.link_replace_rules(
+                    link_id=form.instance.pk,
+                    rules=[as_service_fields(r, only=services.RULE_FIELDS) for r in rows],
+                )
             else:
-                services.split_arm_save(arm=instance)
+                services.link_replace_split_arms(
+                    link_id=form.instance.pk,
+                    split_arms=[as_service_fields(r, only=services.ARM_FIELDS) for r in rows],
+                )
 
     def has_delete_permission(self, request, obj=None):
         # Links are kept for the reports (and clicks may still be in the buffer):
@@ -191,40 +218,66 @@ class ShortLinkAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected links", permissions=["change"])
     def deactivate(self, request, queryset):
         for link in queryset:
-            services.link_deactivate(link=link)
+            services.link_deactivate(link_id=link.pk)
         self.message_user(request, f"{queryset.count()} link(s) deactivated.")
 
 
-class AllowedDomainForm(forms.ModelForm):
+def _copy_saved(saved, obj) -> None:
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+
+
+class AllowedDomainForm(ServiceValidatedForm):
+    validate = staticmethod(services.allowed_domain_validate)
+
     class Meta:
         model = AllowedDomain
-        fields = ["domain", "include_subdomains", "note"]
-
-    def clean_domain(self):
-        try:
-            domain = normalize_host(self.cleaned_data["domain"])
-        except ValueError as exc:
-            raise ValidationError(f"Not a valid host name: {exc}.") from exc
-        if AllowedDomain.objects.exclude(pk=self.instance.pk).filter(domain=domain).exists():
-            raise ValidationError("This domain is already allowed.")
-        return domain
+        fields = ["domain", "include_subdomains", "ports", "note"]
 
 
 @admin.register(AllowedDomain)
 class AllowedDomainAdmin(admin.ModelAdmin):
+    """The open-redirect allowlist. Every change is audited (see Allowed domain changes)."""
+
     form = AllowedDomainForm
-    list_display = ["domain", "include_subdomains", "note", "created_at"]
+    list_display = ["domain", "include_subdomains", "ports", "note", "created_at"]
     search_fields = ["domain", "note"]
 
     def save_model(self, request, obj, form, change):
-        services.allowed_domain_save(domain=obj)
+        fields = as_service_fields(form.cleaned_data, only=services.DOMAIN_FIELDS)
+        if change:
+            saved = services.allowed_domain_update(domain_id=obj.pk, actor=request.user, **fields)
+        else:
+            saved = services.allowed_domain_create(actor=request.user, **fields)
+        _copy_saved(saved, obj)
 
     def delete_model(self, request, obj):
-        services.allowed_domain_delete(domain=obj)
+        services.allowed_domain_delete(domain_id=obj.pk, actor=request.user)
 
     def delete_queryset(self, request, queryset):
-        for domain in queryset:
-            services.allowed_domain_delete(domain=domain)
+        for domain_id in queryset.values_list("pk", flat=True):
+            services.allowed_domain_delete(domain_id=domain_id, actor=request.user)
+
+
+@admin.register(AllowedDomainChange)
+class AllowedDomainChangeAdmin(admin.ModelAdmin):
+    """Read-only: who added, changed or removed which allowed destination domain, and when."""
+
+    list_display = ["at", "domain", "action", "actor", "before", "after", "reason"]
+    list_filter = ["action"]
+    search_fields = ["domain"]
+    list_select_related = ["actor"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Campaign)

@@ -1,11 +1,11 @@
-from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.inputs import as_service_fields
 from links import selectors, services
-from links.models import RoutingRule, ShortLink, SplitArm
+from links.models import ShortLink
 from links.serializers import (
     ClickCountSerializer,
     ClickCountsQuerySerializer,
@@ -36,30 +36,36 @@ class ShortLinkViewSet(
         return queryset
 
     def perform_create(self, serializer):
-        serializer.instance = self._save(ShortLink(), serializer.validated_data)
+        link = services.link_create(**self._inputs(serializer.validated_data))
+        serializer.instance = self._fresh(link.pk)
 
     def perform_update(self, serializer):
-        serializer.instance = self._save(serializer.instance, serializer.validated_data)
+        link = services.link_update(
+            link_id=serializer.instance.pk, **self._inputs(serializer.validated_data)
+        )
+        serializer.instance = self._fresh(link.pk)
 
-    def _save(self, link, data):
-        rules = data.pop("rules", None)
-        arms = data.pop("split_arms", None)
-        for field, value in data.items():
-            setattr(link, field, value)
-        with transaction.atomic():
-            link = services.link_save(link=link)
-            if rules is not None:
-                services.link_replace_rules(
-                    link=link, rules=[RoutingRule(**rule) for rule in rules]
-                )
-            if arms is not None:
-                services.link_replace_split_arms(link=link, arms=[SplitArm(**arm) for arm in arms])
-        return ShortLink.objects.prefetch_related("rules", "split_arms").get(pk=link.pk)
+    @staticmethod
+    def _inputs(data: dict) -> dict:
+        inputs = as_service_fields(data, only=services.LINK_FIELDS)
+        if "rules" in data:
+            inputs["rules"] = [
+                as_service_fields(rule, only=services.RULE_FIELDS) for rule in data["rules"]
+            ]
+        if "split_arms" in data:
+            inputs["split_arms"] = [
+                as_service_fields(arm, only=services.ARM_FIELDS) for arm in data["split_arms"]
+            ]
+        return inputs
+
+    @staticmethod
+    def _fresh(link_id: int) -> ShortLink:
+        return ShortLink.objects.prefetch_related("rules", "split_arms").get(pk=link_id)
 
     @extend_schema(request=None, responses=ShortLinkSerializer)
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
-        link = services.link_deactivate(link=self.get_object())
+        link = services.link_deactivate(link_id=self.get_object().pk)
         return Response(self.get_serializer(link).data)
 
     @extend_schema(

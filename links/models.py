@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
@@ -21,6 +22,12 @@ class AllowedDomain(models.Model):
     include_subdomains = models.BooleanField(
         default=False, help_text="Also allow any host under this domain."
     )
+    ports = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Ports links may name besides the scheme's own (443 for https, 80 for http), "
+        "comma separated: 8443, 8080. Empty: the scheme's port only.",
+    )
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -36,6 +43,31 @@ class AllowedDomain(models.Model):
 
     def __str__(self):
         return f"*.{self.domain}" if self.include_subdomains else self.domain
+
+
+class AllowedDomainChange(models.Model):
+    """The audit trail of the open-redirect allowlist: who added, changed or removed what."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Added"
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+
+    domain = models.CharField(max_length=253)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self):
+        return f"{self.domain} {self.action} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Campaign(models.Model):
@@ -88,7 +120,7 @@ class Destination(models.Model):
             condition=(Q(product__isnull=False) & Q(url=""))
             | (Q(product__isnull=True) & Q(variant__isnull=True) & ~Q(url="")),
             name=name,
-            violation_error_message="Choose a product or an external URL, not both.",
+            violation_error_message="A link goes to a product or to an external URL: choose one.",
         )
 
     @property

@@ -1,12 +1,39 @@
 """Reads of links and their clicks for the console, the API and dashboards."""
 
 from datetime import UTC
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from links.models import ClickEvent, ShortLink
+from links.destinations import AllowedHost, normalize_host, parse_ports
+from links.models import AllowedDomain, ClickEvent, ShortLink
+
+
+def allowed_domains() -> dict[str, AllowedHost]:
+    """Normalised domain -> what it allows. The shop's own host is always allowed."""
+    allowed = {
+        domain: AllowedHost(include_subdomains=subdomains, ports=_ports(ports))
+        for domain, subdomains, ports in AllowedDomain.objects.values_list(
+            "domain", "include_subdomains", "ports"
+        )
+    }
+    own = urlsplit(settings.PUBLIC_BASE_URL).hostname if settings.PUBLIC_BASE_URL else None
+    if own:
+        own_port = urlsplit(settings.PUBLIC_BASE_URL).port
+        allowed.setdefault(
+            normalize_host(own), AllowedHost(ports=frozenset({own_port} if own_port else ()))
+        )
+    return allowed
+
+
+def _ports(value: str) -> frozenset[int]:
+    try:
+        return parse_ports(value)
+    except ValueError:
+        return frozenset()  # saved only through the service, which refuses bad ports
 
 
 def links_with_status(queryset, status: str):

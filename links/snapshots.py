@@ -18,10 +18,10 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
 from django.db.models.functions import Lower
 
+from core.errors import ApplicationError
 from links.destinations import normalize_destination
 from links.models import UTM_FIELDS
 
@@ -142,7 +142,7 @@ def destination_url(obj, *, allowed) -> str | None:
 def build(code: str) -> dict:
     """Build a snapshot from the database; MISSING when there is no such link."""
     from links.models import RoutingRule, ShortLink, SplitArm
-    from links.services import allowed_domains
+    from links.selectors import allowed_domains
 
     link = (
         ShortLink.objects.alias(code_lower=Lower("code"))
@@ -159,14 +159,14 @@ def build(code: str) -> dict:
     allowed = allowed_domains()
     try:
         destination = destination_url(link, allowed=allowed)
-    except ValidationError:
+    except ApplicationError:
         # The domain was removed from the allowed list after the link was saved.
         destination = None
     fallback = None
     if link.fallback_url:
         try:
             fallback = normalize_destination(link.fallback_url, allowed=allowed)
-        except ValidationError:
+        except ApplicationError:
             fallback = None
     return {
         "id": link.pk,
@@ -189,7 +189,7 @@ def build(code: str) -> dict:
 def _safe_destination(obj, allowed) -> str | None:
     try:
         return destination_url(obj, allowed=allowed)
-    except ValidationError:
+    except ApplicationError:
         return None
 
 

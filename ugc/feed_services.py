@@ -12,8 +12,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from links.models import ShortLink
-from links.services import allowed_domains, link_save
+from links.selectors import allowed_domains
+from links.services import link_create
 from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily, UGCMetricFlush
 
 logger = logging.getLogger(__name__)
@@ -26,9 +26,7 @@ def item_link_utm(item_id: int) -> dict[str, str]:
     return {**FEED_UTM, "utm_content": f"ugc-{item_id}"}
 
 
-def ugc_item_link_get_or_create(
-    *, item: UGCItem, product, allowed: dict[str, bool] | None = None
-) -> UGCItemLink:
+def ugc_item_link_get_or_create(*, item: UGCItem, product, allowed=None) -> UGCItemLink:
     """The short link of `item`'s card for `product`, made on first use.
 
     Safe under concurrency: the (item, product) unique constraint decides, and a loser's
@@ -44,14 +42,12 @@ def ugc_item_link_get_or_create(
         return existing
     try:
         with transaction.atomic():
-            short_link = link_save(
-                link=ShortLink(
-                    product=product,
-                    creator_id=item.creator_id,
-                    notes=f"Feed card of UGC item #{item.pk}",
-                    **item_link_utm(item.pk),
-                ),
+            short_link = link_create(
+                product_id=product.pk,
+                creator_id=item.creator_id,
+                notes=f"Feed card of UGC item #{item.pk}",
                 allowed=allowed,
+                **item_link_utm(item.pk),
             )
             item_link = UGCItemLink.objects.create(
                 item=item, product=product, short_link=short_link

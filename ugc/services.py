@@ -31,7 +31,7 @@ from PIL import Image
 from core import images
 from core.errors import ApplicationError
 from core.jobs import enqueue_on_commit
-from links.services import allowed_domains
+from links.selectors import allowed_domains
 from ugc import feed_services, media
 from ugc.models import (
     BlocklistEntry,

@@ -8,6 +8,7 @@ from PIL import Image
 
 from catalog import services
 from core import images
+from core.errors import ApplicationError
 from tests.catalog.factories import ProductFactory, image_bytes, upload
 
 
@@ -129,10 +130,12 @@ def test_making_a_thumbnail_twice_is_harmless(django_capture_on_commit_callbacks
 @pytest.mark.django_db
 def test_a_refused_upload_changes_nothing():
     product = ProductFactory()
-    with pytest.raises(ValidationError):
+    with pytest.raises(ApplicationError) as exc:
         services.product_image_add(
             product=product, upload=upload("bomb.png", png_declaring(90_000, 90_000))
         )
+    assert exc.value.code == "image_too_many_pixels"
+    assert "pixels" in exc.value.fields["image"][0]
     assert product.images.count() == 0
 
 

@@ -43,7 +43,7 @@ def link(db, allowed_domain, creator):
     return services.link_create(
         url="https://shop.example.com/products/hoodie?color=grey",
         code="hoodie",
-        creator=creator,
+        creator_id=creator.pk,
         utm_source="tiktok",
         utm_medium="creator",
         utm_campaign="spring",
@@ -52,4 +52,4 @@ def link(db, allowed_domain, creator):
 
 @pytest.fixture
 def product_link(db, product, creator):
-    return services.link_create(product=product, code="prod", creator=creator)
+    return services.link_create(product_id=product.pk, code="prod", creator_id=creator.pk)

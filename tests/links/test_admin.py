@@ -44,7 +44,7 @@ def test_changelist_query_count_does_not_grow_with_links(
     from links import services
 
     for n in range(30):
-        services.link_create(url=f"https://shop.example.com/{n}", creator=creator)
+        services.link_create(url=f"https://shop.example.com/{n}", creator_id=creator.pk)
     with django_assert_max_num_queries(12):
         assert manager_client.get("/admin/links/shortlink/").status_code == 200
 
@@ -195,3 +195,80 @@ def test_qr_codes_encode_the_short_link_with_qr_flag(client, link):
     assert 'filename="shoploop-hoodie.png"' in png["Content-Disposition"]
     assert Image.open(io.BytesIO(png.content)).format == "PNG"
     assert client.get("/p/missing/qr.svg").status_code == 404
+
+
+def _owner(client):
+    owner = User.objects.create_user("owner", password="pw", is_staff=True)
+    owner.groups.add(Group.objects.get(name="Owner"))
+    client.force_login(owner)
+    return owner
+
+
+def test_every_change_to_the_allowed_domains_is_audited_with_who_and_what(client):
+    from links.models import AllowedDomain, AllowedDomainChange
+
+    owner = _owner(client)
+    client.post("/admin/links/alloweddomain/add/", {"domain": "partner.example", "note": ""})
+    domain = AllowedDomain.objects.get()
+    client.post(
+        f"/admin/links/alloweddomain/{domain.pk}/change/",
+        {"domain": "partner.example", "include_subdomains": "on", "ports": "8443", "note": ""},
+    )
+    client.post(f"/admin/links/alloweddomain/{domain.pk}/delete/", {"post": "yes"})
+    changes = list(AllowedDomainChange.objects.order_by("at", "pk"))
+    assert [c.action for c in changes] == ["added", "changed", "removed"]
+    assert all(c.actor_id == owner.pk and c.domain == "partner.example" for c in changes)
+    assert changes[1].before["include_subdomains"] is False
+    assert changes[1].after == {
+        "domain": "partner.example", "include_subdomains": True, "ports": "8443", "note": "",
+    }  # fmt: skip
+    assert changes[2].after is None
+    page = client.get("/admin/links/alloweddomainchange/").content.decode()
+    assert "partner.example" in page and "Removed" in page
+    # Nobody edits the audit trail, not even the owner.
+    delete_page = f"/admin/links/alloweddomainchange/{changes[0].pk}/delete/"
+    assert client.get(delete_page).status_code == 403
+
+
+def test_an_allowed_domain_with_a_bad_port_is_refused_beside_the_field(client):
+    from links.models import AllowedDomain
+
+    _owner(client)
+    response = client.post(
+        "/admin/links/alloweddomain/add/", {"domain": "partner.example", "ports": "0, 8443"}
+    )
+    assert response.status_code == 200
+    errors = BeautifulSoup(response.content, "lxml").select(".field-ports .errorlist li")
+    assert [e.get_text() for e in errors] == ["0 is not a port (1-65535)."]
+    assert not AllowedDomain.objects.exists()
+
+
+def test_a_link_to_a_port_its_domain_does_not_name_is_refused_in_the_admin(
+    manager_client, allowed_domain
+):
+    response = manager_client.post(
+        "/admin/links/shortlink/add/",
+        {"url": "https://shop.example.com:0/sale", "code": "zero", "active": "on",
+         "extra_params": "{}", **_empty_inlines()},
+    )  # fmt: skip
+    assert response.status_code == 200
+    errors = BeautifulSoup(response.content, "lxml").select(".field-url .errorlist li")
+    assert "Port 0 is not allowed for shop.example.com" in errors[0].get_text()
+    assert not ShortLink.objects.filter(code="zero").exists()
+
+
+def test_an_empty_link_form_asks_for_a_destination_not_for_one_of_two(manager_client):
+    response = manager_client.post(
+        "/admin/links/shortlink/add/", {"active": "on", "extra_params": "{}", **_empty_inlines()}
+    )
+    text = BeautifulSoup(response.content, "lxml").get_text(" ")
+    assert "not both" not in text
+    assert "choose one" in text or "Choose a product or enter an external URL" in text
+
+
+def _empty_inlines() -> dict:
+    data = {}
+    for prefix in ("rules", "split_arms"):
+        for name, value in (("TOTAL", 0), ("INITIAL", 0), ("MIN_NUM", 0), ("MAX_NUM", 1000)):
+            data[f"{prefix}-{name}_FORMS"] = str(value)
+    return data

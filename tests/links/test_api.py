@@ -62,7 +62,7 @@ def test_a_hostile_destination_is_a_400_naming_the_field(api, allowed_domain):
     response = api.post("/api/links", {"url": "http://shop.example.com@evil.com/"})
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "invalid"
+    assert error["code"] == "url_credentials"  # the rule it broke
     assert "url" in error["fields"]
     assert "user name or password" in error["fields"]["url"][0]
     assert not ShortLink.objects.exists()
@@ -144,7 +144,7 @@ def test_list_filters_and_query_budget(api, allowed_domain, creator, django_asse
 
     for n in range(10):
         services.link_create(
-            url=f"https://shop.example.com/{n}", creator=creator if n % 2 else None
+            url=f"https://shop.example.com/{n}", creator_id=creator.pk if n % 2 else None
         )
     with django_assert_max_num_queries(8):
         body = api.get("/api/links").json()
@@ -159,3 +159,23 @@ def test_the_schema_describes_links(client):
     assert "/api/links/{id}/deactivate" in schema["paths"]
     params = {p["name"] for p in schema["paths"]["/api/links/{id}/clicks"]["get"]["parameters"]}
     assert {"group_by", "since", "until"} <= params
+
+
+def test_a_destination_on_a_port_its_domain_does_not_allow_is_a_400_naming_the_field(
+    api, allowed_domain
+):
+    response = api.post("/api/links", {"url": "https://shop.example.com:0/x", "code": "zero"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "url_port"
+    assert "Port 0 is not allowed" in error["fields"]["url"][0]
+    assert not ShortLink.objects.filter(code="zero").exists()
+
+
+def test_an_update_changes_only_the_fields_sent_and_frees_the_old_code(api, link, client):
+    response = api.patch(f"/api/links/{link.pk}", {"code": "hoodie-2", "title": "New"})
+    assert response.status_code == 200, response.json()
+    link.refresh_from_db()
+    assert (link.code, link.title, link.utm_source) == ("hoodie-2", "New", "tiktok")
+    assert human(client, "/p/hoodie").status_code == 404
+    assert human(client, "/p/hoodie-2").status_code == 302

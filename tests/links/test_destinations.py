@@ -1,13 +1,16 @@
 """Open redirects: a destination is checked when saved, and requests cannot change its host."""
 
 import pytest
-from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from links.destinations import normalize_destination
+from core.errors import ApplicationError
+from links.destinations import AllowedHost, normalize_destination
 
-ALLOWED = {"shop.example.com": False, "brand.example": True}
+ALLOWED = {
+    "shop.example.com": AllowedHost(ports=frozenset({8080})),
+    "brand.example": AllowedHost(include_subdomains=True),
+}
 
 HOSTILE = [
     ("//evil.com", "url_scheme"),
@@ -34,13 +37,17 @@ HOSTILE = [
     ("ftp://shop.example.com/file", "url_scheme"),
     ("https://", "url_no_host"),
     ("https://shop.example.com:99999/", "url_malformed"),
+    ("https://shop.example.com:0/", "url_port"),
+    ("https://shop.example.com:8443/", "url_port"),  # not a port its domain names
+    ("https://eu.brand.example:8080/", "url_port"),  # 8080 is shop.example.com's, not brand's
+    ("https://shop.example.com:-1/", "url_malformed"),
     ("", "url_empty"),
 ]
 
 
 @pytest.mark.parametrize(("url", "code"), HOSTILE)
 def test_hostile_destinations_are_refused_with_the_rule_they_break(url, code):
-    with pytest.raises(ValidationError) as exc:
+    with pytest.raises(ApplicationError) as exc:
         normalize_destination(url, allowed=ALLOWED)
     assert exc.value.code == code
 
@@ -63,7 +70,7 @@ def test_allowed_destinations_are_stored_in_normal_form(url, normal):
 
 
 def test_idn_domains_are_compared_in_punycode():
-    allowed = {"xn--bcher-kva.example": False}  # bücher.example
+    allowed = {"xn--bcher-kva.example": AllowedHost()}  # bücher.example
     assert normalize_destination("https://BÜCHER.example/", allowed=allowed) == (
         "https://xn--bcher-kva.example/"
     )
@@ -74,10 +81,32 @@ def test_no_text_after_the_host_changes_the_host(suffix):
     """Whatever follows, the stored URL is refused or stays on an allowed host."""
     try:
         normal = normalize_destination("https://shop.example.com" + suffix, allowed=ALLOWED)
-    except ValidationError:
+    except ApplicationError:
         return
     from urllib.parse import urlsplit
 
     assert urlsplit(normal).hostname in ("shop.example.com",) or urlsplit(normal).hostname.endswith(
         ".brand.example"
     )
+
+
+def test_the_port_error_says_which_ports_the_domain_allows():
+    with pytest.raises(ApplicationError) as exc:
+        normalize_destination("https://shop.example.com:9000/", allowed=ALLOWED)
+    assert "Port 9000 is not allowed for shop.example.com" in exc.value.message
+    assert "8080" in exc.value.message
+    with pytest.raises(ApplicationError) as exc:
+        normalize_destination("https://eu.brand.example:9000/", allowed=ALLOWED)
+    assert "names the port in Allowed domains" in exc.value.message
+
+
+@pytest.mark.parametrize("ports", ["0", "65536", "80, x", "-1"])
+@pytest.mark.django_db
+def test_an_allowed_domain_names_only_real_ports(ports):
+    from links import services
+    from links.models import AllowedDomain, AllowedDomainChange
+
+    with pytest.raises(ApplicationError) as exc:
+        services.allowed_domain_create(domain="partner.example", ports=ports)
+    assert "ports" in exc.value.fields
+    assert not AllowedDomain.objects.exists() and not AllowedDomainChange.objects.exists()

@@ -154,7 +154,7 @@ def test_card_of_a_product_page_and_of_a_short_link(client, settings):
 
     product = ProductFactory(title="Cloud Hoodie", slug="cloud-hoodie")
     VariantFactory(product=product, price=Decimal("59.00"), currency="USD")
-    services.link_create(product=product, code="hood")
+    services.link_create(product_id=product.pk, code="hood")
 
     card = client.get(
         "/previews/card.json", {"url": "https://shop.example.com/products/cloud-hoodie/"}

@@ -19,7 +19,7 @@ from creators.models import Creator
 from creators.services import creator_create
 from demo.ugc import DEMO_SOURCE, seed_ugc
 from links.models import Campaign, ShortLink
-from links.services import link_save
+from links.services import link_create
 from ugc.models import UGCItem
 
 # (title, brand, description, colour, shape, currency, variants: (suffix, attributes, price, stock))
@@ -194,8 +194,8 @@ class Command(BaseCommand):
             for product in Product.objects.order_by("pk")[:3]:
                 if ShortLink.objects.filter(creator=creator, product=product).exists():
                     continue
-                link_save(link=ShortLink(product=product, creator=creator, campaign=campaign,
-                                         utm_content=handle))  # fmt: skip
+                link_create(product_id=product.pk, creator_id=creator.pk,
+                            campaign_id=campaign.pk, utm_content=handle)  # fmt: skip
                 made += 1
         return made
 
