@@ -75,7 +75,7 @@ def prepare():
 
     ClickEvent.objects.all().delete()
     LinkDailyStats.objects.all().delete()
-    clicks.client().flushdb()
+    clicks.buffer.client().flushdb()
     AllowedDomain.objects.get_or_create(domain="shop.example.com")
     creator = Creator.objects.filter(handle="bench").first() or Creator.objects.create(
         name="Bench", handle="bench", affiliate_code="BENCH"
@@ -173,9 +173,9 @@ def drain_everything() -> tuple[int, float]:
 
 def synthetic_drain_rate(link, count: int = 100_000) -> float:
     """Push `count` clicks straight into the buffer and time their drain."""
+    from core.event_buffer import Event
     from links import clicks
 
-    r = clicks.client()
     template = {
         "link_id": link.pk, "creator_id": link.creator_id, "product_id": None, "ts": time.time(),
         "route": "default", "country": "US", "device_type": "mobile", "os": "iOS",
@@ -184,14 +184,13 @@ def synthetic_drain_rate(link, count: int = 100_000) -> float:
         "utm_content": "", "utm_term": "", "is_qr": False, "is_bot": False,
         "network": "203.0.113.0/24", "visitor_hash": "0" * 32,
     }  # fmt: skip
-    pipe = r.pipeline(transaction=False)
-    for n in range(count):
-        pipe.rpush(
-            clicks.BUFFER_KEY, "1" + json.dumps({**template, "click_id": clicks.new_click_id()})
+    for start in range(0, count, 2000):
+        clicks.buffer.push(
+            [
+                Event(json.dumps({**template, "click_id": clicks.new_click_id()}))
+                for _ in range(min(2000, count - start))
+            ]
         )
-        if n % 5000 == 4999:
-            pipe.execute()
-    pipe.execute()
     drained, seconds = drain_everything()
     assert drained == count, (drained, count)
     return count / seconds

@@ -1,14 +1,13 @@
 """Click capture: buffered in Redis by the redirect, drained to PostgreSQL in batches.
 
-The redirect hands each click to a per-process flusher thread (links/handoff.py), which sends
-queued clicks to Redis in pipelined batches: for each, a Lua script marks the visitor as seen
-on this link for the unique window (SET NX EX) and appends the click, flagged unique or not,
-to the buffer list. The drain job copies the head of the list into PostgreSQL with COPY, inserts
-with `ON CONFLICT (click_id) DO NOTHING`, adds the clicks it really inserted to the daily
-stats in the same transaction, and only then trims what it read from the list. A drain that
-dies before the trim is simply run again: the click ids make the second insert a no-op, so
-nothing is lost and nothing is counted twice. One drain runs at a time (a Redis lock), and a
-drain whose lock has expired does not trim.
+The redirect hands each click to a per-process flusher thread (links/handoff.py), which pushes
+queued clicks to the clicks' event buffer (core/event_buffer.py) in one round trip: each click
+gets the buffer's next sequence number, and learns whether its visitor is new on this link
+within the unique window. The drain job (`links.clicks_drain`) applies them with the buffer's
+watermark, so a drain run again after dying applies nothing twice; here, applying is a COPY
+into a staging table and one statement that inserts the clicks not stored yet
+(`ON CONFLICT (click_id) DO NOTHING`, a second guard for clicks re-sent by the handoff) and
+adds exactly those to the daily stats.
 
 Without Redis (the embedded default) clicks are written inline.
 """
@@ -19,20 +18,16 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 
-import redis
 from django.conf import settings
-from django.core.cache import cache
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 
-from core import redis_buffers
+from core.event_buffer import Buffered, Event, EventBuffer, setting
 from links import handoff
 
 logger = logging.getLogger(__name__)
 
-BUFFER_KEY = "links:clicks:buffer"
-DEAD_KEY = "links:clicks:dead"
-LOCK_KEY = "links:clicks:drain-lock"
 UNIQUE_PREFIX = "links:uv:"
 
 COLUMNS = (
@@ -41,46 +36,6 @@ COLUMNS = (
     "utm_campaign", "utm_content", "utm_term", "is_qr", "is_bot", "is_unique", "network",
     "visitor_hash",
 )  # fmt: skip
-
-# A batch of clicks in one call. KEYS: each click's unique-visitor key, then the buffer.
-# ARGV: for each click, its unique window in seconds (0: never unique) and its JSON.
-# A click is stored as "1{json}" or "0{json}": the first character says whether it is unique.
-BUFFER_SCRIPT = """
-local buffer = KEYS[#KEYS]
-local items = {}
-for i = 1, #KEYS - 1 do
-  local window = tonumber(ARGV[2 * i - 1])
-  local unique = '0'
-  if window > 0 and redis.call('SET', KEYS[i], '1', 'NX', 'EX', window) then
-    unique = '1'
-  end
-  items[i] = unique .. ARGV[2 * i]
-end
-return redis.call('RPUSH', buffer, unpack(items))
-"""
-# KEYS: the lock, the buffer. ARGV: our lock token, how many items were stored.
-TRIM_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('LTRIM', KEYS[2], ARGV[2], -1)
-  return 1
-end
-return 0
-"""
-
-_client = None
-
-
-def buffer_enabled() -> bool:
-    return bool(settings.CLICK_BUFFER_URL)
-
-
-def client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis_buffers.connect(
-            settings.CLICK_BUFFER_URL, buffer_click=BUFFER_SCRIPT, trim_buffer=TRIM_SCRIPT
-        )
-    return _client
 
 
 def new_click_id() -> str:
@@ -94,60 +49,27 @@ def new_click_id() -> str:
     return uuid.UUID(int=value).hex
 
 
+def _event(click: dict) -> Event:
+    counted = not click["is_bot"] and click["visitor_hash"]
+    unique_window = settings.CLICK_UNIQUE_WINDOW if counted else 0
+    return Event(
+        payload=json.dumps(click),
+        first_seen_key=f"{UNIQUE_PREFIX}{click['link_id']}:{click['visitor_hash']}",
+        window=unique_window,
+    )
+
+
 def record(click: dict) -> None:
     """Record one click: handed to the Redis buffer, or written inline without Redis."""
-    window = 0 if click["is_bot"] or not click["visitor_hash"] else settings.CLICK_UNIQUE_WINDOW
-    if buffer_enabled():
-        _handoff.put((click, window))
+    if buffer.enabled():
+        _handoff.put(click)  # encoded by the flusher thread, off the request's path
     else:
-        _record_inline(click, window)
-
-
-def _send_to_buffer(batch: list[tuple[dict, int]]) -> None:
-    """One round trip: each click marks its visitor as seen and joins the buffer."""
-    keys, args = [], []
-    for click, window in batch:
-        keys.append(f"{UNIQUE_PREFIX}{click['link_id']}:{click['visitor_hash']}")
-        args += [window, json.dumps(click)]
-    client().buffer_click(keys=[*keys, BUFFER_KEY], args=args)
-
-
-def _spill_to_database(batch: list[tuple[dict, int]]) -> None:
-    for click, window in batch:
-        _record_inline(click, window)
-
-
-_handoff = handoff.Handoff(_send_to_buffer, _spill_to_database)
-handoff.register_exit_flush(_handoff)
+        buffer.hold([_event(click)])
 
 
 def flush(timeout: float = 10.0) -> bool:
     """Wait until the clicks this process recorded are in the Redis buffer."""
     return _handoff.flush(timeout)
-
-
-def _first_visit(click: dict, window: int) -> bool:
-    """Mark the visitor as seen on the link; True if they were not seen in the window.
-
-    The same key as the buffer's Lua script when there is a buffer, else the Django cache.
-    """
-    key = f"{UNIQUE_PREFIX}{click['link_id']}:{click['visitor_hash']}"
-    if buffer_enabled():
-        return bool(client().set(key, 1, nx=True, ex=window))
-    return cache.add(key, 1, window)
-
-
-def _record_inline(click: dict, window: int) -> None:
-    unique = False
-    if window:
-        try:
-            unique = _first_visit(click, window)
-        except Exception:
-            unique = True  # nowhere to remember visitors: count it rather than lose it
-    try:
-        store([{**click, "is_unique": unique}])
-    except Exception:
-        logger.exception("click.lost", extra={"link_id": click["link_id"]})
 
 
 def _row(click: dict) -> tuple:
@@ -158,25 +80,28 @@ def _row(click: dict) -> tuple:
 
 
 def store(clicks: list[dict]) -> int:
-    """Insert clicks not stored yet and add them to the daily stats. Returns how many were new."""
-    return store_buffered([_buffered_form(click) for click in clicks])
+    """Insert clicks not stored yet and add them to the daily stats. Returns how many were new.
 
-
-def _buffered_form(click: dict) -> str:
-    values = {k: v for k, v in click.items() if k != "is_unique"}
-    return ("1" if click.get("is_unique") else "0") + json.dumps(values)
-
-
-def store_buffered(items: list[str]) -> int:
-    """`store` for clicks in their buffered form ("1{json}"), as the drain reads them."""
-    if not items:
-        return 0
+    For clicks as the redirect builds them, with `is_unique` set (tests, the generic path).
+    """
+    events = [
+        Buffered(json.dumps({k: v for k, v in c.items() if k != "is_unique"}),
+                 bool(c.get("is_unique")))
+        for c in clicks
+    ]  # fmt: skip
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            return _store_postgres(items)
-        inserted = _insert_generic([_row(_decode(item)) for item in items])
-        _add_to_daily_stats(inserted)
-        return len(inserted)
+        return apply(events)
+
+
+def apply(events: list[Buffered]) -> int:
+    """The buffer's applier: store buffered clicks (in the caller's transaction)."""
+    if not events:
+        return 0
+    if connection.vendor == "postgresql":
+        return _store_postgres(events)
+    inserted = _insert_generic([_row(_decode(event)) for event in events])
+    _add_to_daily_stats(inserted)
+    return len(inserted)
 
 
 _STAGE = "links_click_stage"
@@ -189,25 +114,37 @@ _RECORD = """click_id uuid, link_id bigint, creator_id bigint, product_id bigint
   utm_content text, utm_term text, is_qr boolean, is_bot boolean, network text,
   visitor_hash text"""
 _TEXT_COLUMNS = COLUMNS[5:17]  # route ... utm_term
-# One statement: insert the new clicks (skipping ids already stored, and clicks of links
-# deleted since; creators and products deleted since are cleared, as ON DELETE SET NULL
-# would have done), add exactly those to the daily stats, and count them.
-_INSERT_SQL = f"""
+
+
+@cache
+def _insert_sql() -> str:
+    """One statement: insert the new clicks (skipping ids already stored, and clicks of links
+    deleted since; creators and products deleted since are cleared, as ON DELETE SET NULL
+    would have done), add exactly those to the daily stats, and count them. Table names come
+    from the models, other apps' included."""
+    from catalog.models import Product
+    from creators.models import Creator
+    from links.models import ClickEvent, LinkDailyStats, ShortLink
+
+    clicks, stats = ClickEvent._meta.db_table, LinkDailyStats._meta.db_table
+    links, creators = ShortLink._meta.db_table, Creator._meta.db_table
+    products = Product._meta.db_table
+    return f"""
 WITH inserted AS (
-  INSERT INTO links_clickevent ({", ".join(COLUMNS)})
+  INSERT INTO {clicks} ({", ".join(COLUMNS)})
   SELECT x.click_id, x.link_id, c.id, p.id, to_timestamp(x.ts),
          {", ".join(f"coalesce(x.{c}, '')" for c in _TEXT_COLUMNS)},
          coalesce(x.is_qr, false), coalesce(x.is_bot, false), s.u,
          coalesce(x.network, ''), coalesce(x.visitor_hash, '')
   FROM {_STAGE} s
   CROSS JOIN LATERAL jsonb_to_record(s.j) AS x({_RECORD})
-  JOIN links_shortlink l ON l.id = x.link_id
-  LEFT JOIN creators_creator c ON c.id = x.creator_id
-  LEFT JOIN catalog_product p ON p.id = x.product_id
+  JOIN {links} l ON l.id = x.link_id
+  LEFT JOIN {creators} c ON c.id = x.creator_id
+  LEFT JOIN {products} p ON p.id = x.product_id
   ON CONFLICT (click_id) DO NOTHING
   RETURNING link_id, clicked_at, is_bot, is_unique, is_qr
 ), counted AS (
-  INSERT INTO links_linkdailystats (link_id, day, clicks, unique_clicks, bot_hits, qr_scans)
+  INSERT INTO {stats} (link_id, day, clicks, unique_clicks, bot_hits, qr_scans)
   SELECT link_id, (clicked_at AT TIME ZONE 'UTC')::date,
          count(*) FILTER (WHERE NOT is_bot),
          count(*) FILTER (WHERE NOT is_bot AND is_unique),
@@ -215,24 +152,24 @@ WITH inserted AS (
          count(*) FILTER (WHERE NOT is_bot AND is_qr)
   FROM inserted GROUP BY 1, 2
   ON CONFLICT (link_id, day) DO UPDATE SET
-    clicks = links_linkdailystats.clicks + excluded.clicks,
-    unique_clicks = links_linkdailystats.unique_clicks + excluded.unique_clicks,
-    bot_hits = links_linkdailystats.bot_hits + excluded.bot_hits,
-    qr_scans = links_linkdailystats.qr_scans + excluded.qr_scans
+    clicks = {stats}.clicks + excluded.clicks,
+    unique_clicks = {stats}.unique_clicks + excluded.unique_clicks,
+    bot_hits = {stats}.bot_hits + excluded.bot_hits,
+    qr_scans = {stats}.qr_scans + excluded.qr_scans
   RETURNING 1
 )
 SELECT count(*) FROM inserted
-"""  # noqa: S608 - constant names only
+"""  # noqa: S608 - table and column names from the models only
 
 
-def _store_postgres(items: list[str]) -> int:
+def _store_postgres(events: list[Buffered]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_DDL)
         cursor.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - empty even in a long transaction
         with cursor.cursor.copy(f"COPY {_STAGE} (u, j) FROM STDIN") as copy:
-            for item in items:
-                copy.write_row((item[0] == "1", item[1:]))
-        cursor.execute(_INSERT_SQL)
+            for event in events:
+                copy.write_row((event.first_seen, event.payload))
+        cursor.execute(_insert_sql())
         return cursor.fetchone()[0]
 
 
@@ -271,40 +208,50 @@ def _add_to_daily_stats(inserted: list[tuple]) -> None:
             counts[3] += bool(is_qr)
     if not totals:
         return
+    from links.models import LinkDailyStats
+
+    stats = LinkDailyStats._meta.db_table
     with connection.cursor() as cursor:
         cursor.executemany(
-            """
-            INSERT INTO links_linkdailystats
+            f"""
+            INSERT INTO {stats}
               (link_id, day, clicks, unique_clicks, bot_hits, qr_scans)
             VALUES (%s, %s, %s, %s, %s, %s)
             ON CONFLICT (link_id, day) DO UPDATE SET
-              clicks = links_linkdailystats.clicks + excluded.clicks,
-              unique_clicks = links_linkdailystats.unique_clicks + excluded.unique_clicks,
-              bot_hits = links_linkdailystats.bot_hits + excluded.bot_hits,
-              qr_scans = links_linkdailystats.qr_scans + excluded.qr_scans
-            """,
+              clicks = {stats}.clicks + excluded.clicks,
+              unique_clicks = {stats}.unique_clicks + excluded.unique_clicks,
+              bot_hits = {stats}.bot_hits + excluded.bot_hits,
+              qr_scans = {stats}.qr_scans + excluded.qr_scans
+            """,  # noqa: S608 - the table name comes from the model
             [(link_id, day, *counts) for (link_id, day), counts in sorted(totals.items())],
         )
 
 
-def _decode(item: bytes | str) -> dict | None:
-    """A buffered click ("1{json}": unique, or "0{json}") as a dict; None if malformed."""
-    try:
-        text = item.decode() if isinstance(item, bytes) else item
-        click = json.loads(text[1:])
-        click["is_unique"] = text[0] == "1"
-        return click
-    except (UnicodeDecodeError, ValueError, IndexError):
-        return None
+def _decode(event: Buffered) -> dict:
+    click = json.loads(event.payload)
+    click["is_unique"] = event.first_seen
+    return click
 
 
-def _well_formed(item: bytes) -> str | None:
-    """A cheap check of a buffered item's shape; the database parses the JSON itself."""
-    try:
-        text = item.decode()
-    except UnicodeDecodeError:
-        return None
-    return text if len(text) > 2 and text[0] in "01" and text[1] == "{" else None
+buffer = EventBuffer(
+    "clicks",
+    apply=apply,
+    url=setting("CLICK_BUFFER_URL"),
+    batch_size=setting("CLICK_DRAIN_BATCH"),
+    time_budget=setting("CLICK_DRAIN_TIME_BUDGET"),
+    lock_ttl=setting("CLICK_DRAIN_LOCK_TTL"),
+    degraded_depth=setting("CLICK_BUFFER_DEGRADED_DEPTH"),
+)
+def _push(batch: list[dict]) -> None:
+    buffer.push([_event(click) for click in batch])
+
+
+def _spill(batch: list[dict]) -> None:
+    buffer.hold([_event(click) for click in batch])
+
+
+_handoff = handoff.Handoff(_push, _spill)
+handoff.register_exit_flush(_handoff)
 
 
 def drain(*, batch_size: int | None = None, time_budget: float | None = None) -> int:
@@ -313,77 +260,15 @@ def drain(*, batch_size: int | None = None, time_budget: float | None = None) ->
     Returns how many clicks were inserted. Raises if the database is unreachable; the
     buffer is then left as it was, to be drained on the next run.
     """
-    if not buffer_enabled():
-        return 0
-    batch_size = batch_size or settings.CLICK_DRAIN_BATCH
-    time_budget = settings.CLICK_DRAIN_TIME_BUDGET if time_budget is None else time_budget
-    r = client()
-    token = uuid.uuid4().hex
-    lock_ttl = settings.CLICK_DRAIN_LOCK_TTL
-    if not r.set(LOCK_KEY, token, nx=True, ex=lock_ttl):
-        logger.info("click.drain.busy")
-        return 0
-    inserted = 0
-    deadline = time.monotonic() + time_budget
-    try:
-        while True:
-            items = r.lrange(BUFFER_KEY, 0, batch_size - 1)
-            if not items:
-                break
-            batch = []
-            for item in items:
-                text = _well_formed(item)
-                if text is None:
-                    r.rpush(DEAD_KEY, item)
-                    logger.error("click.drain.malformed")
-                else:
-                    batch.append(text)
-            inserted += _store_or_set_aside(batch, r)
-            if not r.trim_buffer(keys=[LOCK_KEY, BUFFER_KEY], args=[token, len(items)]):
-                logger.warning("click.drain.lock_lost")
-                break
-            r.expire(LOCK_KEY, lock_ttl)
-            if time.monotonic() > deadline:
-                break
-    finally:
-        r.release_lock(keys=[LOCK_KEY], args=[token])
-    if inserted:
-        logger.info("click.drain.done", extra={"inserted": inserted})
-    return inserted
-
-
-def _store_or_set_aside(items: list[str], r) -> int:
-    """Store a batch; if PostgreSQL refuses it (not an outage: bad data), store the clicks one
-    by one and set aside those it refuses, so that one bad click cannot stop the drain."""
-    try:
-        return store_buffered(items)
-    except (OperationalError, InterfaceError):
-        raise  # the database is down: leave the buffer as it is
-    except DatabaseError:
-        logger.exception("click.drain.batch_refused", extra={"count": len(items)})
-    inserted = 0
-    for item in items:
-        try:
-            inserted += store_buffered([item])
-        except (OperationalError, InterfaceError):
-            raise
-        except DatabaseError:
-            r.rpush(DEAD_KEY, item)
-            logger.error("click.drain.set_aside")
-    return inserted
+    return buffer.drain(batch_size=batch_size, time_budget=time_budget)
 
 
 def buffer_depth() -> int:
-    return client().llen(BUFFER_KEY) if buffer_enabled() else 0
+    return buffer.depth()
 
 
 def check_click_buffer() -> dict:
     """For /healthz: degraded when clicks pile up (the drain is stuck or PostgreSQL is down)."""
-    if not buffer_enabled():
+    if not buffer.enabled():
         return {"status": "ok", "mode": "inline"}
-    try:
-        depth = buffer_depth()
-    except redis.RedisError as exc:
-        return {"status": "down", "error": type(exc).__name__}
-    status = "degraded" if depth > settings.CLICK_BUFFER_DEGRADED_DEPTH else "ok"
-    return {"status": status, "depth": depth, "threshold": settings.CLICK_BUFFER_DEGRADED_DEPTH}
+    return buffer.health()

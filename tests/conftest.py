@@ -93,3 +93,33 @@ def merchant_roles():
 
         sync_roles(MigrationLoader(connection).project_state().apps)
     return {group.name: group for group in Group.objects.filter(name__in=ROLES)}
+
+
+@pytest.fixture
+def query_budget(django_assert_num_queries):
+    """`query_budget(client, url, grow)`: the page costs as many queries after `grow()` adds
+    rows as before it. Returns that count, for the test to pin."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def check(client, url, grow, params=None) -> int:
+        assert client.get(url, params).status_code == 200  # warm per-process caches
+        with CaptureQueriesContext(connection) as small:
+            assert client.get(url, params).status_code == 200
+        grow()
+        with django_assert_num_queries(len(small.captured_queries)):
+            assert client.get(url, params).status_code == 200
+        return len(small.captured_queries)
+
+    return check
+
+
+@pytest.fixture
+def owner_client(client, db):
+    """A client logged in as a staff user in the Owner role."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user("owner-user", password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name="Owner"))
+    client.force_login(user)
+    return client

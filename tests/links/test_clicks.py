@@ -5,8 +5,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from django.db import OperationalError, connections
+from django.db import OperationalError, connections, transaction
 
+from core.event_buffer import Event
 from links import clicks, snapshots
 from links.models import ClickEvent, LinkDailyStats
 from tests.links.helpers import ANDROID_CHROME, MOBILE_SAFARI, TIKTOK_IOS, drain_all, human
@@ -107,12 +108,13 @@ def test_visitor_hash_key_changes_every_day():
 def test_a_drain_that_died_before_trimming_is_rerun_without_duplicates(client, link, redis_client):
     for n in range(10):
         human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n}")
-    # A drain inserts the first batch and dies before it trims the buffer.
+    # A drain applies the first six and dies before it trims the buffer.
     buffered()
-    items = redis_client.lrange(clicks.BUFFER_KEY, 0, -1)
-    assert clicks.store([clicks._decode(item) for item in items[:6]]) == 6
+    _first_six = redis_client.lrange(clicks.buffer.list_key, 0, 5)
+    assert clicks.drain(batch_size=6, time_budget=0) == 6
+    redis_client.lpush(clicks.buffer.list_key, *reversed(_first_six))  # as if never trimmed
     assert buffered() == 10
-    # The next drain sees all ten again: six are already stored, four are new.
+    # The next drain reads all ten again: the watermark skips the six, four are new.
     assert drain_all() == 4
     assert buffered() == 0
     assert ClickEvent.objects.count() == 10
@@ -124,7 +126,7 @@ def test_a_drain_that_died_before_trimming_is_rerun_without_duplicates(client, l
 def test_only_one_drain_runs_at_a_time(client, link, redis_client):
     human(client, "/p/hoodie")
     buffered()
-    redis_client.set(clicks.LOCK_KEY, "someone-else", ex=60)
+    redis_client.set(clicks.buffer.lock_key, "someone-else", ex=60)
     assert clicks.drain() == 0
     assert buffered() == 1
 
@@ -133,27 +135,31 @@ def test_only_one_drain_runs_at_a_time(client, link, redis_client):
 def test_a_drain_that_lost_its_lock_does_not_trim(client, link, redis_client, monkeypatch):
     for n in range(3):
         human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n}")
-    real_store = clicks.store_buffered
+    real_apply = clicks.buffer._apply
 
-    def store_then_lose_lock(batch):
-        inserted = real_store(batch)
-        redis_client.set(clicks.LOCK_KEY, "another-drain")  # ours expired, another took it
+    def apply_then_lose_lock(events):
+        inserted = real_apply(events)
+        redis_client.set(clicks.buffer.lock_key, "another-drain")  # ours expired, another took it
         return inserted
 
-    monkeypatch.setattr(clicks, "store_buffered", store_then_lose_lock)
+    monkeypatch.setattr(clicks.buffer, "_apply", apply_then_lose_lock)
     buffered()
     assert clicks.drain() == 3
     assert buffered() == 3  # left for the drain that holds the lock
-    assert redis_client.get(clicks.LOCK_KEY) == b"another-drain"
+    assert redis_client.get(clicks.buffer.lock_key) == b"another-drain"
+    monkeypatch.setattr(clicks.buffer, "_apply", real_apply)
+    redis_client.delete(clicks.buffer.lock_key)
+    assert drain_all() == 0  # the watermark: the other drain applies nothing twice
+    assert ClickEvent.objects.count() == 3
 
 
 @pytest.mark.django_db
 def test_malformed_buffer_items_are_set_aside(client, link, redis_client):
     human(client, "/p/hoodie")
     buffered()
-    redis_client.rpush(clicks.BUFFER_KEY, b"\xff not json")
+    redis_client.rpush(clicks.buffer.list_key, b"\xff not json")
     assert drain_all() == 1
-    assert redis_client.lrange(clicks.DEAD_KEY, 0, -1) == [b"\xff not json"]
+    assert redis_client.lrange(clicks.buffer.dead_key, 0, -1) == [b"\xff not json"]
     assert buffered() == 0
 
 
@@ -279,13 +285,13 @@ def test_a_click_postgres_refuses_is_set_aside_and_the_drain_goes_on(client, lin
 
     human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.1")
     buffered()
-    good = clicks._decode(redis_client.lindex(clicks.BUFFER_KEY, 0))
+    good = json.loads(clicks.buffer.pending()[0].payload)
     bad = {**good, "click_id": clicks.new_click_id(), "country": "FRA"}  # too long for the column
-    redis_client.lpush(clicks.BUFFER_KEY, "1" + json.dumps(bad))
+    clicks.buffer.push([Event(json.dumps(bad))])
     human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.2")
     assert drain_all() == 2
     assert clicks.buffer_depth() == 0
-    dead = redis_client.lrange(clicks.DEAD_KEY, 0, -1)
+    dead = redis_client.lrange(clicks.buffer.dead_key, 0, -1)
     assert len(dead) == 1 and b'"FRA"' in dead[0]
 
 
@@ -293,8 +299,9 @@ def test_a_click_postgres_refuses_is_set_aside_and_the_drain_goes_on(client, lin
 def test_the_inline_path_remembers_visitors_where_the_buffer_does(client, link):
     from links.views import visitor_hash
 
-    click = {"link_id": link.pk, "visitor_hash": visitor_hash("198.51.100.9", MOBILE_SAFARI)}
-    assert clicks._first_visit(click, 3600) is True
+    click = {"link_id": link.pk, "visitor_hash": visitor_hash("198.51.100.9", MOBILE_SAFARI),
+             "is_bot": False}  # fmt: skip
+    assert clicks.buffer._first_seen_locally(clicks._event(click)) is True
     human(client, "/p/hoodie", REMOTE_ADDR="198.51.100.9")  # through the Lua script
     drain_all()
     assert ClickEvent.objects.get().is_unique is False
@@ -309,10 +316,12 @@ def test_the_generic_insert_path_counts_like_the_postgres_one(client, link, monk
         human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n % 2}")
     client.get("/p/hoodie", HTTP_USER_AGENT="Twitterbot/1.0")
     buffered()
-    items = [clicks._decode(i) for i in clicks.client().lrange(clicks.BUFFER_KEY, 0, -1)]
+    events = clicks.buffer.pending()
     monkeypatch.setattr(connection, "vendor", "sqlite")
-    assert clicks.store(items) == 4
-    assert clicks.store(items) == 0  # stored once
+    with transaction.atomic():
+        assert clicks.apply(events) == 4
+    with transaction.atomic():
+        assert clicks.apply(events) == 0  # stored once
     stats = LinkDailyStats.objects.get()
     assert (stats.clicks, stats.unique_clicks, stats.bot_hits) == (3, 2, 1)
 

@@ -5,6 +5,7 @@ import threading
 import pytest
 import redis
 
+from core.event_buffer import PUSH_SCRIPT, connect
 from links import clicks
 from links.handoff import Handoff
 from links.models import ClickEvent
@@ -68,14 +69,14 @@ def test_with_redis_down_redirects_work_and_clicks_arrive_once_it_is_back(
 ):
     human(client, "/p/hoodie")  # cache the link's snapshot
     drain_all()
-    working = clicks.client()
-    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    dead.buffer_click = dead.register_script(clicks.BUFFER_SCRIPT)
-    monkeypatch.setattr(clicks, "_client", dead)
+    working = clicks.buffer.client()
+    dead = connect("redis://127.0.0.1:1/0", push_events=PUSH_SCRIPT)
+    dead.connection_pool.connection_kwargs["socket_connect_timeout"] = 0.2
+    monkeypatch.setattr(clicks.buffer, "_client", dead)
     for n in range(10):
         assert human(client, "/p/hoodie", REMOTE_ADDR=f"198.51.100.{n}").status_code == 302
     assert not clicks.flush(timeout=0.5)  # still waiting for Redis
-    monkeypatch.setattr(clicks, "_client", working)
+    monkeypatch.setattr(clicks.buffer, "_client", working)
     assert drain_all() == 10
     assert ClickEvent.objects.count() == 11
 
