@@ -242,6 +242,8 @@ buffer = EventBuffer(
     lock_ttl=setting("CLICK_DRAIN_LOCK_TTL"),
     degraded_depth=setting("CLICK_BUFFER_DEGRADED_DEPTH"),
 )
+
+
 def _push(batch: list[dict]) -> None:
     buffer.push([_event(click) for click in batch])
 
