@@ -26,8 +26,8 @@ def exception_handler(exc, context):
         )
         response.data = error_body("invalid", message, fields)
     else:
-        code = getattr(exc, "default_code", "error")
         detail = getattr(exc, "detail", str(exc))
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail), {})
     return response
 

@@ -1,6 +1,5 @@
 """Public pages of the shoppable feed: /shop/feed and the beacon that counts what it shows."""
 
-import json
 import logging
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
+from core import json_input
 from core.absolute_urls import absolute_url
 from core.errors import ApplicationError
 from ugc import metrics, selectors
@@ -68,14 +68,7 @@ def _error(code: str, message: str, fields: dict | None = None, status: int = 40
 
 def parse_events(body: bytes) -> dict[str, list[int]]:
     """`{"impressions": [ids], "clicks": [ids]}` checked, or ApplicationError naming the rule."""
-    if len(body) > EVENTS_MAX_BODY:
-        raise ApplicationError(
-            f"The body is larger than {EVENTS_MAX_BODY} bytes.", code="too_large"
-        )
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApplicationError(f"The body is not valid JSON: {exc}.", code="invalid_json") from None
+    data = json_input.loads(body or b"null", max_bytes=EVENTS_MAX_BODY)
     if not isinstance(data, dict):
         raise ApplicationError(
             'The body is a JSON object: {"impressions": [ids], "clicks": [ids]}.',

@@ -498,7 +498,7 @@ def beacon(client, body, content_type="text/plain;charset=UTF-8"):
         ({"clicks": 5}, "invalid", "clicks"),
         ({"impressions": [1], "likes": [1]}, "invalid", "likes"),
         ({"impressions": list(range(1, 102))}, "invalid", "non_field_errors"),
-        ("x" * 20_000, "too_large", None),
+        ("x" * 20_000, "body_too_large", None),
     ],
 )
 def test_bad_beacons_are_refused_naming_the_problem_and_count_nothing(client, body, code, field):
