@@ -1,6 +1,6 @@
 """UGC: items, their rights, product mappings, the moderation audit and daily metrics.
 
-Workflows (ingestion, moderation transitions, the rights gate) live in `ugc/services.py`.
+Workflows (ingestion, moderation transitions, the rights gate) live in `ugc/services/`.
 """
 
 from django.conf import settings
@@ -360,7 +360,7 @@ class UGCItemLink(models.Model):
     """The short link a feed card's button uses for one item and one product it is mapped to.
 
     Tagged with the item (utm_content `ugc-<id>`) and its creator, so clicks, and the orders
-    they lead to, are credited to the content. Created by `ugc.feed_services`.
+    they lead to, are credited to the content. Created by `ugc.services.feed`.
     """
 
     item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="feed_links")

@@ -12,7 +12,6 @@ from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from ugc import feed_services
 from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCProductMap, UGCRights
 
 
@@ -274,10 +273,10 @@ def feed_page(
             if (item.pk, product_map.product_id) not in links:
                 missing.append((item, product_map.product))
     if missing:  # published before links were made at publish time: make them once
+        from ugc.services.feed import ugc_item_links_ensure
+
         links.update(
-            feed_services.ugc_item_links_ensure(
-                pairs=list({(i.pk, p.pk): (i, p) for i, p in missing}.values())
-            )
+            ugc_item_links_ensure(pairs=list({(i.pk, p.pk): (i, p) for i, p in missing}.values()))
         )
 
     entries = []

@@ -20,8 +20,9 @@ from tests.catalog.factories import ProductFactory, VariantFactory, image_bytes,
 from tests.links.factories import CreatorFactory
 from tests.links.helpers import MOBILE_SAFARI
 from tests.ugc.factories import UGCProductMapFactory, publishable_item
-from ugc import feed_services, metrics, selectors, services
+from ugc import metrics, selectors, services
 from ugc.models import UGCItem, UGCItemLink, UGCMetricDaily, UGCProductMap
+from ugc.services import feed as feed_services
 
 FEED = "/shop/feed"
 API = "/api/ugc/feed"

@@ -17,8 +17,10 @@ from tests.ugc.factories import (
     publishable_item,
     video_bytes,
 )
-from ugc import services, tasks
+from ugc import ffmpeg, services, tasks
 from ugc.models import BlocklistEntry, ModerationEvent, UGCItem
+from ugc.services import ingest as ingest_services
+from ugc.services import media as media_services
 
 S = UGCItem.Status
 
@@ -382,8 +384,8 @@ def test_a_media_failure_flags_the_item_and_raises_for_a_retry(monkeypatch):
     def broken(path, *, out_dir):
         raise RuntimeError("ffmpeg exited with 1")
 
-    real = services.media.process_video
-    monkeypatch.setattr(services.media, "process_video", broken)
+    real = ffmpeg.process_video
+    monkeypatch.setattr(ffmpeg, "process_video", broken)
     item = ingest(media_file=media_upload("clip.mp4", video_bytes(), "video/mp4"))
     with pytest.raises(services.MediaProcessingError):
         services.ugc_media_process(item_id=item.pk)
@@ -394,7 +396,7 @@ def test_a_media_failure_flags_the_item_and_raises_for_a_retry(monkeypatch):
     assert item.media_manifest["status"] == "failed"
     assert services.MediaProcessingError in tasks.process_media.autoretry_for
 
-    monkeypatch.setattr(services.media, "process_video", real)
+    monkeypatch.setattr(ffmpeg, "process_video", real)
     services.ugc_media_process(item_id=item.pk)
     item.refresh_from_db()
     assert (item.media_manifest["status"], item.flags) == ("ready", [])
@@ -478,7 +480,7 @@ def test_archiving_deletes_the_public_copies_and_a_late_job_cannot_bring_them_ba
 def test_a_job_that_fails_after_another_made_the_media_changes_nothing():
     item = publishable_item(status=UGCItem.Status.PUBLISHED)
     ready = dict(item.media_manifest)
-    services._media_failed(item.pk, "RuntimeError: a late duplicate run failed")
+    media_services._media_failed(item.pk, "RuntimeError: a late duplicate run failed")
     item.refresh_from_db()
     assert (item.media_manifest, item.flags) == (ready, [])
 
@@ -490,7 +492,7 @@ def test_a_job_out_of_time_fails_for_good_instead_of_retrying(monkeypatch):
     def too_slow(item):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(services, "_image_manifest", too_slow)
+    monkeypatch.setattr(media_services, "_image_manifest", too_slow)
     item = ingest()
     assert services.ugc_media_process(item_id=item.pk) is None  # no exception: no retry
     item.refresh_from_db()
@@ -531,7 +533,7 @@ def test_postgresql_and_python_find_the_same_closest_hash():
     near = pattern_bytes(31, fmt="JPEG", size=(360, 360), quality=70)
     probe = services.perceptual_hash(Image.open(io.BytesIO(near)))
     candidates = UGCItem.objects.exclude(perceptual_hash="")
-    in_sql = services._closest_hash_in_sql(candidates, probe)
-    in_python = services._closest_hash_in_python(candidates, probe)
+    in_sql = ingest_services._closest_hash_in_sql(candidates, probe)
+    in_python = ingest_services._closest_hash_in_python(candidates, probe)
     assert in_sql == in_python
     assert in_sql[0] == first.pk and in_sql[1] == services.hamming(probe, first.perceptual_hash)

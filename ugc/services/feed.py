@@ -1,7 +1,8 @@
-"""Writes for the shoppable feed: the card links and the daily metrics.
+"""Writes for the shoppable feed: the feed cards' short links and the daily metrics.
 
-Kept apart from `ugc/services.py` (moderation and ingestion), which calls in here when an
-item is published; same rules: keyword-only functions named `<entity>_<action>`.
+Card links are made when an item is published (`make_card_links`, called by `ugc_publish`)
+or mapped to another product while published (`ugc_map_product`). Feed counters buffered in
+Redis (`ugc.metrics`) are added by `ugc_feed_metrics_apply`, exactly once per batch token.
 """
 
 import logging
@@ -62,6 +63,14 @@ def ugc_item_link_get_or_create(
         )
     logger.info("ugc.item_link.created", extra={"item_id": item.pk, "product_id": product.pk})
     return item_link
+
+
+def make_card_links(item: UGCItem) -> None:
+    """The feed card's short link for each product a (locked) published item is mapped to."""
+    allowed = allowed_domains()
+    products = {m.product_id: m.product for m in item.product_maps.select_related("product")}
+    for product in products.values():
+        ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
 
 
 def ugc_item_links_ensure(*, pairs: list[tuple[UGCItem, object]]) -> dict[tuple[int, int], object]:
