@@ -1,5 +1,7 @@
-"""Uploads in the console: one file, or a zip of many, each ingested through `ugc_ingest`.
+"""Ingesting uploaded files: one file, or a zip of many, each through `ugc_ingest`.
 
+Domain code, not console: the upload page (`ugc.admin.uploads`) calls it, and so can any
+other way files arrive in bulk.
 A zip is checked as a whole before anything is read from it (it is a zip, not too many
 entries, no absolute or `..` names, declared sizes and compression ratios within limits) and
 refused with one message if it fails. Then each entry is read on its own, in chunks and under
