@@ -68,7 +68,7 @@ def publishable_items(*, now: datetime | None = None, channel: str = "site"):
             valid_rights_exist(now=now, channel=channel),
             Exists(UGCProductMap.objects.filter(item=OuterRef("pk"))),
             status=UGCItem.Status.PUBLISHED,
-            media_manifest__status="ready",
+            media_status=UGCItem.MediaStatus.READY,
         )
         .select_related("creator")
         .order_by("-published_at", "-pk")
@@ -79,7 +79,7 @@ def items_awaiting_media(*, older_than: timedelta, limit: int = 1000) -> list[in
     """Ids of items ingested over `older_than` ago whose media job has not run."""
     return list(
         UGCItem.objects.filter(
-            media_manifest__status="pending", created_at__lt=timezone.now() - older_than
+            media_status=UGCItem.MediaStatus.PENDING, created_at__lt=timezone.now() - older_than
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]

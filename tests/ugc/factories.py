@@ -144,12 +144,13 @@ class UGCProductMapFactory(factory.django.DjangoModelFactory):
 
 
 def ready_manifest() -> dict:
-    return {"status": "ready", "kind": "image", "width": 64, "height": 64, "aspect": 1.0}
+    return {"kind": "image", "width": 64, "height": 64, "aspect": 1.0}
 
 
 def publishable_item(**fields) -> UGCItem:
     """An item meeting every publishing requirement, in the given status (approved by default)."""
     fields.setdefault("status", UGCItem.Status.APPROVED)
+    fields.setdefault("media_status", UGCItem.MediaStatus.READY)
     fields.setdefault("media_manifest", ready_manifest())
     item = UGCItemFactory(**fields)
     UGCRightsFactory(item=item)

@@ -31,7 +31,6 @@ EVENTS = "/shop/feed/events"
 
 def image_manifest(n: int = 1) -> dict:
     return {
-        "status": "ready",
         "kind": "image",
         "width": 1080,
         "height": 1350,
@@ -116,7 +115,7 @@ def test_the_feed_shows_only_publishable_items(client):
     no_site.rights.save()
     unmapped = published()
     UGCProductMap.objects.filter(item=unmapped).delete()
-    not_ready = published(manifest={"status": "pending"})
+    not_ready = published(media_status="pending")
     approved_only = publishable_item(media_manifest=image_manifest())  # not published
     archived = published()
     UGCItem.objects.filter(pk=archived.pk).update(status=UGCItem.Status.ARCHIVED)
@@ -680,3 +679,14 @@ def test_without_redis_counts_wait_in_the_process_and_are_flushed_in_batches(cli
     row = UGCMetricDaily.objects.get(item=item)
     assert (row.impressions, row.clicks) == (6, 1)
     assert metrics.pending() == {}
+
+
+@pytest.mark.django_db
+def test_the_feed_query_can_walk_its_partial_index_newest_first():
+    _make_items(3)
+    first = selectors.feed_items()[:9]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: force the planner's hand
+        cursor.execute("SET LOCAL enable_sort = off")
+        plan = first.explain()
+    assert "ugc_item_feed" in plan, plan

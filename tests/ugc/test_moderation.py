@@ -193,9 +193,7 @@ def _rights(**fields):
         (_rights(allowed_channels=lambda: ["email", "ads"]), "channel_not_allowed"),
         (lambda item: UGCProductMap.objects.filter(item=item).delete(), "no_product_mapping"),
         (
-            lambda item: UGCItem.objects.filter(pk=item.pk).update(
-                media_manifest={"status": "pending"}
-            ),
+            lambda item: UGCItem.objects.filter(pk=item.pk).update(media_status="pending"),
             "media_not_ready",
         ),
     ],
@@ -371,7 +369,7 @@ def test_the_feed_needs_a_mapping_and_ready_media_too():
     UGCItemFactory(status=S.PUBLISHED)  # published without anything (written directly)
     publishable_item(status=S.APPROVED)
     assert list(publishable_items()) == [item]
-    UGCItem.objects.filter(pk=item.pk).update(media_manifest={"status": "failed"})
+    UGCItem.objects.filter(pk=item.pk).update(media_status="failed")
     assert not publishable_items().exists()
 
 

@@ -5,6 +5,8 @@ from django.utils.html import format_html, format_html_join
 
 from ugc.models import UGCItem
 
+MediaStatus = UGCItem.MediaStatus
+
 
 def media_url(entry: dict | None) -> str:
     name = (entry or {}).get("name")
@@ -14,7 +16,7 @@ def media_url(entry: dict | None) -> str:
 def thumbnail_html(item: UGCItem):
     manifest = item.media_manifest or {}
     url = media_url(manifest.get("thumbnail"))
-    if manifest.get("status") == "ready" and url:
+    if item.media_status == MediaStatus.READY and url:
         badge = "▶ " if manifest.get("kind") == "video" else ""
         return format_html(
             '<span class="ugc-thumb">{}<img src="{}" alt="" loading="lazy" width="64" '
@@ -22,7 +24,7 @@ def thumbnail_html(item: UGCItem):
             badge,
             url,
         )
-    if manifest.get("status") == "failed":
+    if item.media_status == MediaStatus.FAILED:
         return format_html('<span class="ugc-media-failed" title="{}">Media failed</span>',
                            manifest.get("error", ""))  # fmt: skip
     return format_html('<span class="ugc-media-pending">{}</span>', "Processing…")
@@ -38,13 +40,12 @@ def rendition_360p(manifest: dict) -> dict | None:
 
 def preview_html(item: UGCItem):
     manifest = item.media_manifest or {}
-    status = manifest.get("status")
-    if status == "failed":
+    if item.media_status == MediaStatus.FAILED:
         return format_html(
             '<p class="errornote">The media could not be processed: {}</p>',
             manifest.get("error", "unknown error"),
         )
-    if status != "ready":
+    if item.media_status != MediaStatus.READY:
         return format_html(
             "<p>{}</p>", "The media is being processed; the preview shows when ready."
         )

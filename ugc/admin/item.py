@@ -119,7 +119,7 @@ class ItemPageMixin:
     inlines = [UGCRightsInline, UGCProductMapInline, ModerationEventInline]
     change_form_template = "admin/ugc/ugcitem/change_form.html"
     fieldsets = [
-        (None, {"fields": ["preview", "status", "media_status", "flag_details", "blockers"]}),
+        (None, {"fields": ["preview", "status", "media_summary", "flag_details", "blockers"]}),
         ("Content", {"fields": ["source", "external_id", ("author_handle", "creator"),
                                 "caption", ("media_type", "content_type"), "original_file"]}),
         ("Moderation", {"fields": [("claimed_by", "claimed_at"),
@@ -127,7 +127,7 @@ class ItemPageMixin:
                                    ("created_at", "published_at")]}),
     ]  # fmt: skip
     readonly_fields = [
-        "preview", "status", "media_status", "flag_details", "blockers", "source",
+        "preview", "status", "media_summary", "flag_details", "blockers", "source",
         "external_id", "author_handle", "creator", "caption", "media_type", "content_type",
         "original_file", "claimed_by", "claimed_at", "rejection_reason", "rejection_note",
         "created_at", "published_at",
@@ -140,12 +140,11 @@ class ItemPageMixin:
         return preview_html(obj)
 
     @admin.display(description="Media")
-    def media_status(self, obj):
+    def media_summary(self, obj):
         manifest = obj.media_manifest or {}
-        status = manifest.get("status", "pending")
-        if status == "failed":
+        if obj.media_status == UGCItem.MediaStatus.FAILED:
             return f"Failed: {manifest.get('error', 'unknown error')}"
-        if status == "ready":
+        if obj.media_status == UGCItem.MediaStatus.READY:
             size = f"{manifest.get('width')}×{manifest.get('height')}"
             if manifest.get("kind") == "video":
                 return f"Ready: video {size}, {manifest.get('duration_s', '?')} s"

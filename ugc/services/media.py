@@ -27,6 +27,7 @@ from ugc.services.moderation import _event, _lock
 logger = logging.getLogger(__name__)
 
 Status = UGCItem.Status
+MediaStatus = UGCItem.MediaStatus
 
 MIN_ASPECT, MAX_ASPECT = 0.5, 2.0  # images: 1:2 portrait to 2:1 landscape (checked at ingestion)
 # The display copy is 1080 wide at most (a phone screen); the tallest allowed shape fits too.
@@ -66,7 +67,6 @@ def _image_manifest(item: UGCItem) -> dict:
     display, thumb = images.renditions(data, [DISPLAY_BOX, images.THUMBNAIL_BOX])
     base = media_folder(item.pk)
     return {
-        "status": "ready",
         "kind": "image",
         "width": display.width,
         "height": display.height,
@@ -112,7 +112,6 @@ def _video_manifest(item: UGCItem) -> dict:
     with Image.open(io.BytesIO(thumb)) as opened:
         thumb_width, thumb_height = opened.size
     return {
-        "status": "ready",
         "kind": "video",
         "width": made["width"],
         "height": made["height"],
@@ -135,7 +134,7 @@ def _video_manifest(item: UGCItem) -> dict:
 
 def _media_settled(item: UGCItem) -> bool:
     """The media job has nothing to do: the media is made, or was withdrawn on archiving."""
-    return (item.media_manifest or {}).get("status") in ("ready", "withdrawn")
+    return item.media_status in (MediaStatus.READY, MediaStatus.WITHDRAWN)
 
 
 def _media_failed(item_id: int, detail: str) -> None:
@@ -146,8 +145,9 @@ def _media_failed(item_id: int, detail: str) -> None:
             return  # another run made the media meanwhile, or the item was archived
         item.flags = [f for f in item.flags if f.get("code") != "media_error"]
         item.flags.append({"code": "media_error", "detail": detail})
-        item.media_manifest = {"status": "failed", "error": detail}
-        item.save(update_fields=["flags", "media_manifest", "updated_at"])
+        item.media_status = MediaStatus.FAILED
+        item.media_manifest = {"error": detail}
+        item.save(update_fields=["flags", "media_status", "media_manifest", "updated_at"])
     logger.warning("ugc.media_failed", extra={"item_id": item_id, "error": detail})
 
 
@@ -155,14 +155,15 @@ def ugc_media_retry(*, item_id: int, actor) -> UGCItem:
     """Run the media job again for an item whose media failed or never got made."""
     with transaction.atomic():
         item = _lock(item_id)
-        state = (item.media_manifest or {}).get("status")
+        state = item.media_status
         if _media_settled(item):
             raise ApplicationError(
                 f"Item #{item.pk}'s media is {state}; there is nothing to process again.",
                 code="media_settled",
             )
-        item.media_manifest = {"status": "pending"}
-        item.save(update_fields=["media_manifest", "updated_at"])
+        item.media_status = MediaStatus.PENDING
+        item.media_manifest = {}
+        item.save(update_fields=["media_status", "media_manifest", "updated_at"])
         _event(item, action="media_retry", actor=actor, from_status=item.status,
                reason=f"media was {state}")  # fmt: skip
         enqueue_on_commit(media_task(), item.pk)
@@ -172,7 +173,7 @@ def ugc_media_retry(*, item_id: int, actor) -> UGCItem:
 def ugc_media_process(*, item_id: int) -> UGCItem | None:
     """Make an item's media manifest. Safe to run twice; a deleted item is skipped.
 
-    A file that cannot be processed flags the item and leaves the manifest "failed"; other
+    A file that cannot be processed flags the item and leaves its media "failed"; other
     errors do the same and raise MediaProcessingError so that the task retries.
     """
     item = UGCItem.objects.filter(pk=item_id).first()
@@ -203,8 +204,9 @@ def ugc_media_process(*, item_id: int) -> UGCItem | None:
         if item is None or item.status == Status.ARCHIVED:
             delete_files(manifest_files(manifest))  # withdrawn while the job ran
             return item
+        item.media_status = MediaStatus.READY
         item.media_manifest = manifest
         item.flags = [f for f in item.flags if f.get("code") != "media_error"]
-        item.save(update_fields=["media_manifest", "flags", "updated_at"])
-    logger.info("ugc.media_processed", extra={"item_id": item_id, "status": manifest["status"]})
+        item.save(update_fields=["media_status", "media_manifest", "flags", "updated_at"])
+    logger.info("ugc.media_processed", extra={"item_id": item_id, "status": item.media_status})
     return item

@@ -74,7 +74,8 @@ def _withdraw_media(item: UGCItem) -> None:
     """An archived item's public copies are deleted once the archive commits (its rights may
     have been revoked); the private original stays for the record."""
     files = manifest_files(item.media_manifest or {})
-    item.media_manifest = {"status": "withdrawn", "at": timezone.now().isoformat()}
+    item.media_status = UGCItem.MediaStatus.WITHDRAWN
+    item.media_manifest = {"withdrawn_at": timezone.now().isoformat()}
     if files:
         transaction.on_commit(lambda: delete_files(files))
 
@@ -253,7 +254,7 @@ def publish_blockers(item: UGCItem, *, now: datetime | None = None) -> list[tupl
         blockers.append(problem)
     if not UGCProductMap.objects.filter(item_id=item.pk, product__active=True).exists():
         blockers.append(("no_product_mapping", "Map the item to at least one active product."))
-    if (item.media_manifest or {}).get("status") != "ready":
+    if item.media_status != UGCItem.MediaStatus.READY:
         blockers.append(("media_not_ready", "The item's media has not been processed yet."))
     return blockers
 
