@@ -65,3 +65,23 @@ def test_the_media_status_moves_from_the_manifest_into_its_field_and_back(back_t
         "status": "withdrawn",
         "at": "2026-11-30T10:00:00",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_items_published_before_card_links_get_them_from_the_migration(back_to_latest):
+    from links.models import ShortLink
+    from ugc.models import UGCItemLink
+
+    apps = migrate([("ugc", "0003_media_status_from_manifest")])
+    product = apps.get_model("catalog", "Product").objects.create(title="Hoodie", slug="hoodie")
+    maps = apps.get_model("ugc", "UGCProductMap").objects
+    published = old_item(apps, 1, {}, status="published", media_status="ready")
+    maps.create(item=published, product=product)
+    queued = old_item(apps, 2, {}, status="queued")
+    maps.create(item=queued, product=product)
+
+    migrate([("ugc", "0004_backfill_feed_card_links")])
+    link = UGCItemLink.objects.select_related("short_link").get()
+    assert (link.item_id, link.product_id) == (published.pk, product.pk)
+    assert link.short_link.utm_content == f"ugc-{published.pk}"
+    assert ShortLink.objects.count() == 1

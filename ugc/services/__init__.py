@@ -16,6 +16,7 @@ from ugc.media_files import media_folder
 from ugc.services.feed import (
     item_link_utm,
     make_card_links,
+    ugc_card_links_backfill,
     ugc_feed_metrics_apply,
     ugc_item_link_get_or_create,
     ugc_metrics_add,
@@ -75,6 +76,7 @@ __all__ = [
     "ugc_approve",
     "ugc_archive",
     "ugc_archive_expired_rights",
+    "ugc_card_links_backfill",
     "ugc_claim",
     "ugc_feed_metrics_apply",
     "ugc_ingest",
