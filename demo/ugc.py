@@ -198,11 +198,10 @@ def demo_blocklist() -> BlocklistEntry:
     entry = BlocklistEntry.objects.filter(term__iexact=DEMO_BLOCKED_WORD, kind="word").first()
     if entry is None:
         entry = services.blocklist_entry_save(
-            entry=BlocklistEntry(
-                term=DEMO_BLOCKED_WORD,
-                kind=BlocklistEntry.Kind.WORD,
-                action=BlocklistEntry.Action.FLAG,
-            )
+            term=DEMO_BLOCKED_WORD,
+            kind=BlocklistEntry.Kind.WORD,
+            action=BlocklistEntry.Action.FLAG,
+            active=True,
         )
     return entry
 

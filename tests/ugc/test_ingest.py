@@ -245,9 +245,9 @@ def test_rights_can_come_with_the_content():
 
 @pytest.mark.django_db
 def test_bad_rights_refuse_the_whole_ingestion():
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ApplicationError) as exc:
         ingest(rights={"consent_method": "dm_approval", "allowed_channels": ["site"]})
-    assert "proof_text" in exc.value.message_dict
+    assert "proof_text" in exc.value.fields
     assert not UGCItem.objects.exists()
     assert stored_files() == []
 

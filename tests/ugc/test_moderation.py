@@ -233,14 +233,14 @@ def test_rights_without_an_end_and_start_are_valid(moderator):
 @pytest.mark.django_db
 def test_granting_rights_validates_and_audits(moderator):
     item = UGCItemFactory()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ApplicationError) as exc:
         services.ugc_rights_grant(
             item_id=item.pk,
             consent_method="dm_approval",
             allowed_channels=["site", "billboards"],
             granted_by=moderator,
         )
-    errors = exc.value.message_dict
+    errors = exc.value.fields
     assert "billboards" in errors["allowed_channels"][0]
     assert "proof_text" in errors
     assert not UGCRights.objects.exists()

@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import render
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_message
 from ugc import services
 from ugc.admin.forms import ArchiveForm, RejectForm
 from ugc.models import UGCItem
@@ -37,15 +36,11 @@ class BulkReport:
         return [f"{self.failed_label} #{pk}: {why}" for pk, why in self.failed]
 
 
-def why(exc: Exception, item_id: int) -> str:
+def why(exc: ApplicationError, item_id: int) -> str:
     """The service's reason, without repeating the item's number the report already gives."""
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    if not isinstance(exc, ApplicationError):
-        return str(exc)
-    if exc.fields.get("publish"):
+    if exc.fields.get("publish"):  # every unmet publishing requirement
         return " ".join(exc.fields["publish"])
-    message = re.sub(rf"^Item #{item_id}\b", "It", exc.message)
+    message = re.sub(rf"^Item #{item_id}\b", "It", error_message(exc))
     return re.sub(rf"(?<!UGC )\bitem #{item_id}\b", "it", message)
 
 
@@ -56,7 +51,7 @@ def run_bulk(
     for item_id in sorted(item_ids):
         try:
             step(item_id)
-        except (ApplicationError, ValidationError) as exc:
+        except ApplicationError as exc:
             report.failed.append((item_id, why(exc, item_id)))
         else:
             report.done.append(item_id)

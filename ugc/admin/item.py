@@ -3,14 +3,14 @@ buttons, downloads of the private files, and rights and mappings as inlines save
 the services."""
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_message
 from ugc import services
 from ugc.admin import actions
 from ugc.admin.display import preview_html
@@ -226,8 +226,8 @@ class ItemPageMixin:
         elif formset.model is UGCProductMap:
             self._save_mappings(request, item, formset)
 
-    def _service_error(self, request, prefix: str, exc: Exception):
-        self.message_user(request, f"{prefix}: {actions.why(exc, 0)}", messages.ERROR)
+    def _service_error(self, request, prefix: str, exc: ApplicationError):
+        self.message_user(request, f"{prefix}: {error_message(exc)}", messages.ERROR)
 
     def _save_rights(self, request, item, formset):
         for rights_form in formset.forms:
@@ -253,7 +253,7 @@ class ItemPageMixin:
                     proof_url=data.get("proof_url", ""),
                     proof_text=data.get("proof_text", ""),
                 )
-            except (ApplicationError, ValidationError) as exc:
+            except ApplicationError as exc:
                 self._service_error(request, "Rights not saved", exc)
 
     def _save_mappings(self, request, item, formset):
@@ -278,12 +278,12 @@ class ItemPageMixin:
                     or old.get("placement") != data["placement"]
                 ):  # moved to another product or placement: the old mapping goes
                     services.ugc_unmap_product(mapping_id=map_form.instance.pk, actor=request.user)
-            except (ApplicationError, ValidationError) as exc:
+            except ApplicationError as exc:
                 self._service_error(request, "Mapping not saved", exc)
         for mapping in formset.deleted_objects:  # after the additions: one may replace another
             try:
                 services.ugc_unmap_product(mapping_id=mapping.pk, actor=request.user)
-            except (ApplicationError, ValidationError) as exc:
+            except ApplicationError as exc:
                 self._service_error(request, "Mapping not removed", exc)
 
     # -- extra views: the moderation buttons and the private files --------------------------

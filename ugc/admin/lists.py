@@ -6,6 +6,13 @@ from django.db.models import Count
 from ugc import services
 
 
+def _adopt(obj, saved) -> None:
+    """The admin goes on with its own `obj` (history, messages, redirect): give it what the
+    service saved."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+
+
 class RejectionReasonAdmin(admin.ModelAdmin):
     list_display = ["label", "active", "times_used", "created_at"]
     list_editable = ["active"]
@@ -23,7 +30,8 @@ class RejectionReasonAdmin(admin.ModelAdmin):
         return False  # items keep their reason: turn it off instead
 
     def save_model(self, request, obj, form, change):
-        services.rejection_reason_save(reason=obj)
+        saved = services.rejection_reason_save(reason_id=obj.pk, label=obj.label, active=obj.active)
+        _adopt(obj, saved)
 
 
 class BlocklistEntryAdmin(admin.ModelAdmin):
@@ -33,4 +41,7 @@ class BlocklistEntryAdmin(admin.ModelAdmin):
     search_fields = ["term"]
 
     def save_model(self, request, obj, form, change):
-        services.blocklist_entry_save(entry=obj)
+        saved = services.blocklist_entry_save(
+            entry_id=obj.pk, term=obj.term, kind=obj.kind, action=obj.action, active=obj.active
+        )
+        _adopt(obj, saved)

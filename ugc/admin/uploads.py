@@ -8,6 +8,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
+from core.errors import as_validation_error
 from ugc import bulk_ingest
 from ugc.admin.forms import UploadForm
 from ugc.admin.permissions import can_upload
@@ -43,7 +44,7 @@ class UploadMixin:
                         upload, ingest_kwargs=kwargs, skip_duplicates=skip
                     )
                 except bulk_ingest.ZipRefused as exc:
-                    form.add_error("file", exc.message)
+                    form.add_error(None, as_validation_error(exc))  # beside the file
                 else:
                     self._report_upload(request, results)
             else:

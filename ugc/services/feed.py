@@ -10,6 +10,7 @@ import logging
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -27,6 +28,14 @@ FLUSH_TOKENS_KEPT = timedelta(days=2)
 
 def item_link_utm(item_id: int) -> dict[str, str]:
     return {**FEED_UTM, "utm_content": f"ugc-{item_id}"}
+
+
+def _link_save(*, link: ShortLink, allowed) -> ShortLink:
+    """`links.services.link_save`, whose refusals (Django's ValidationError) become ours."""
+    try:
+        return link_save(link=link, allowed=allowed)
+    except ValidationError as exc:
+        raise ApplicationError.from_validation_error(exc, code="invalid_link") from None
 
 
 def ugc_item_link_get_or_create(
@@ -47,7 +56,7 @@ def ugc_item_link_get_or_create(
         return existing
     try:
         with transaction.atomic():
-            short_link = link_save(
+            short_link = _link_save(
                 link=ShortLink(
                     product=product,
                     creator_id=item.creator_id,

@@ -22,7 +22,7 @@ from django.db.models.expressions import RawSQL
 from PIL import Image
 
 from core import images
-from core.errors import ApplicationError
+from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from ugc import ffmpeg
 from ugc.models import BlocklistEntry, RejectionReason, UGCItem
@@ -330,7 +330,7 @@ def ugc_ingest(
     stored = False
     try:
         with transaction.atomic():
-            item.full_clean(exclude=["original"], validate_constraints=False)
+            full_clean(item, exclude=["original"], validate_constraints=False)
             item.original.save(name, media.content, save=False)
             stored = True
             item.save()

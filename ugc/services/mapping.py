@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, full_clean
 from ugc.models import UGCItem, UGCProductMap
 from ugc.services.feed import ugc_item_link_get_or_create
 from ugc.services.moderation import _event, _lock
@@ -50,7 +50,7 @@ def ugc_map_product(
         mapping.confidence = Decimal(str(confidence))
         mapping.pinned = pinned
         mapping.position = position
-        mapping.full_clean()
+        full_clean(mapping)
         mapping.save()
         if item.status == Status.PUBLISHED:
             ugc_item_link_get_or_create(item=item, product=product)

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, full_clean
 from ugc.models import UGCItem, UGCRights
 from ugc.selectors import rights_valid_q
 from ugc.services.moderation import _apply, _event, _lock, _require_reason, rights_problem
@@ -51,7 +51,7 @@ def ugc_rights_grant(
         rights.revoke_reason = ""
         rights.granted_at = timezone.now()
         rights.granted_by = granted_by
-        rights.full_clean()
+        full_clean(rights)
         rights.save()
         until = f" until {expires_at:%Y-%m-%d %H:%M}" if expires_at else ""
         _event(
