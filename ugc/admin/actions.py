@@ -177,67 +177,62 @@ class BulkActionsMixin:
         }
         return render(request, "admin/ugc/ugcitem/action_confirm.html", context)
 
-    @admin.action(description="Claim selected items for review", permissions=["moderate"])
-    def claim_items(self, request, queryset):
+    def _run(self, request, queryset, bulk, **kwargs) -> None:
+        """One operation on each selected item, reported item by item."""
         ids = self._selected_ids(request, queryset)
         if ids is not None:
-            self._report(request, bulk_claim(ids, moderator=request.user))
+            self._report(request, bulk(ids, **kwargs))
 
-    @admin.action(description="Approve selected items", permissions=["moderate"])
-    def approve_items(self, request, queryset):
-        ids = self._selected_ids(request, queryset)
-        if ids is not None:
-            self._report(request, bulk_approve(ids, moderator=request.user))
-
-    @admin.action(description="Reject selected items…", permissions=["moderate"])
-    def reject_items(self, request, queryset):
+    def _run_confirmed(self, request, queryset, form_class, run, **page):
+        """An operation that needs input (a reason) from a confirmation page first;
+        `run(ids, cleaned_data)` does it once the form is valid."""
         ids = self._selected_ids(request, queryset)
         if ids is None:
             return None
-        form = RejectForm(request.POST if "apply" in request.POST else None)
+        form = form_class(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            report = bulk_reject(
-                ids,
-                moderator=request.user,
-                reason=form.cleaned_data["reason"],
-                note=form.cleaned_data["note"],
-            )
-            self._report(request, report)
+            self._report(request, run(ids, form.cleaned_data))
             return None
-        return self._intermediate(
-            request, ids, action="reject_items", title="Reject items", form=form,
+        return self._intermediate(request, ids, form=form, **page)
+
+    @admin.action(description="Claim selected items for review", permissions=["moderate"])
+    def claim_items(self, request, queryset):
+        self._run(request, queryset, bulk_claim, moderator=request.user)
+
+    @admin.action(description="Approve selected items", permissions=["moderate"])
+    def approve_items(self, request, queryset):
+        self._run(request, queryset, bulk_approve, moderator=request.user)
+
+    @admin.action(description="Reject selected items…", permissions=["moderate"])
+    def reject_items(self, request, queryset):
+        def run(ids, data):
+            return bulk_reject(
+                ids, moderator=request.user, reason=data["reason"], note=data["note"]
+            )
+
+        return self._run_confirmed(
+            request, queryset, RejectForm, run, action="reject_items", title="Reject items",
             button="Reject", intro="Reject these items with a reason from your list:",
         )  # fmt: skip
 
     @admin.action(description="Publish selected items", permissions=["moderate"])
     def publish_items(self, request, queryset):
-        ids = self._selected_ids(request, queryset)
-        if ids is not None:
-            self._report(request, bulk_publish(ids, actor=request.user))
+        self._run(request, queryset, bulk_publish, actor=request.user)
 
     @admin.action(description="Archive selected items…", permissions=["moderate"])
     def archive_items(self, request, queryset):
-        ids = self._selected_ids(request, queryset)
-        if ids is None:
-            return None
-        form = ArchiveForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            report = bulk_archive(ids, actor=request.user, reason=form.cleaned_data["reason"])
-            self._report(request, report)
-            return None
-        return self._intermediate(
-            request, ids, action="archive_items", title="Archive items", form=form,
+        def run(ids, data):
+            return bulk_archive(ids, actor=request.user, reason=data["reason"])
+
+        return self._run_confirmed(
+            request, queryset, ArchiveForm, run, action="archive_items", title="Archive items",
             button="Archive", intro="Take these published items down, and say why:",
         )  # fmt: skip
 
     @admin.action(description="Send selected items back to the queue", permissions=["moderate"])
     def requeue_items(self, request, queryset):
-        ids = self._selected_ids(request, queryset)
-        if ids is not None:
-            self._report(request, bulk_requeue(ids, actor=request.user))
+        self._run(request, queryset, bulk_requeue, actor=request.user)
 
     @admin.action(description="Process media again (failed or stuck)", permissions=["moderate"])
     def retry_media(self, request, queryset):
-        ids = self._selected_ids(request, queryset)
-        if ids is not None:
-            self._report(request, bulk_media_retry(ids, actor=request.user))
+        self._run(request, queryset, bulk_media_retry, actor=request.user)

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, Value, When
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, TextChoices, Value, When
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -26,32 +26,32 @@ FLAG_CODES = [
 ]
 
 
-class StatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
+class ChoicesFilter(admin.SimpleListFilter):
+    """A filter on `field`, one of `options` (TextChoices); anything else filters nothing."""
+
+    options: type[TextChoices]
+    field: str
 
     def lookups(self, request, model_admin):
-        return Status.choices
+        return self.options.choices
 
     def queryset(self, request, queryset):
-        if self.value() in Status.values:
-            return queryset.filter(status=self.value())
+        if self.value() in self.options.values:
+            return queryset.filter(**{self.field: self.value()})
         return queryset
 
 
-class RightsStateFilter(admin.SimpleListFilter):
+class StatusFilter(ChoicesFilter):
+    title = parameter_name = field = "status"
+    options = Status
+
+
+class RightsStateFilter(ChoicesFilter):
     """Filters on the `rights_state` annotation of `items_with_rights_state`."""
 
-    title = "rights"
-    parameter_name = "rights"
-
-    def lookups(self, request, model_admin):
-        return RightsState.choices
-
-    def queryset(self, request, queryset):
-        if self.value() in RightsState.values:
-            return queryset.filter(rights_state=self.value())
-        return queryset
+    title = parameter_name = "rights"
+    field = "rights_state"
+    options = RightsState
 
 
 class FlaggedFilter(admin.SimpleListFilter):
