@@ -443,7 +443,7 @@ def test_publishing_and_mapping_a_published_item_make_its_card_links(moderator):
 
 @pytest.mark.django_db
 def test_the_link_service_makes_one_link_per_item_and_product():
-    item = published()
+    item = published(card_links=False)
     product = item.product_maps.get().product
     first = feed_services.ugc_item_link_get_or_create(item=item, product=product)
     again = feed_services.ugc_item_link_get_or_create(item=item, product=product)
@@ -453,7 +453,7 @@ def test_the_link_service_makes_one_link_per_item_and_product():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_make_one_link():
-    item = published()
+    item = published(card_links=False)
     product = item.product_maps.get().product
     barrier = threading.Barrier(4)
     results, errors = [], []
