@@ -198,11 +198,10 @@ def demo_blocklist() -> BlocklistEntry:
     entry = BlocklistEntry.objects.filter(term__iexact=DEMO_BLOCKED_WORD, kind="word").first()
     if entry is None:
         entry = services.blocklist_entry_save(
-            entry=BlocklistEntry(
-                term=DEMO_BLOCKED_WORD,
-                kind=BlocklistEntry.Kind.WORD,
-                action=BlocklistEntry.Action.FLAG,
-            )
+            term=DEMO_BLOCKED_WORD,
+            kind=BlocklistEntry.Kind.WORD,
+            action=BlocklistEntry.Action.FLAG,
+            active=True,
         )
     return entry
 
@@ -247,7 +246,7 @@ def seed_item(spec: DemoItem, *, index: int, moderator, videos: bool) -> bool:
         )
     if not item.product_maps.exists():
         services.ugc_map_product(item_id=item.pk, product=product, actor=moderator)
-    if (item.media_manifest or {}).get("status") != "ready":
+    if item.media_status != UGCItem.MediaStatus.READY:
         # Directly, so the demo works without a worker (the queued job then finds it done).
         item = services.ugc_media_process(item_id=item.pk) or item
     item.refresh_from_db()

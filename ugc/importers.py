@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -30,7 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Product, Variant
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_message, full_clean
 from creators.models import Creator
 from previews.fetch import fetch
 from ugc.models import UGCItem, UGCRights
@@ -85,20 +84,18 @@ def max_media_bytes() -> int:
     return max(settings.IMAGE_MAX_UPLOAD_BYTES, settings.UGC_VIDEO_MAX_BYTES)
 
 
-class ImportFileError(Exception):
+class ImportFileError(ApplicationError):
     """The file as a whole cannot be imported; nothing was read from it."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="import_file_invalid")
 
 
-class RowError(Exception):
+class RowError(ApplicationError):
     """One row cannot be imported; the message says which field and why."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="row_invalid")
 
 
 @dataclass
@@ -423,18 +420,10 @@ def build_rights(data: dict, *, granted_by=None) -> dict | None:
     # The same checks ugc_rights_grant makes, on an unsaved copy, so that a dry run sees them.
     check = UGCRights(**{k: v for k, v in rights.items() if k != "granted_by"})
     try:
-        check.full_clean(exclude=["item", "granted_by"], validate_constraints=False)
-    except ValidationError as exc:
-        raise RowError(_validation_message(exc)) from None
+        full_clean(check, exclude=["item", "granted_by"], validate_constraints=False)
+    except ApplicationError as exc:
+        raise RowError(error_message(exc)) from None
     return rights
-
-
-def _validation_message(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return " ".join(
-            f"{name}: {' '.join(messages)}" for name, messages in exc.message_dict.items()
-        )
-    return " ".join(exc.messages)
 
 
 def map_row(data: dict, *, default_source: str | None = None, actor=None) -> Mapped:
@@ -535,14 +524,6 @@ def _created_message(item: UGCItem, mapped: Mapped) -> tuple[str, list[str]]:
     return message, flags
 
 
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, RowError | ApplicationError):
-        return exc.message
-    if isinstance(exc, ValidationError):
-        return _validation_message(exc)
-    return str(exc)
-
-
 def import_row(
     row: Row,
     *,
@@ -557,8 +538,8 @@ def import_row(
         return RowResult(row.where, "failed", row.problem)
     try:
         mapped = map_row(row.data, default_source=default_source, actor=actor)
-    except (RowError, ApplicationError, ValidationError) as exc:
-        return RowResult(row.where, "failed", _error_text(exc))
+    except ApplicationError as exc:
+        return RowResult(row.where, "failed", error_message(exc))
     key = (mapped.source, mapped.external_id)
     existing = _existing(*key)
     if existing is not None:
@@ -571,8 +552,8 @@ def import_row(
         )
     try:
         media_file = open_media(mapped, base_dir=base_dir)
-    except (RowError, ApplicationError) as exc:
-        return RowResult(row.where, "failed", _error_text(exc))
+    except ApplicationError as exc:
+        return RowResult(row.where, "failed", error_message(exc))
     except OSError as exc:
         return RowResult(row.where, "failed", f"media cannot be read: {exc.strerror or exc}")
     with media_file:
@@ -583,8 +564,8 @@ def import_row(
                     seen[key] = row.where
                 return RowResult(row.where, "created", "valid: would be created")
             return _ingest(row, mapped, media_file, actor=actor)
-        except (RowError, ApplicationError, ValidationError) as exc:
-            return RowResult(row.where, "failed", _error_text(exc))
+        except ApplicationError as exc:
+            return RowResult(row.where, "failed", error_message(exc))
 
 
 def _ingest(row: Row, mapped: Mapped, media_file, *, actor) -> RowResult:

@@ -134,7 +134,7 @@ def parse_batch(fields: dict) -> tuple[str | None, dict[tuple[int, date, str], i
 
 def flush(*, max_batches: int = 5) -> int:
     """Move the buffered counters to UGCMetricDaily. Returns how many events were added."""
-    from ugc.feed_services import ugc_feed_metrics_apply
+    from ugc.services.feed import ugc_feed_metrics_apply
 
     if not buffer_enabled():
         return _local.flush()
@@ -202,7 +202,7 @@ class _LocalBuffer:
             return parse_batch(dict(self._counts))[1]
 
     def flush(self) -> int:
-        from ugc.feed_services import ugc_feed_metrics_apply
+        from ugc.services.feed import ugc_feed_metrics_apply
 
         with self._lock:
             taken, self._counts = self._counts, Counter()

@@ -1,6 +1,6 @@
 """UGC: items, their rights, product mappings, the moderation audit and daily metrics.
 
-Workflows (ingestion, moderation transitions, the rights gate) live in `ugc/services.py`.
+Workflows (ingestion, moderation transitions, the rights gate) live in `ugc/services/`.
 """
 
 from django.conf import settings
@@ -18,7 +18,8 @@ CHANNELS = ("site", "email", "ads", "social")
 
 
 def default_manifest() -> dict:
-    return {"status": "pending"}
+    """An empty manifest: the media job fills it; its state is `UGCItem.media_status`."""
+    return {}
 
 
 class RejectionReason(models.Model):
@@ -113,6 +114,12 @@ class UGCItem(models.Model):
         REJECTED = "rejected", "Rejected"
         ARCHIVED = "archived", "Archived"
 
+    class MediaStatus(models.TextChoices):
+        PENDING = "pending", "Pending"  # the media job has not made the manifest yet
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"  # the manifest holds the error
+        WITHDRAWN = "withdrawn", "Withdrawn"  # archived: the public copies were deleted
+
     source = models.CharField(max_length=20, choices=Source.choices)
     external_id = models.CharField(
         max_length=200, blank=True, help_text="The post's id on its platform (unique per source)."
@@ -149,7 +156,19 @@ class UGCItem(models.Model):
     flags = models.JSONField(
         default=list, blank=True, help_text='Automated findings: [{"code": ..., "detail": ...}].'
     )
-    media_manifest = models.JSONField(default=default_manifest, blank=True)
+    media_status = models.CharField(
+        max_length=10,
+        choices=MediaStatus.choices,
+        default=MediaStatus.PENDING,
+        db_index=True,
+        editable=False,
+        help_text="Changed only by the services: the media job, archiving, a retry.",
+    )
+    media_manifest = models.JSONField(
+        default=default_manifest,
+        blank=True,
+        help_text="What the media job made: sizes, display copy, thumbnail, renditions.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -172,6 +191,12 @@ class UGCItem(models.Model):
             models.Index(fields=["status", "-created_at"], name="ugc_item_status_created"),
             models.Index(fields=["status", "claimed_at"], name="ugc_item_status_claimed"),
             models.Index(fields=["status", "-published_at"], name="ugc_item_status_published"),
+            # The feed's query: published items with ready media, newest first (keyset pages).
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=Q(status="published", media_status="ready"),
+                name="ugc_item_feed",
+            ),
         ]
 
     def __str__(self):
@@ -360,7 +385,7 @@ class UGCItemLink(models.Model):
     """The short link a feed card's button uses for one item and one product it is mapped to.
 
     Tagged with the item (utm_content `ugc-<id>`) and its creator, so clicks, and the orders
-    they lead to, are credited to the content. Created by `ugc.feed_services`.
+    they lead to, are credited to the content. Created by `ugc.services.feed`.
     """
 
     item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="feed_links")

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,8 +13,9 @@ from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from ugc import feed_services
 from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCProductMap, UGCRights
+
+logger = logging.getLogger(__name__)
 
 
 class RightsState(models.TextChoices):
@@ -69,7 +71,7 @@ def publishable_items(*, now: datetime | None = None, channel: str = "site"):
             valid_rights_exist(now=now, channel=channel),
             Exists(UGCProductMap.objects.filter(item=OuterRef("pk"))),
             status=UGCItem.Status.PUBLISHED,
-            media_manifest__status="ready",
+            media_status=UGCItem.MediaStatus.READY,
         )
         .select_related("creator")
         .order_by("-published_at", "-pk")
@@ -80,10 +82,22 @@ def items_awaiting_media(*, older_than: timedelta, limit: int = 1000) -> list[in
     """Ids of items ingested over `older_than` ago whose media job has not run."""
     return list(
         UGCItem.objects.filter(
-            media_manifest__status="pending", created_at__lt=timezone.now() - older_than
+            media_status=UGCItem.MediaStatus.PENDING, created_at__lt=timezone.now() - older_than
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
+    )
+
+
+def items_missing_card_links() -> list[int]:
+    """Ids of published items mapped to a product they have no feed card link for."""
+    missing = UGCProductMap.objects.filter(item=OuterRef("pk")).exclude(
+        Exists(UGCItemLink.objects.filter(item=OuterRef("item"), product=OuterRef("product")))
+    )
+    return list(
+        UGCItem.objects.filter(Exists(missing), status=UGCItem.Status.PUBLISHED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
 
 
@@ -111,7 +125,7 @@ def items_with_rights_state(queryset=None, *, now: datetime | None = None):
 # a keyset cursor, and for each item its media URLs and a card per mapped (active) product
 # with title, price, image and the short link that credits the click to the item and its
 # creator. Five queries whatever the size of the feed: items, product maps with their
-# products, variants, images, card links.
+# products, variants, images, card links. It never writes.
 
 
 @dataclass
@@ -250,9 +264,9 @@ def feed_page(
     """One page of the shoppable feed, newest published first (see the note above).
 
     A new item published between two requests sorts before the cursor, so following
-    `next_cursor` neither repeats nor skips an item. Card links missing for a pair (items
-    published before their link was made) are made here once, so a steady-state request
-    writes nothing.
+    `next_cursor` neither repeats nor skips an item. Reads only: every card's short link was
+    made when the item was published or mapped (`ugc.services.feed`; items published before
+    that were backfilled by a migration). A pair without one shows no card, and is logged.
     """
     size = feed_page_size(limit)
     queryset = feed_items(now=now)
@@ -265,21 +279,11 @@ def feed_page(
     more = len(items) > size
     items = items[:size]
 
-    links = {}
-    missing = []
-    for item in items:
-        for item_link in item.feed_links.all():
-            links[(item.pk, item_link.product_id)] = item_link.short_link
-        for product_map in item.product_maps.all():
-            if (item.pk, product_map.product_id) not in links:
-                missing.append((item, product_map.product))
-    if missing:  # published before links were made at publish time: make them once
-        links.update(
-            feed_services.ugc_item_links_ensure(
-                pairs=list({(i.pk, p.pk): (i, p) for i, p in missing}.values())
-            )
-        )
-
+    links = {
+        (item.pk, item_link.product_id): item_link.short_link
+        for item in items
+        for item_link in item.feed_links.all()
+    }
     entries = []
     for item in items:
         products, seen = [], set()
@@ -288,7 +292,14 @@ def feed_page(
             if product.pk in seen:
                 continue
             seen.add(product.pk)
-            products.append(_product_entry(product, request, links[(item.pk, product.pk)]))
+            short_link = links.get((item.pk, product.pk))
+            if short_link is None:  # publishing and mapping make it: a card without is a bug
+                logger.warning(
+                    "ugc.feed.card_link_missing",
+                    extra={"item_id": item.pk, "product_id": product.pk},
+                )
+                continue
+            products.append(_product_entry(product, request, short_link))
         entries.append(
             {
                 "id": item.pk,

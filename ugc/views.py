@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from core import json_input
 from core.absolute_urls import absolute_url
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_response
 from ugc import metrics, selectors
 
 logger = logging.getLogger(__name__)
@@ -61,11 +61,6 @@ def feed(request):
     return render(request, "ugc/feed.html", context)
 
 
-def _error(code: str, message: str, fields: dict | None = None, status: int = 400):
-    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
-    return JsonResponse(body, status=status)
-
-
 def parse_events(body: bytes) -> dict[str, list[int]]:
     """`{"impressions": [ids], "clicks": [ids]}` checked, or ApplicationError naming the rule."""
     data = json_input.loads(body or b"null", max_bytes=EVENTS_MAX_BODY)
@@ -103,7 +98,7 @@ def feed_events(request):
     try:
         events = parse_events(request.body)
     except ApplicationError as exc:
-        return _error(exc.code, exc.message, exc.fields)
+        return error_response(exc.code, exc.message, exc.fields)
     metrics.record(impressions=events["impressions"], clicks=events["clicks"])
     response = JsonResponse({}, status=202)
     response["Cache-Control"] = "no-store"

@@ -61,7 +61,7 @@ def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_co
     # The feed's own query shows every published demo item.
     assert set(publishable_items()) == set(published)
     for item in published:
-        assert item.media_manifest["status"] == "ready"
+        assert item.media_status == "ready"
         assert item.rights.consent_method == "creator_agreement"
         assert item.rights.allowed_channels == ["site", "social"]
         assert item.product_maps.exists()
@@ -84,7 +84,7 @@ def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_co
     flagged = queued.get(external_id="demo-9")
     assert flagged.flag_codes == ["blocklist"]
     assert not UGCRights.objects.filter(item__external_id="demo-10").exists()
-    assert all(item.media_manifest["status"] == "ready" for item in queued)
+    assert all(item.media_status == "ready" for item in queued)
 
 
 def test_seed_demo_ugc_without_ffmpeg_is_images_only(monkeypatch):

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
+from ugc import services
 from ugc.models import (
     BlocklistEntry,
     RejectionReason,
@@ -144,12 +145,13 @@ class UGCProductMapFactory(factory.django.DjangoModelFactory):
 
 
 def ready_manifest() -> dict:
-    return {"status": "ready", "kind": "image", "width": 64, "height": 64, "aspect": 1.0}
+    return {"kind": "image", "width": 64, "height": 64, "aspect": 1.0}
 
 
 def publishable_item(**fields) -> UGCItem:
     """An item meeting every publishing requirement, in the given status (approved by default)."""
     fields.setdefault("status", UGCItem.Status.APPROVED)
+    fields.setdefault("media_status", UGCItem.MediaStatus.READY)
     fields.setdefault("media_manifest", ready_manifest())
     item = UGCItemFactory(**fields)
     UGCRightsFactory(item=item)
@@ -157,4 +159,10 @@ def publishable_item(**fields) -> UGCItem:
     if item.status == UGCItem.Status.PUBLISHED and not item.published_at:
         item.published_at = timezone.now()
         item.save(update_fields=["published_at"])
+    return item
+
+
+def with_card_links(item: UGCItem) -> UGCItem:
+    """The feed card links publishing makes, for a published item written straight to the table."""
+    services.make_card_links(item)
     return item

@@ -29,7 +29,6 @@ S = UGCItem.Status
 
 def ready_with_thumbnail():
     return {
-        "status": "ready",
         "kind": "image",
         "width": 400,
         "height": 400,
@@ -50,6 +49,7 @@ def test_changelist_shows_each_column(moderator_client):
         creator=creator,
         caption="Wearing the hoodie all winter " * 5,
         flags=[{"code": "near_duplicate", "detail": "looks like item 3 (distance 2)"}],
+        media_status="ready",
         media_manifest=ready_with_thumbnail(),
     )
     UGCRightsFactory(item=item)
@@ -164,7 +164,10 @@ def _queries_for_changelist(client) -> int:
 def _make_items(n: int, moderator):
     for _ in range(n):
         item = publishable_item(
-            status=S.QUEUED, creator=CreatorFactory(), media_manifest=ready_with_thumbnail()
+            status=S.QUEUED,
+            creator=CreatorFactory(),
+            media_status="ready",
+            media_manifest=ready_with_thumbnail(),
         )
         UGCProductMapFactory(item=item)  # two mappings each
         services.ugc_claim(item_id=item.pk, moderator=moderator)
@@ -185,7 +188,7 @@ def test_changelist_queries_do_not_grow_with_rows(moderator_client, django_asser
 
 def test_publish_reports_item_by_item_and_refuses_an_item_without_rights(moderator_client):
     ready = [publishable_item() for _ in range(3)]
-    no_rights = UGCItemFactory(status=S.APPROVED, media_manifest={"status": "ready"})
+    no_rights = UGCItemFactory(status=S.APPROVED, media_status="ready")
     UGCProductMapFactory(item=no_rights)
 
     response = action(moderator_client, "publish_items", [*ready, no_rights])

@@ -69,8 +69,9 @@ def errors(response) -> str:
 
 def test_an_image_is_previewed_with_its_flags_and_blockers(moderator_client):
     item = UGCItemFactory(
+        media_status="ready",
         media_manifest={
-            "status": "ready", "kind": "image", "width": 400, "height": 300, "aspect": 1.33,
+            "kind": "image", "width": 400, "height": 300, "aspect": 1.33,
             "display": {"name": "ugc/9/display.webp", "content_type": "image/webp",
                         "width": 400, "height": 300},
             "thumbnail": {"name": "ugc/9/thumb.webp", "width": 64, "height": 48},
@@ -89,8 +90,9 @@ def test_an_image_is_previewed_with_its_flags_and_blockers(moderator_client):
 def test_a_video_plays_its_360p_rendition_muted_with_the_poster(moderator_client):
     item = UGCItemFactory(
         media_type=UGCItem.MediaType.VIDEO,
+        media_status="ready",
         media_manifest={
-            "status": "ready", "kind": "video", "width": 1280, "height": 720, "aspect": 1.7778,
+            "kind": "video", "width": 1280, "height": 720, "aspect": 1.7778,
             "duration_s": 12.5,
             "display": {"name": "ugc/5/poster.jpg", "content_type": "image/jpeg",
                         "width": 1280, "height": 720},
@@ -112,7 +114,7 @@ def test_a_video_plays_its_360p_rendition_muted_with_the_poster(moderator_client
 
 
 def test_a_failed_media_job_shows_its_error(moderator_client):
-    item = UGCItemFactory(media_manifest={"status": "failed", "error": "ffprobe found no video"})
+    item = UGCItemFactory(media_status="failed", media_manifest={"error": "ffprobe found no video"})
     html = moderator_client.get(change_url(item)).content.decode()
     assert "The media could not be processed: ffprobe found no video" in html
     assert "ugc-preview" not in html
@@ -306,7 +308,7 @@ def test_claim_approve_and_publish_item_by_item(moderator_client):
 
 
 def test_publish_button_says_why_not(moderator_client):
-    item = UGCItemFactory(status=S.APPROVED, media_manifest={"status": "ready"})
+    item = UGCItemFactory(status=S.APPROVED, media_status="ready")
     UGCProductMapFactory(item=item)
     UGCRightsFactory(item=item, allowed_channels=["email"])
     page = moderator_client.get(change_url(item)).content.decode()
@@ -358,7 +360,7 @@ def test_the_moderate_url_takes_posts_only(moderator_client):
 
 
 def test_expired_rights_show_in_the_blockers(moderator_client):
-    item = UGCItemFactory(status=S.APPROVED, media_manifest={"status": "ready"})
+    item = UGCItemFactory(status=S.APPROVED, media_status="ready")
     UGCRightsFactory(item=item, starts_at=timezone.now() - timedelta(days=5),
                      expires_at=timezone.now() - timedelta(days=1))  # fmt: skip
     assert "The rights expired on" in moderator_client.get(change_url(item)).content.decode()

@@ -19,9 +19,10 @@ from links.models import ShortLink
 from tests.catalog.factories import ProductFactory, VariantFactory, image_bytes, upload
 from tests.links.factories import CreatorFactory
 from tests.links.helpers import MOBILE_SAFARI
-from tests.ugc.factories import UGCProductMapFactory, publishable_item
-from ugc import feed_services, metrics, selectors, services
+from tests.ugc.factories import UGCProductMapFactory, publishable_item, with_card_links
+from ugc import metrics, selectors, services
 from ugc.models import UGCItem, UGCItemLink, UGCMetricDaily, UGCProductMap
+from ugc.services import feed as feed_services
 
 FEED = "/shop/feed"
 API = "/api/ugc/feed"
@@ -30,7 +31,6 @@ EVENTS = "/shop/feed/events"
 
 def image_manifest(n: int = 1) -> dict:
     return {
-        "status": "ready",
         "kind": "image",
         "width": 1080,
         "height": 1350,
@@ -55,8 +55,9 @@ def video_manifest(n: int = 1) -> dict:
     }  # fmt: skip
 
 
-def published(*, product=None, at=None, manifest=None, **fields) -> UGCItem:
-    """A publishable, published item mapped to `product` (else a new product with a price)."""
+def published(*, product=None, at=None, manifest=None, card_links=True, **fields) -> UGCItem:
+    """A publishable, published item mapped to `product` (else a new product with a price),
+    with its card links as publishing makes them (unless `card_links` is false)."""
     item = publishable_item(
         status=UGCItem.Status.PUBLISHED, media_manifest=manifest or image_manifest(), **fields
     )
@@ -69,7 +70,7 @@ def published(*, product=None, at=None, manifest=None, **fields) -> UGCItem:
     if at is not None:
         UGCItem.objects.filter(pk=item.pk).update(published_at=at)
         item.refresh_from_db()
-    return item
+    return with_card_links(item) if card_links else item
 
 
 def api_ids(client, **params) -> tuple[list[int], str | None]:
@@ -115,7 +116,7 @@ def test_the_feed_shows_only_publishable_items(client):
     no_site.rights.save()
     unmapped = published()
     UGCProductMap.objects.filter(item=unmapped).delete()
-    not_ready = published(manifest={"status": "pending"})
+    not_ready = published(media_status="pending")
     approved_only = publishable_item(media_manifest=image_manifest())  # not published
     archived = published()
     UGCItem.objects.filter(pk=archived.pk).update(status=UGCItem.Status.ARCHIVED)
@@ -318,10 +319,11 @@ def _make_items(n: int) -> None:
         extra = ProductFactory()
         VariantFactory(product=extra)
         UGCProductMapFactory(item=item, product=extra, placement=UGCProductMap.Placement.HOME_FEED)
+        with_card_links(item)
 
 
 def _queries(client, url, params) -> int:
-    client.get(url, params)  # warm: the first view makes card links that are missing
+    client.get(url, params)  # warm: per-process caches
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url, params)
     assert response.status_code == 200
@@ -347,15 +349,51 @@ def test_query_count_is_the_same_for_small_and_large_feeds(client, django_assert
 
 
 @pytest.mark.django_db
-def test_a_steady_state_feed_request_writes_nothing(client):
-    _make_items(4)
-    client.get(API, {"limit": 50})
+def test_the_feed_only_reads_even_for_an_item_without_its_card_links(
+    client, caplog, django_assert_num_queries
+):
+    _make_items(2)
+    orphan = published(card_links=False)  # as if published before links were made then
     links = ShortLink.objects.count()
-    assert links == UGCItemLink.objects.count() == 8  # two products per item
+    assert links == UGCItemLink.objects.count() == 4  # two products per item
     with CaptureQueriesContext(connection) as ctx:
+        body = client.get(API, {"limit": 50}).json()
+        html = client.get(FEED).content.decode()
+    assert [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("SELECT")] == []
+    assert (ShortLink.objects.count(), UGCItemLink.objects.count()) == (links, 4)
+    cards = {item["id"]: [p["link_code"] for p in item["products"]] for item in body["items"]}
+    assert cards.pop(orphan.pk) == []  # shown, but no card without its link
+    assert [len(codes) for codes in cards.values()] == [2, 2]
+    assert orphan.pk in page_ids(html)
+    missing = [r for r in caplog.records if r.message == "ugc.feed.card_link_missing"]
+    assert {r.item_id for r in missing} == {orphan.pk}
+    with django_assert_num_queries(5):
         client.get(API, {"limit": 50})
-        client.get(FEED)
-    assert not [q for q in ctx.captured_queries if not q["sql"].lstrip().startswith("SELECT")]
+
+
+@pytest.mark.django_db
+def test_the_backfill_makes_missing_card_links_as_publishing_does_and_only_once(client):
+    creator = CreatorFactory(handle="maya")
+    done = published()
+    orphan = published(card_links=False, creator=creator)
+    later = ProductFactory()  # mapped straight in the table, so without its link
+    UGCProductMapFactory(item=done, product=later, placement=UGCProductMap.Placement.HOME_FEED)
+    archived = published(card_links=False)
+    UGCItem.objects.filter(pk=archived.pk).update(status=UGCItem.Status.ARCHIVED)
+    assert selectors.items_missing_card_links() == [done.pk, orphan.pk]
+
+    assert services.ugc_card_links_backfill() == 2
+    assert selectors.items_missing_card_links() == []
+    link = UGCItemLink.objects.select_related("short_link").get(item=orphan).short_link
+    assert (link.product_id, link.creator_id) == (orphan.product_maps.get().product_id, creator.pk)
+    assert (link.utm_medium, link.utm_content) == ("ugc_feed", f"ugc-{orphan.pk}")
+    assert UGCItemLink.objects.filter(item=done, product=later).exists()
+    assert not UGCItemLink.objects.filter(item=archived).exists()
+    cards = {item["id"]: item["products"] for item in client.get(API).json()["items"]}
+    assert [p["link_code"] for p in cards[orphan.pk]] == [link.code]
+
+    links = ShortLink.objects.count()
+    assert services.ugc_card_links_backfill() == 0
     assert ShortLink.objects.count() == links
 
 
@@ -405,7 +443,7 @@ def test_publishing_and_mapping_a_published_item_make_its_card_links(moderator):
 
 @pytest.mark.django_db
 def test_the_link_service_makes_one_link_per_item_and_product():
-    item = published()
+    item = published(card_links=False)
     product = item.product_maps.get().product
     first = feed_services.ugc_item_link_get_or_create(item=item, product=product)
     again = feed_services.ugc_item_link_get_or_create(item=item, product=product)
@@ -415,7 +453,7 @@ def test_the_link_service_makes_one_link_per_item_and_product():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_make_one_link():
-    item = published()
+    item = published(card_links=False)
     product = item.product_maps.get().product
     barrier = threading.Barrier(4)
     results, errors = [], []
@@ -679,3 +717,14 @@ def test_without_redis_counts_wait_in_the_process_and_are_flushed_in_batches(cli
     row = UGCMetricDaily.objects.get(item=item)
     assert (row.impressions, row.clicks) == (6, 1)
     assert metrics.pending() == {}
+
+
+@pytest.mark.django_db
+def test_the_feed_query_can_walk_its_partial_index_newest_first():
+    _make_items(3)
+    first = selectors.feed_items()[:9]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: force the planner's hand
+        cursor.execute("SET LOCAL enable_sort = off")
+        plan = first.explain()
+    assert "ugc_item_feed" in plan, plan

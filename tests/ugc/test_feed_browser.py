@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from links import snapshots
 from tests.catalog.factories import ProductFactory, VariantFactory, image_bytes
 from tests.links.factories import CreatorFactory
-from tests.ugc.factories import publishable_item
+from tests.ugc.factories import publishable_item, with_card_links
 from tests.ugc.test_feed import image_manifest
 from ugc import metrics
 from ugc.models import UGCItem
@@ -44,7 +44,7 @@ def feed_item(product, *, n, creator=None, caption="Loving it"):
         caption=caption,
     )
     item.product_maps.update(product=product)
-    return item
+    return with_card_links(item)
 
 
 def test_the_card_shows_the_product_and_its_button_goes_through_the_short_link(

@@ -17,8 +17,10 @@ from tests.ugc.factories import (
     publishable_item,
     video_bytes,
 )
-from ugc import services, tasks
+from ugc import ffmpeg, services, tasks
 from ugc.models import BlocklistEntry, ModerationEvent, UGCItem
+from ugc.services import ingest as ingest_services
+from ugc.services import media as media_services
 
 S = UGCItem.Status
 
@@ -72,7 +74,7 @@ def test_an_image_is_ingested_queued_with_hashes_and_an_audit(django_capture_on_
     assert item.file_sha256 == hashlib.sha256(data).hexdigest()
     assert len(item.perceptual_hash) == 16
     assert item.flags == []
-    assert item.media_manifest == {"status": "pending"}
+    assert (item.media_status, item.media_manifest) == ("pending", {})
     with item.original.open("rb") as fh:
         assert fh.read() == data
     event = ModerationEvent.objects.get()
@@ -243,9 +245,9 @@ def test_rights_can_come_with_the_content():
 
 @pytest.mark.django_db
 def test_bad_rights_refuse_the_whole_ingestion():
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ApplicationError) as exc:
         ingest(rights={"consent_method": "dm_approval", "allowed_channels": ["site"]})
-    assert "proof_text" in exc.value.message_dict
+    assert "proof_text" in exc.value.fields
     assert not UGCItem.objects.exists()
     assert stored_files() == []
 
@@ -331,7 +333,7 @@ def test_the_media_job_makes_a_clean_display_copy_and_a_thumbnail(
         item = ingest(media_file=media_upload("big.jpg", out.getvalue(), "image/jpeg"))
     item.refresh_from_db()
     manifest = item.media_manifest
-    assert manifest["status"] == "ready"
+    assert item.media_status == "ready"
     assert (manifest["width"], manifest["height"], manifest["aspect"]) == (1080, 810, 1.3333)
     assert manifest["display"]["name"] == f"{services.media_folder(item.pk)}/display.jpg"
     assert manifest["thumbnail"]["name"] == f"{services.media_folder(item.pk)}/thumb.jpg"
@@ -351,7 +353,7 @@ def test_the_media_job_makes_a_clean_display_copy_and_a_thumbnail(
 def test_reprocessing_rewrites_the_files_in_place():
     item = ingest()
     services.ugc_media_process(item_id=item.pk)
-    UGCItem.objects.filter(pk=item.pk).update(media_manifest={"status": "pending"})
+    UGCItem.objects.filter(pk=item.pk).update(media_status="pending")
     services.ugc_media_process(item_id=item.pk)
     files = default_storage.listdir(services.media_folder(item.pk))[1]
     assert sorted(files) == ["display.jpg", "thumb.jpg"]
@@ -363,7 +365,7 @@ def test_the_media_job_makes_a_poster_thumbnail_and_renditions_of_a_video():
     services.ugc_media_process(item_id=item.pk)
     item.refresh_from_db()
     manifest = item.media_manifest
-    assert (manifest["status"], manifest["kind"]) == ("ready", "video")
+    assert (item.media_status, manifest["kind"]) == ("ready", "video")
     assert (manifest["width"], manifest["height"]) == (640, 360)
     assert manifest["duration_s"] == pytest.approx(1.0, abs=0.1)
     assert [r["label"] for r in manifest["renditions"]] == ["360p"]  # never upscaled
@@ -382,8 +384,8 @@ def test_a_media_failure_flags_the_item_and_raises_for_a_retry(monkeypatch):
     def broken(path, *, out_dir):
         raise RuntimeError("ffmpeg exited with 1")
 
-    real = services.media.process_video
-    monkeypatch.setattr(services.media, "process_video", broken)
+    real = ffmpeg.process_video
+    monkeypatch.setattr(ffmpeg, "process_video", broken)
     item = ingest(media_file=media_upload("clip.mp4", video_bytes(), "video/mp4"))
     with pytest.raises(services.MediaProcessingError):
         services.ugc_media_process(item_id=item.pk)
@@ -391,13 +393,13 @@ def test_a_media_failure_flags_the_item_and_raises_for_a_retry(monkeypatch):
         services.ugc_media_process(item_id=item.pk)
     item.refresh_from_db()
     assert item.flags == [{"code": "media_error", "detail": "RuntimeError: ffmpeg exited with 1"}]
-    assert item.media_manifest["status"] == "failed"
+    assert item.media_status == "failed"
     assert services.MediaProcessingError in tasks.process_media.autoretry_for
 
-    monkeypatch.setattr(services.media, "process_video", real)
+    monkeypatch.setattr(ffmpeg, "process_video", real)
     services.ugc_media_process(item_id=item.pk)
     item.refresh_from_db()
-    assert (item.media_manifest["status"], item.flags) == ("ready", [])
+    assert (item.media_status, item.flags) == ("ready", [])
 
 
 @pytest.mark.django_db
@@ -408,7 +410,7 @@ def test_a_video_ffmpeg_cannot_decode_fails_without_retrying():
         fh.write(data[: len(data) // 2])
     assert services.ugc_media_process(item_id=item.pk) is None  # no exception: no retry
     item.refresh_from_db()
-    assert item.media_manifest["status"] == "failed"
+    assert item.media_status == "failed"
     assert item.flag_codes == ["media_error"]
 
 
@@ -419,7 +421,7 @@ def test_a_corrupt_stored_original_fails_without_retrying():
         fh.write(b"not an image any more")
     assert services.ugc_media_process(item_id=item.pk) is None
     item.refresh_from_db()
-    assert item.media_manifest["status"] == "failed"
+    assert item.media_status == "failed"
     assert item.flag_codes == ["media_error"]
 
 
@@ -458,7 +460,7 @@ def test_public_copies_sit_in_a_folder_nobody_can_guess_from_the_id(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_archiving_deletes_the_public_copies_and_a_late_job_cannot_bring_them_back(moderator):
-    item = publishable_item(status=UGCItem.Status.PUBLISHED, media_manifest={"status": "pending"})
+    item = publishable_item(status=UGCItem.Status.PUBLISHED, media_status="pending")
     services.ugc_media_process(item_id=item.pk)
     item.refresh_from_db()
     files = [item.media_manifest["display"]["name"], item.media_manifest["thumbnail"]["name"]]
@@ -466,11 +468,11 @@ def test_archiving_deletes_the_public_copies_and_a_late_job_cannot_bring_them_ba
 
     services.ugc_archive(item_id=item.pk, actor=moderator, reason="Creator asked")
     item.refresh_from_db()
-    assert item.media_manifest["status"] == "withdrawn"
+    assert item.media_status == "withdrawn"
     assert not any(default_storage.exists(name) for name in files)
     assert item.original.storage.exists(item.original.name)  # the private original stays
 
-    assert services.ugc_media_process(item_id=item.pk).media_manifest["status"] == "withdrawn"
+    assert services.ugc_media_process(item_id=item.pk).media_status == "withdrawn"
     assert not any(default_storage.exists(name) for name in files)
 
 
@@ -478,7 +480,7 @@ def test_archiving_deletes_the_public_copies_and_a_late_job_cannot_bring_them_ba
 def test_a_job_that_fails_after_another_made_the_media_changes_nothing():
     item = publishable_item(status=UGCItem.Status.PUBLISHED)
     ready = dict(item.media_manifest)
-    services._media_failed(item.pk, "RuntimeError: a late duplicate run failed")
+    media_services._media_failed(item.pk, "RuntimeError: a late duplicate run failed")
     item.refresh_from_db()
     assert (item.media_manifest, item.flags) == (ready, [])
 
@@ -490,11 +492,11 @@ def test_a_job_out_of_time_fails_for_good_instead_of_retrying(monkeypatch):
     def too_slow(item):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(services, "_image_manifest", too_slow)
+    monkeypatch.setattr(media_services, "_image_manifest", too_slow)
     item = ingest()
     assert services.ugc_media_process(item_id=item.pk) is None  # no exception: no retry
     item.refresh_from_db()
-    assert item.media_manifest["status"] == "failed"
+    assert item.media_status == "failed"
     assert "time limit" in item.flags[0]["detail"]
 
 
@@ -506,18 +508,18 @@ def test_failed_or_lost_media_jobs_run_again(moderator, django_capture_on_commit
 
     stuck = ingest(media_file=media_upload(seed=21))
     fresh = ingest(media_file=media_upload(seed=22))
-    UGCItem.objects.filter(pk__in=[stuck.pk, fresh.pk]).update(media_manifest={"status": "pending"})
+    UGCItem.objects.filter(pk__in=[stuck.pk, fresh.pk]).update(media_status="pending")
     UGCItem.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(hours=1))
     assert tasks.media_sweep() == 1  # eager: the job ran for the stuck item only
     stuck.refresh_from_db()
     fresh.refresh_from_db()
-    assert (stuck.media_manifest["status"], fresh.media_manifest["status"]) == ("ready", "pending")
+    assert (stuck.media_status, fresh.media_status) == ("ready", "pending")
 
-    UGCItem.objects.filter(pk=fresh.pk).update(media_manifest={"status": "failed", "error": "x"})
+    UGCItem.objects.filter(pk=fresh.pk).update(media_status="failed", media_manifest={"error": "x"})
     with django_capture_on_commit_callbacks(execute=True):
         services.ugc_media_retry(item_id=fresh.pk, actor=moderator)
     fresh.refresh_from_db()
-    assert fresh.media_manifest["status"] == "ready"
+    assert fresh.media_status == "ready"
     assert fresh.events.filter(action="media_retry").exists()
     with pytest.raises(ApplicationError) as exc:
         services.ugc_media_retry(item_id=fresh.pk, actor=moderator)
@@ -531,7 +533,7 @@ def test_postgresql_and_python_find_the_same_closest_hash():
     near = pattern_bytes(31, fmt="JPEG", size=(360, 360), quality=70)
     probe = services.perceptual_hash(Image.open(io.BytesIO(near)))
     candidates = UGCItem.objects.exclude(perceptual_hash="")
-    in_sql = services._closest_hash_in_sql(candidates, probe)
-    in_python = services._closest_hash_in_python(candidates, probe)
+    in_sql = ingest_services._closest_hash_in_sql(candidates, probe)
+    in_python = ingest_services._closest_hash_in_python(candidates, probe)
     assert in_sql == in_python
     assert in_sql[0] == first.pk and in_sql[1] == services.hamming(probe, first.perceptual_hash)

@@ -1,4 +1,4 @@
-"""Video probing, checks and transcoding (ugc.media) against the real ffmpeg.
+"""Video probing, checks and transcoding (ugc.ffmpeg) against the real ffmpeg.
 
 Test videos are made on the spot from ffmpeg's lavfi sources, tiny and short, so nothing
 is downloaded. ffmpeg is a dependency (Debian's package, installed by `.ci/run`): if it is
@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.ugc.factories import render_video
-from ugc.media import MediaError, VideoInfo, check_video, probe_video, process_video, sniff_video
+from ugc.ffmpeg import MediaError, VideoInfo, check_video, probe_video, process_video, sniff_video
 
 LOCATION = "+51.5000-000.1000/"
 

@@ -6,8 +6,8 @@ import pytest
 
 from core.errors import ApplicationError
 from tests.ugc.factories import UGCItemFactory
-from ugc import feed_services
 from ugc.models import UGCMetricDaily
+from ugc.services import feed as feed_services
 
 DAY1, DAY2 = date(2026, 3, 1), date(2026, 3, 2)
 

@@ -193,9 +193,7 @@ def _rights(**fields):
         (_rights(allowed_channels=lambda: ["email", "ads"]), "channel_not_allowed"),
         (lambda item: UGCProductMap.objects.filter(item=item).delete(), "no_product_mapping"),
         (
-            lambda item: UGCItem.objects.filter(pk=item.pk).update(
-                media_manifest={"status": "pending"}
-            ),
+            lambda item: UGCItem.objects.filter(pk=item.pk).update(media_status="pending"),
             "media_not_ready",
         ),
     ],
@@ -235,14 +233,14 @@ def test_rights_without_an_end_and_start_are_valid(moderator):
 @pytest.mark.django_db
 def test_granting_rights_validates_and_audits(moderator):
     item = UGCItemFactory()
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ApplicationError) as exc:
         services.ugc_rights_grant(
             item_id=item.pk,
             consent_method="dm_approval",
             allowed_channels=["site", "billboards"],
             granted_by=moderator,
         )
-    errors = exc.value.message_dict
+    errors = exc.value.fields
     assert "billboards" in errors["allowed_channels"][0]
     assert "proof_text" in errors
     assert not UGCRights.objects.exists()
@@ -371,7 +369,7 @@ def test_the_feed_needs_a_mapping_and_ready_media_too():
     UGCItemFactory(status=S.PUBLISHED)  # published without anything (written directly)
     publishable_item(status=S.APPROVED)
     assert list(publishable_items()) == [item]
-    UGCItem.objects.filter(pk=item.pk).update(media_manifest={"status": "failed"})
+    UGCItem.objects.filter(pk=item.pk).update(media_status="failed")
     assert not publishable_items().exists()
 
 

@@ -50,7 +50,7 @@ def test_a_moderator_claims_maps_approves_and_publishes_and_the_item_shows_on_th
         },
     )
     item.refresh_from_db()
-    assert item.media_manifest["status"] == "ready"
+    assert item.media_status == "ready"
 
     log_in(page, "mina")
     page.goto("/admin/ugc/ugcitem/")

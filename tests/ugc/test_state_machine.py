@@ -193,7 +193,7 @@ class ModerationMachine(RuleBasedStateMachine):
         assert "site" in rights.allowed_channels
         assert UGCProductMap.objects.filter(item=item).exists()
         ModerationMachine.published_steps += 1
-        assert item.media_manifest["status"] == "ready"
+        assert item.media_status == UGCItem.MediaStatus.READY
         assert item.published_at is not None
         assert in_feed
 

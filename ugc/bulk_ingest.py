@@ -1,5 +1,7 @@
-"""Uploads in the console: one file, or a zip of many, each ingested through `ugc_ingest`.
+"""Ingesting uploaded files: one file, or a zip of many, each through `ugc_ingest`.
 
+Domain code, not console: the upload page (`ugc.admin.uploads`) calls it, and so can any
+other way files arrive in bulk.
 A zip is checked as a whole before anything is read from it (it is a zip, not too many
 entries, no absolute or `..` names, declared sizes and compression ratios within limits) and
 refused with one message if it fails. Then each entry is read on its own, in chunks and under
@@ -17,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files import File
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_message
 from ugc.models import UGCItem
 from ugc.services import ugc_ingest
 
@@ -32,18 +33,18 @@ SPOOL_IN_MEMORY = 5 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 100
 
 
-class ZipRefused(Exception):
+class ZipRefused(ApplicationError):
     """The archive as a whole is refused; nothing in it was ingested."""
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="zip_refused", fields={"file": [message]})
 
 
-class EntryRefused(Exception):
+class EntryRefused(ApplicationError):
+    """One entry of the archive is refused; the others go on."""
+
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, code="entry_refused")
 
 
 @dataclass
@@ -58,14 +59,6 @@ class EntryResult:
     @property
     def item_id(self):
         return self.item.pk if self.item else self.duplicate_of
-
-
-def _error_message(exc: Exception) -> str:
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    if isinstance(exc, ValidationError):
-        return " ".join(exc.messages)
-    return str(exc)
 
 
 def existing_duplicate(sha256: str) -> int | None:
@@ -94,8 +87,8 @@ def ingest_one(*, name: str, fh, ingest_kwargs: dict, skip_duplicates: bool = Tr
             )
     try:
         item = ugc_ingest(media_file=File(fh, name=PurePosixPath(name).name), **ingest_kwargs)
-    except (ApplicationError, ValidationError) as exc:
-        return EntryResult(name, "refused", _error_message(exc))
+    except ApplicationError as exc:
+        return EntryResult(name, "refused", error_message(exc))
     flags = [f"{flag.get('code')}: {flag.get('detail', '')}" for flag in item.flags or []]
     message = f"Created item #{item.pk}"
     if item.status == UGCItem.Status.REJECTED:

@@ -1,7 +1,9 @@
-"""Writes for the shoppable feed: the card links and the daily metrics.
+"""Writes for the shoppable feed: the feed cards' short links and the daily metrics.
 
-Kept apart from `ugc/services.py` (moderation and ingestion), which calls in here when an
-item is published; same rules: keyword-only functions named `<entity>_<action>`.
+Card links are made when an item is published (`make_card_links`, called by `ugc_publish`)
+or mapped to another product while published (`ugc_map_product`); the feed only reads them.
+Feed counters buffered in Redis (`ugc.metrics`) are added by `ugc_feed_metrics_apply`,
+exactly once per batch token.
 """
 
 import logging
@@ -15,6 +17,7 @@ from core.errors import ApplicationError
 from links.selectors import allowed_domains
 from links.services import link_create
 from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily, UGCMetricFlush
+from ugc.selectors import items_missing_card_links
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,8 @@ def ugc_item_link_get_or_create(*, item: UGCItem, product, allowed=None) -> UGCI
     """The short link of `item`'s card for `product`, made on first use.
 
     Safe under concurrency: the (item, product) unique constraint decides, and a loser's
-    short link is rolled back with its savepoint. Call it when an item is published or
-    mapped to a product; the feed also calls it for pairs that have none yet.
+    short link is rolled back with its savepoint. Called when an item is published or a
+    published item is mapped to a product; the feed only reads them.
     """
     existing = (
         UGCItemLink.objects.select_related("short_link")
@@ -60,19 +63,44 @@ def ugc_item_link_get_or_create(*, item: UGCItem, product, allowed=None) -> UGCI
     return item_link
 
 
-def ugc_item_links_ensure(*, pairs: list[tuple[UGCItem, object]]) -> dict[tuple[int, int], object]:
-    """Links for (item, product) pairs that have none yet: {(item_id, product_id): ShortLink}.
+def make_card_links(item: UGCItem) -> int:
+    """The feed card's short link for each product a (locked) published item is mapped to.
 
-    The feed's lazy backfill, for items published before their link was made at publish
-    time or mapped to a product afterwards. A steady-state feed request never gets here.
+    Called by `ugc_publish` and `ugc_card_links_backfill`. Returns how many links it made.
     """
-    if not pairs:
-        return {}
-    allowed = allowed_domains()
-    made = {}
-    for item, product in pairs:
-        item_link = ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
-        made[(item.pk, product.pk)] = item_link.short_link
+    have = set(UGCItemLink.objects.filter(item_id=item.pk).values_list("product_id", flat=True))
+    products = {
+        m.product_id: m.product
+        for m in item.product_maps.select_related("product")
+        if m.product_id not in have
+    }
+    if products:
+        allowed = allowed_domains()
+        for product in products.values():
+            ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
+    return len(products)
+
+
+def ugc_card_links_backfill() -> int:
+    """Card links for published items that lack one for a product they are mapped to.
+
+    For items published before card links were made at publish time (the data migration
+    `ugc.0004_backfill_feed_card_links` runs it), so that the feed only reads. Each item is
+    locked and gets its links the way publishing makes them, in its own transaction; running
+    it again makes nothing. Returns how many links were made.
+    """
+    made = 0
+    for item_id in items_missing_card_links():
+        with transaction.atomic():
+            item = (
+                UGCItem.objects.select_for_update()
+                .filter(pk=item_id, status=UGCItem.Status.PUBLISHED)
+                .first()
+            )
+            if item is not None:  # archived meanwhile: it needs no card
+                made += make_card_links(item)
+    if made:
+        logger.info("ugc.card_links_backfilled", extra={"links": made})
     return made
 
 

@@ -1,0 +1,56 @@
+"""UGC in the merchant console: the moderation queue, item pages, uploads and the lists.
+
+Only users with `ugc.moderate_ugcitem` (the Moderator and Owner roles) moderate: the bulk
+actions, the buttons on the change page and the rights and mapping inlines all need it.
+Others with view permission see the queue read-only. Every write goes through
+`ugc.services` (one call per item), so the item lock, the state machine, the audit trail
+and the rights gate hold whatever the console sends.
+
+`UGCItemAdmin` is put together from one part per concern: the queue (`queue.py`), the bulk
+actions (`actions.py`), the item page (`item.py`) and the upload page (`uploads.py`); the
+merchant's lists are in `lists.py`, the read-only records in `records.py`.
+"""
+
+from django.contrib import admin
+from django.urls import path
+
+from ugc.admin.actions import BulkActionsMixin
+from ugc.admin.item import ItemPageMixin
+from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
+from ugc.admin.permissions import can_moderate
+from ugc.admin.queue import QueueMixin
+from ugc.admin.records import ModerationEventAdmin, UGCMetricDailyAdmin
+from ugc.admin.uploads import UploadMixin
+from ugc.models import BlocklistEntry, ModerationEvent, RejectionReason, UGCItem, UGCMetricDaily
+
+
+class UGCItemAdmin(QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, admin.ModelAdmin):
+    def has_moderate_permission(self, request):
+        return can_moderate(request)
+
+    def has_add_permission(self, request):
+        return False  # items come in through the upload page (and ugc_ingest) only
+
+    def has_change_permission(self, request, obj=None):
+        # "Change" here means moderating: rights, mappings and the moderation buttons.
+        return can_moderate(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # archive instead: deleting would drop the audit trail
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("upload/", wrap(self.upload_view), name="ugc_ugcitem_upload"),
+            path("<int:item_id>/moderate/", wrap(self.moderate_view), name="ugc_ugcitem_moderate"),
+            path("<int:item_id>/original/", wrap(self.original_view), name="ugc_ugcitem_original"),
+            path("<int:item_id>/proof/", wrap(self.proof_view), name="ugc_ugcitem_proof"),
+            *super().get_urls(),
+        ]
+
+
+admin.site.register(UGCItem, UGCItemAdmin)
+admin.site.register(RejectionReason, RejectionReasonAdmin)
+admin.site.register(BlocklistEntry, BlocklistEntryAdmin)
+admin.site.register(ModerationEvent, ModerationEventAdmin)
+admin.site.register(UGCMetricDaily, UGCMetricDailyAdmin)

@@ -1,0 +1,217 @@
+"""The moderation queue: the changelist with its filters, per-status counts and columns."""
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, TextChoices, Value, When
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from ugc.admin.display import flags_html, thumbnail_html
+from ugc.models import UGCItem, UGCProductMap
+from ugc.selectors import RightsState, items_with_rights_state
+
+Status = UGCItem.Status
+
+# The queue's default order: the work waiting for a moderator first, oldest first, so that
+# nothing starves at the bottom of the queue; then items under review, then approved items
+# waiting to be published; decided items last.
+QUEUE_RANK = {Status.QUEUED: 0, Status.REVIEWING: 1, Status.APPROVED: 2}
+FLAG_CODES = [
+    ("duplicate", "Duplicate"),
+    ("near_duplicate", "Near duplicate"),
+    ("blocklist", "Blocklist"),
+    ("media_error", "Media error"),
+]
+
+
+class ChoicesFilter(admin.SimpleListFilter):
+    """A filter on `field`, one of `options` (TextChoices); anything else filters nothing."""
+
+    options: type[TextChoices]
+    field: str
+
+    def lookups(self, request, model_admin):
+        return self.options.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in self.options.values:
+            return queryset.filter(**{self.field: self.value()})
+        return queryset
+
+
+class StatusFilter(ChoicesFilter):
+    title = parameter_name = field = "status"
+    options = Status
+
+
+class RightsStateFilter(ChoicesFilter):
+    """Filters on the `rights_state` annotation of `items_with_rights_state`."""
+
+    title = parameter_name = "rights"
+    field = "rights_state"
+    options = RightsState
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "flagged"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No"), *FLAG_CODES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "yes":
+            return queryset.exclude(flags=[])
+        if value == "no":
+            return queryset.filter(flags=[])
+        if value in dict(FLAG_CODES):
+            return queryset.filter(flags__contains=[{"code": value}])
+        return queryset
+
+
+class ModerationChangeList(ChangeList):
+    """The changelist, plus per-status counts under the other active filters and search."""
+
+    def __init__(self, request, *args, **kwargs):
+        self._request = request
+        super().__init__(request, *args, **kwargs)
+
+    @cached_property
+    def status_counts(self):
+        request = self._request
+        queryset = self.root_queryset
+        for spec in self.filter_specs:
+            if getattr(spec, "parameter_name", None) == StatusFilter.parameter_name:
+                continue
+            filtered = spec.queryset(request, queryset)
+            if filtered is not None:
+                queryset = filtered
+        queryset, _ = self.model_admin.get_search_results(request, queryset, self.query)
+        counts = queryset.order_by().aggregate(  # one query for every status
+            **{value: Count("pk", filter=Q(status=value)) for value in Status.values}
+        )
+        current = self.params.get(StatusFilter.parameter_name)
+        rows = [
+            {
+                "label": "All",
+                "count": sum(counts.values()),
+                "url": self.get_query_string(remove=[StatusFilter.parameter_name, "p"]),
+                "selected": current is None,
+                "value": "",
+            }
+        ]
+        for value, label in Status.choices:
+            rows.append(
+                {
+                    "label": label,
+                    "count": counts[value],
+                    "url": self.get_query_string({StatusFilter.parameter_name: value}, ["p"]),
+                    "selected": current == value,
+                    "value": value,
+                }
+            )
+        return rows
+
+
+class QueueMixin:
+    """The UGC item admin's changelist: the queue, waiting work first."""
+
+    list_display = [
+        "thumb", "number", "status_badge", "source", "author", "caption_excerpt", "flag_list",
+        "rights_state_label", "products", "claimed_by", "created_at",
+    ]  # fmt: skip
+    list_display_links = ["thumb", "number"]
+    list_filter = [
+        StatusFilter,
+        "source",
+        ("creator", admin.RelatedOnlyFieldListFilter),
+        RightsStateFilter,
+        FlaggedFilter,
+    ]
+    search_fields = ["caption", "author_handle", "external_id", "creator__handle"]
+    search_help_text = "Caption, author handle, creator handle or external id."
+    list_select_related = ["creator", "claimed_by"]
+    list_per_page = 50
+    show_full_result_count = False
+    change_list_template = "admin/ugc/ugcitem/change_list.html"
+
+    def get_queryset(self, request):
+        rank = Case(
+            *(When(status=status, then=Value(n)) for status, n in QUEUE_RANK.items()),
+            default=Value(len(QUEUE_RANK)),
+            output_field=IntegerField(),
+        )
+        maps = UGCProductMap.objects.select_related("product").order_by("-pinned", "position")
+        # Not super(): it orders by `get_ordering`, which needs the annotation first.
+        return (
+            items_with_rights_state(self.model._default_manager.get_queryset())
+            .annotate(_queue_rank=rank)
+            .prefetch_related(Prefetch("product_maps", queryset=maps))
+            .order_by(*self.get_ordering(request))
+        )
+
+    def get_ordering(self, request):
+        return ["_queue_rank", "created_at", "pk"]
+
+    def get_changelist(self, request, **kwargs):
+        return ModerationChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_upload": self.has_upload_permission(request),
+            "upload_url": reverse("admin:ugc_ugcitem_upload"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    # -- columns ----------------------------------------------------------------------------
+
+    @admin.display(description="")
+    def thumb(self, obj):
+        return thumbnail_html(obj)
+
+    @admin.display(description="Item", ordering="pk")
+    def number(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return format_html(
+            '<span class="ugc-status ugc-status-{}">{}</span>', obj.status, obj.get_status_display()
+        )
+
+    @admin.display(description="Author", ordering="author_handle")
+    def author(self, obj):
+        handle = f"@{obj.author_handle}" if obj.author_handle else ""
+        if obj.creator_id:
+            return format_html("{}<br><small>{}</small>", handle or "–", obj.creator)
+        return handle or "–"
+
+    @admin.display(description="Caption")
+    def caption_excerpt(self, obj):
+        return Truncator(obj.caption).chars(80) or "–"
+
+    @admin.display(description="Flags")
+    def flag_list(self, obj):
+        return flags_html(obj)
+
+    @admin.display(description="Rights", ordering="rights_state")
+    def rights_state_label(self, obj):
+        state = getattr(obj, "rights_state", None)
+        if state is None:
+            return "–"
+        return format_html(
+            '<span class="ugc-rights ugc-rights-{}">{}</span>', state, RightsState(state).label
+        )
+
+    @admin.display(description="Products")
+    def products(self, obj):
+        maps = list(obj.product_maps.all())
+        if not maps:
+            return "–"
+        names = [str(mapping.product) for mapping in maps[:3]]
+        more = f" +{len(maps) - 3}" if len(maps) > 3 else ""
+        return ", ".join(names) + more

@@ -1,0 +1,30 @@
+"""Read-only records: the moderation audit and the daily metrics."""
+
+from django.contrib import admin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ModerationEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "item", "action", "from_status", "to_status", "actor", "reason"]
+    list_filter = ["action", "to_status"]
+    search_fields = ["reason", "item__id", "actor__username"]
+    list_select_related = ["item", "actor"]
+    date_hierarchy = "at"
+    list_per_page = 100
+
+
+class UGCMetricDailyAdmin(ReadOnlyAdmin):
+    list_display = ["day", "item", "impressions", "clicks", "add_to_carts", "purchases"]
+    list_select_related = ["item"]
+    date_hierarchy = "day"
+    list_per_page = 100

@@ -1,0 +1,95 @@
+"""Every write to UGC, one module per sub-domain; the public services are re-exported here.
+
+- `moderation`: the state machine (`ALLOWED`, `_lock`, `_target`, `_event`, `_apply`),
+  claims, approve, reject, requeue, publish (with the rights gate), archive, and the audit;
+- `rights`: granting and revoking rights, archiving items whose rights lapsed;
+- `mapping`: mapping items to products and variants;
+- `ingest`: `ugc_ingest`, type sniffing, hashes, duplicates and the blocklist;
+- `media`: the media job that makes an item's display copy, thumbnail and renditions;
+- `feed`: the feed cards' short links and the feed metrics;
+- `lists`: the merchant's rejection reasons and blocklist.
+
+Callers use `from ugc import services` and `services.ugc_claim(...)`.
+"""
+
+from ugc.media_files import media_folder
+from ugc.services.feed import (
+    item_link_utm,
+    make_card_links,
+    ugc_card_links_backfill,
+    ugc_feed_metrics_apply,
+    ugc_item_link_get_or_create,
+    ugc_metrics_add,
+)
+from ugc.services.ingest import (
+    BlocklistHit,
+    InspectedMedia,
+    Sniffed,
+    blocklist_hits,
+    duplicate_flags,
+    hamming,
+    inspect_media,
+    normalize_text,
+    perceptual_hash,
+    sniff,
+    ugc_ingest,
+)
+from ugc.services.lists import blocklist_entry_save, rejection_reason_save
+from ugc.services.mapping import ugc_map_product, ugc_unmap_product
+from ugc.services.media import MediaProcessingError, ugc_media_process, ugc_media_retry
+from ugc.services.moderation import (
+    ALLOWED,
+    claim_timeout,
+    publish_blockers,
+    rights_problem,
+    ugc_approve,
+    ugc_archive,
+    ugc_claim,
+    ugc_publish,
+    ugc_reject,
+    ugc_release_stale_claims,
+    ugc_requeue,
+)
+from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ugc_rights_revoke
+
+__all__ = [
+    "ALLOWED",
+    "BlocklistHit",
+    "InspectedMedia",
+    "MediaProcessingError",
+    "Sniffed",
+    "blocklist_entry_save",
+    "blocklist_hits",
+    "claim_timeout",
+    "duplicate_flags",
+    "hamming",
+    "inspect_media",
+    "item_link_utm",
+    "make_card_links",
+    "media_folder",
+    "normalize_text",
+    "perceptual_hash",
+    "publish_blockers",
+    "rejection_reason_save",
+    "rights_problem",
+    "sniff",
+    "ugc_approve",
+    "ugc_archive",
+    "ugc_archive_expired_rights",
+    "ugc_card_links_backfill",
+    "ugc_claim",
+    "ugc_feed_metrics_apply",
+    "ugc_ingest",
+    "ugc_item_link_get_or_create",
+    "ugc_map_product",
+    "ugc_media_process",
+    "ugc_media_retry",
+    "ugc_metrics_add",
+    "ugc_publish",
+    "ugc_reject",
+    "ugc_release_stale_claims",
+    "ugc_requeue",
+    "ugc_rights_grant",
+    "ugc_rights_revoke",
+    "ugc_unmap_product",
+]
