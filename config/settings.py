@@ -282,7 +282,10 @@ LINK_SNAPSHOT_LOCAL_TTL = env.float("LINK_SNAPSHOT_LOCAL_TTL", default=2.0)
 LINK_SNAPSHOT_TTL = env.int("LINK_SNAPSHOT_TTL", default=300)
 
 # Checks /healthz runs besides the database, cache and broker.
-HEALTH_EXTRA_CHECKS = {"click_buffer": "links.clicks.check_click_buffer"}
+HEALTH_EXTRA_CHECKS = {
+    "click_buffer": "links.clicks.check_click_buffer",
+    "feed_metrics_buffer": "ugc.metrics.check_buffer",
+}
 # Clicks wait in each web process at most one Redis round trip; past this many the
 # redirect writes them to the database itself (see links/handoff.py).
 CLICK_HANDOFF_MAX_QUEUE = env.int("CLICK_HANDOFF_MAX_QUEUE", default=50_000)
@@ -333,3 +336,4 @@ UGC_FEED_METRICS_URL = env.str("UGC_FEED_METRICS_URL", default=REDIS_URL)
 UGC_FEED_EVENTS_MAX_IDS = env.int("UGC_FEED_EVENTS_MAX_IDS", default=100)  # per beacon
 UGC_FEED_METRICS_LOCK_TTL = env.int("UGC_FEED_METRICS_LOCK_TTL", default=60)
 UGC_FEED_METRICS_LOCAL_INTERVAL = env.float("UGC_FEED_METRICS_LOCAL_INTERVAL", default=30.0)
+UGC_FEED_METRICS_DEGRADED_DEPTH = env.int("UGC_FEED_METRICS_DEGRADED_DEPTH", default=100_000)

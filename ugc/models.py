@@ -408,20 +408,3 @@ class UGCItemLink(models.Model):
 
     def __str__(self):
         return f"{self.item} → {self.product}"
-
-
-class UGCMetricFlush(models.Model):
-    """One applied batch of buffered feed counters: its token makes a re-run a no-op."""
-
-    token = models.CharField(max_length=64)
-    applied_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-applied_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["token"], name="ugc_metricflush_token_unique")
-        ]
-        indexes = [models.Index(fields=["applied_at"], name="ugc_metricflush_applied")]
-
-    def __str__(self):
-        return self.token

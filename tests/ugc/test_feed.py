@@ -2,14 +2,13 @@
 
 import json
 import threading
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
 from bs4 import BeautifulSoup
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -86,15 +85,19 @@ def page_ids(html: str) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def clean_feed_counters():
+def clean_feed_counters(settings):
     """The counters live in Redis (and, without Redis, in the process): start empty."""
-    r = metrics.client()
-    keys = [metrics.LIVE_KEY, metrics.FLUSHING_KEY, metrics.LOCK_KEY]
-    r.delete(*keys)
-    metrics._local._counts.clear()
+    buf = metrics.buffer
+    keys = [buf.list_key, buf.lock_key, buf.dead_key]
+
+    def clean():
+        if buf.enabled():
+            buf.client().delete(*keys)
+        buf._held.clear()
+
+    clean()
     yield
-    r.delete(*keys)
-    metrics._local._counts.clear()
+    clean()
 
 
 # --- what the feed shows ----------------------------------------------------------------
@@ -573,30 +576,32 @@ def test_the_beacon_is_csrf_exempt_post_only_and_counts_in_redis(client):
 def test_counts_held_while_redis_was_down_go_to_redis_when_it_is_back(
     client, monkeypatch, settings
 ):
-    settings.UGC_FEED_METRICS_LOCAL_INTERVAL = 3600  # no flush from the process meanwhile
-    metrics._local._last_flush = time.monotonic()
+    settings.UGC_FEED_METRICS_LOCAL_INTERVAL = 3600  # no write from the process meanwhile
+    metrics.buffer.apply_held()  # the interval starts now
     item = published()
-    r = metrics.client()
-    real_pipeline = r.pipeline
+    real_push = metrics.buffer.push
 
-    def redis_down(**kwargs):
+    def redis_down(events):
         raise redis.ConnectionError("down")
 
-    monkeypatch.setattr(r, "pipeline", redis_down)
+    monkeypatch.setattr(metrics.buffer, "push", redis_down)
     beacon(client, {"impressions": [item.pk], "clicks": []})
-    assert metrics.pending() == {}  # held in the process
-    monkeypatch.setattr(r, "pipeline", real_pipeline)
+    assert len(metrics.buffer.held()) == 1  # held in the process
+    monkeypatch.setattr(metrics.buffer, "push", real_push)
     beacon(client, {"impressions": [item.pk], "clicks": [item.pk]})
     day = metrics.today()
     assert metrics.pending() == {(item.pk, day, "impressions"): 2, (item.pk, day, "clicks"): 1}
-    assert metrics._local.take() == {}
+    assert metrics.flush() == 3  # the next flush writes both: held and buffered
+    assert metrics.buffer.held() == [] and metrics.pending() == {}
+    row = UGCMetricDaily.objects.get(item=item)
+    assert (row.impressions, row.clicks) == (2, 1)
 
 
 @pytest.mark.django_db
 def test_many_beacons_become_one_upsert_batch_with_the_right_totals(client, monkeypatch):
     a, b = published(), published()
     calls = []
-    real_add = feed_services.ugc_metrics_add
+    real_add = feed_services.ugc_metrics_add  # what the buffer's applier calls
 
     def spy(*, counts):
         calls.append(dict(counts))
@@ -624,17 +629,17 @@ def test_counts_arriving_during_a_flush_wait_for_the_next_one(client, monkeypatc
     item = published()
     for _ in range(3):
         beacon(client, {"impressions": [item.pk], "clicks": []})
-    real_apply = feed_services.ugc_feed_metrics_apply
+    real_add = feed_services.ugc_metrics_add
     arrived = []
 
-    def apply_while_beacons_arrive(*, token, counts):
+    def add_while_beacons_arrive(*, counts):
         if not arrived:  # beacons land while the first batch is being written
             for _ in range(4):
                 arrived.append(beacon(client, {"impressions": [item.pk], "clicks": [item.pk]}))
-        return real_apply(token=token, counts=counts)
+        return real_add(counts=counts)
 
-    monkeypatch.setattr(feed_services, "ugc_feed_metrics_apply", apply_while_beacons_arrive)
-    assert metrics.flush(max_batches=1) == 3
+    monkeypatch.setattr(feed_services, "ugc_metrics_add", add_while_beacons_arrive)
+    assert metrics.buffer.drain(batch_size=3, time_budget=0) == 3  # one batch
     assert all(r.status_code == 202 for r in arrived)
     row = UGCMetricDaily.objects.get(item=item)
     assert (row.impressions, row.clicks) == (3, 0)
@@ -652,20 +657,21 @@ def test_a_flush_that_dies_after_committing_is_not_counted_twice(client, monkeyp
     item = published()
     for _ in range(5):
         beacon(client, {"impressions": [item.pk], "clicks": []})
-    r = metrics.client()
+    r = metrics.buffer.client()
 
     def lost_connection(**kwargs):
         raise redis.ConnectionError("gone")
 
-    monkeypatch.setattr(r, "finish_batch", lost_connection)
+    monkeypatch.setattr(r, "trim_events", lost_connection)
     with pytest.raises(redis.ConnectionError):
         metrics.flush()
     assert UGCMetricDaily.objects.get(item=item).impressions == 5
-    assert r.exists(metrics.FLUSHING_KEY)  # left behind, with its token
+    assert r.llen(metrics.buffer.list_key) == 5  # left behind, untrimmed
     monkeypatch.undo()
+    r.delete(metrics.buffer.lock_key)  # the dead flush's lock has expired
     beacon(client, {"impressions": [item.pk], "clicks": []})
 
-    assert metrics.flush() == 1  # the old batch is recognised and dropped, the new one added
+    assert metrics.flush() == 1  # the watermark skips the applied five; the new one is added
     assert UGCMetricDaily.objects.get(item=item).impressions == 6
     assert metrics.pending() == {}
 
@@ -677,12 +683,13 @@ def test_a_flush_that_dies_before_committing_is_retried(client, monkeypatch):
     beacon(client, {"impressions": [item.pk], "clicks": []})
 
     def database_down(**kwargs):
-        raise RuntimeError("database down")
+        raise OperationalError("database down")
 
-    monkeypatch.setattr(feed_services, "ugc_feed_metrics_apply", database_down)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(feed_services, "ugc_metrics_add", database_down)
+    with pytest.raises(OperationalError):
         metrics.flush()
     monkeypatch.undo()
+    metrics.buffer.client().delete(metrics.buffer.lock_key)
     assert UGCMetricDaily.objects.count() == 0
     assert metrics.flush() == 3
     row = UGCMetricDaily.objects.get(item=item)
@@ -707,7 +714,7 @@ def test_without_redis_counts_wait_in_the_process_and_are_flushed_in_batches(cli
     settings.UGC_FEED_METRICS_URL = ""
     settings.UGC_FEED_METRICS_LOCAL_INTERVAL = 3600
     item = published()
-    metrics._local._last_flush = time.monotonic()
+    metrics.buffer.apply_held()  # the interval starts now
     for _ in range(5):
         beacon(client, {"impressions": [item.pk], "clicks": []})
     assert UGCMetricDaily.objects.count() == 0

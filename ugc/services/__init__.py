@@ -17,7 +17,6 @@ from ugc.services.feed import (
     item_link_utm,
     make_card_links,
     ugc_card_links_backfill,
-    ugc_feed_metrics_apply,
     ugc_item_link_get_or_create,
     ugc_metrics_add,
 )
@@ -78,7 +77,6 @@ __all__ = [
     "ugc_archive_expired_rights",
     "ugc_card_links_backfill",
     "ugc_claim",
-    "ugc_feed_metrics_apply",
     "ugc_ingest",
     "ugc_item_link_get_or_create",
     "ugc_map_product",

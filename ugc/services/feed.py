@@ -2,27 +2,25 @@
 
 Card links are made when an item is published (`make_card_links`, called by `ugc_publish`)
 or mapped to another product while published (`ugc_map_product`); the feed only reads them.
-Feed counters buffered in Redis (`ugc.metrics`) are added by `ugc_feed_metrics_apply`,
-exactly once per batch token.
+Feed counters buffered by `ugc.metrics` (core's event buffer) are added by `ugc_metrics_add`,
+one upsert per batch.
 """
 
 import logging
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from core.errors import ApplicationError
 from links.selectors import allowed_domains
 from links.services import link_create
-from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily, UGCMetricFlush
+from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily
 from ugc.selectors import items_missing_card_links
 
 logger = logging.getLogger(__name__)
 
 FEED_UTM = {"utm_source": "shoploop", "utm_medium": "ugc_feed"}
-FLUSH_TOKENS_KEPT = timedelta(days=2)
 
 
 def item_link_utm(item_id: int) -> dict[str, str]:
@@ -102,24 +100,6 @@ def ugc_card_links_backfill() -> int:
     if made:
         logger.info("ugc.card_links_backfilled", extra={"links": made})
     return made
-
-
-def ugc_feed_metrics_apply(*, token: str, counts: dict[tuple[int, date, str], int]) -> int | None:
-    """Add one buffered batch of feed counters exactly once. None if `token` was applied.
-
-    The token is inserted in the same transaction as the counts: a flush that died after
-    committing but before clearing its Redis copy is recognised when it is read again.
-    """
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                UGCMetricFlush.objects.create(token=token)
-        except IntegrityError:
-            logger.info("ugc.metrics_flush.already_applied", extra={"token": token})
-            return None
-        rows = ugc_metrics_add(counts=counts)
-        UGCMetricFlush.objects.filter(applied_at__lt=timezone.now() - FLUSH_TOKENS_KEPT).delete()
-    return rows
 
 
 # ---------------------------------------------------------------------------------------
