@@ -19,6 +19,7 @@ from django.views.decorators.http import require_safe
 from catalog.selectors import products_with_details
 from catalog.seo import product_card
 from core.absolute_urls import absolute_url
+from core.errors import error_response
 from links import snapshots
 from previews.fetch import InvalidURL
 from previews.normalize import normalize_url
@@ -102,10 +103,7 @@ def card(request):
 def card_json(request):
     data = card_for(request.GET.get("url", ""), request)
     if not data:
-        response = JsonResponse(
-            {"error": {"code": "not_found", "message": "No preview of this URL.", "fields": {}}},
-            status=404,
-        )
+        response = error_response("not_found", "No preview of this URL.", status=404)
     else:
         response = JsonResponse(data)
     # Public data, read by the web component from any site that embeds it.
