@@ -620,7 +620,9 @@ def _lock_or_create(channel, data: OrderData) -> tuple[Order, bool]:
                   placed_at=data.placed_at or timezone.now())  # fmt: skip
     _merge(order, data, overwrite=True)
     try:
-        full_clean(order, exclude=["reservation"], validate_unique=False, validate_constraints=False)
+        full_clean(
+            order, exclude=["reservation"], validate_unique=False, validate_constraints=False
+        )
     except ApplicationError as exc:
         raise ApplicationError(
             f"Order {data.external_id}: {exc.message}", fields=exc.fields
@@ -703,6 +705,8 @@ def _attach_reservation(order: Order, key: str, notes: list) -> None:
 
 
 def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
+    if not data.click_id and data.landing_url:
+        data.click_id = base.click_from_url(data.landing_url, settings.CLICK_ID_PARAM) or None
     order, created = _lock_or_create(channel, data)
     if created:
         _event(order, action="create", to_status=order.status,
@@ -719,7 +723,9 @@ def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
         older = _is_older(order, data)
         _merge(order, data, overwrite=not older)
         try:
-            full_clean(order, exclude=["reservation"], validate_unique=False, validate_constraints=False)
+            full_clean(
+                order, exclude=["reservation"], validate_unique=False, validate_constraints=False
+            )
         except ApplicationError as exc:
             raise ApplicationError(
                 f"Order {data.external_id}: {exc.message}", fields=exc.fields

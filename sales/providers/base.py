@@ -252,6 +252,16 @@ def iso_time(value, *, field_name: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+def click_from_url(url: str, param: str) -> str:
+    """The click id a landing URL carries (`?slclid=...`), or empty."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        return (parse_qs(urlsplit(url).query).get(param) or [""])[0][:100]
+    except ValueError:
+        return ""
+
+
 def b64decode(value: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)

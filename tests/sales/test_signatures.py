@@ -108,7 +108,7 @@ def test_tiktok_shop_webhook_refusals(header, expected):
 
 
 def test_tiktok_shop_request_signing_documented_example():
-    """"Sign your API request": Get Authorized Shops with app secret e59af819cc."""
+    """ "Sign your API request": Get Authorized Shops with app secret e59af819cc."""
     sign = tiktok_shop.sign_request(
         "e59af819cc",
         "/authorization/202309/shops",
@@ -137,7 +137,9 @@ STRIPE_BODY = b'{\n  "id": "evt_test_webhook",\n  "object": "event"\n}'
 
 def stripe_header(timestamp, secret=STRIPE_SECRET, scheme="v1"):
     signed = f"{timestamp}.".encode() + STRIPE_BODY
-    return f"t={timestamp},{scheme}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return (
+        f"t={timestamp},{scheme}=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    )
 
 
 def test_stripe_documented_construction():
