@@ -45,12 +45,13 @@ SALES_OWNER = {
     "sales.refund": VIEW,
     "sales.refundline": VIEW,
     "sales.pendingorderevent": VIEW,
-    "sales.reservation": VIEW,
+    "sales.reservation": ("view", "change"),  # change = release
     "sales.reservationevent": VIEW,
 }
 SALES_FINANCE = {
     **SALES_OWNER,
     "sales.saleschannel": VIEW,
+    "sales.reservation": VIEW,
 }
 
 ROLES = {

@@ -11,9 +11,9 @@ from django.test import TestCase
 
 from core.money import minor_units
 from sales.models import Provider
+from tests.sales.factories import SalesChannelFactory
 from testservers import tiktok_shop as tts
 from testservers import webhooks
-from tests.sales.factories import SalesChannelFactory
 
 NESTED = b"[" * 5000 + b"]" * 5000
 
@@ -247,12 +247,18 @@ class TikTokShop(Adapter):
         )  # fmt: skip
 
     def sign(self, channel, body, *, secret=None):
-        return webhooks.tiktok_shop_headers(app_key=channel.app_key,
-                                            app_secret=secret or channel.secret, body=body)  # fmt: skip
+        return webhooks.tiktok_shop_headers(
+            app_key=channel.app_key, app_secret=secret or channel.secret, body=body
+        )
 
     def _notify(self, channel, kind, data, notification_id=None):
-        payload = {"type": kind, "tts_notification_id": notification_id or uuid.uuid4().hex,
-                   "shop_id": channel.shop_id, "timestamp": int(time.time()), "data": data}  # fmt: skip
+        payload = {
+            "type": kind,
+            "tts_notification_id": notification_id or uuid.uuid4().hex,
+            "shop_id": channel.shop_id,
+            "timestamp": int(time.time()),
+            "data": data,
+        }
         body = webhooks.body_of(payload)
         return Delivery(body, self.sign(channel, body))
 
@@ -278,8 +284,15 @@ class TikTokShop(Adapter):
             "return_line_items": [{"order_line_item_id": "x", "seller_sku": sku,
                                    "refund_amount": {"refund_total": amount}}],
         })  # fmt: skip
-        return self._notify(channel, 12, {"order_id": str(order_id), "return_id": str(refund_id),
-                                          "return_status": "RETURN_OR_REFUND_REQUEST_COMPLETE"})  # fmt: skip
+        return self._notify(
+            channel,
+            12,
+            {
+                "order_id": str(order_id),
+                "return_id": str(refund_id),
+                "return_status": "RETURN_OR_REFUND_REQUEST_COMPLETE",
+            },
+        )
 
     def raw(self, channel, body):
         return Delivery(body, self.sign(channel, body))

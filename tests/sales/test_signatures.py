@@ -168,13 +168,21 @@ def test_stripe_refusals(header, expected):
 
 def test_stripe_tolerance_and_scheme():
     now = int(time.time())
-    assert stripe.verify([STRIPE_SECRET], STRIPE_BODY,
-                         {"stripe-signature": stripe_header(now - 301)}).signature == "stale"  # fmt: skip
+    assert (
+        stripe.verify(
+            [STRIPE_SECRET], STRIPE_BODY, {"stripe-signature": stripe_header(now - 301)}
+        ).signature
+        == "stale"
+    )
     assert stripe.verify([STRIPE_SECRET], STRIPE_BODY,
                          {"stripe-signature": stripe_header(now, scheme="v0")}).signature \
         == "malformed"  # fmt: skip
-    assert stripe.verify(["whsec_other"], STRIPE_BODY,
-                         {"stripe-signature": stripe_header(now)}).signature == "invalid"  # fmt: skip
+    assert (
+        stripe.verify(
+            ["whsec_other"], STRIPE_BODY, {"stripe-signature": stripe_header(now)}
+        ).signature
+        == "invalid"
+    )
 
 
 # --- Shopify: base64 HMAC-SHA256 of the raw body, checked against openssl's digest --------
@@ -211,7 +219,11 @@ def test_the_test_senders_reproduce_the_vectors():
     assert webhooks.standard_headers(secret=SW_SECRET, body=SW_BODY, msg_id=SW_ID,
                                      timestamp=SW_TIMESTAMP)["webhook-signature"] \
         == SW_SIGNATURE  # fmt: skip
-    assert webhooks.tiktok_shop_headers(app_key="abcdef", app_secret="123",
-                                        body=TTS_BODY)["Authorization"] == TTS_SIGNATURE  # fmt: skip
+    assert (
+        webhooks.tiktok_shop_headers(app_key="abcdef", app_secret="123", body=TTS_BODY)[
+            "Authorization"
+        ]
+        == TTS_SIGNATURE
+    )
     assert webhooks.stripe_headers(secrets=STRIPE_SECRET, body=STRIPE_BODY, timestamp=5)[
         "Stripe-Signature"] == stripe_header(5)  # fmt: skip
