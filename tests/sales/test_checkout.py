@@ -31,8 +31,16 @@ def shop(db):
 
 
 def buy(client, variant, *, key="k-1", quantity=1, slclid=""):
-    return client.post("/checkout/", {"variant": variant.pk, "quantity": quantity, "key": key,
-                                      "slclid": slclid, "landing": "/products/hoodie/"})  # fmt: skip
+    return client.post(
+        "/checkout/",
+        {
+            "variant": variant.pk,
+            "quantity": quantity,
+            "key": key,
+            "slclid": slclid,
+            "landing": "/products/hoodie/",
+        },
+    )
 
 
 @pytest.mark.django_db

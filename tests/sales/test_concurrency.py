@@ -118,8 +118,9 @@ def paid_session_delivery(channel, reservation) -> WebhookDelivery:
 def test_expiry_racing_a_payment_never_loses_or_doubles_a_unit(attempt):
     channel = SalesChannelFactory(provider="stripe", checkout=True)
     variant = VariantFactory(stock_on_hand=3)
-    reservation = services.reservation_create(variant_id=variant.pk, quantity=2,
-                                              key=f"exp-{attempt}", channel_id=channel.pk)  # fmt: skip
+    reservation = services.reservation_create(
+        variant_id=variant.pk, quantity=2, key=f"exp-{attempt}", channel_id=channel.pk
+    )
     Reservation.objects.filter(pk=reservation.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
