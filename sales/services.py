@@ -669,6 +669,13 @@ def _sync_lines(order: Order, data: OrderData, *, overwrite: bool, notes: list) 
                 product_id=variant.product_id if variant else None, **values,
             )  # fmt: skip
         else:
+            if line.sku != values["sku"]:  # the channel changed the line's SKU: map it anew
+                if line.stock_committed:
+                    stock.uncommit({line.variant_id: line.stock_committed})
+                variant = _map_variant(item.sku)
+                line.variant_id = variant.pk if variant else None
+                line.product_id = variant.product_id if variant else None
+                line.stock_committed = line.shortfall = 0
             for name, value in values.items():
                 setattr(line, name, value)
             line.save()

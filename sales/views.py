@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from core.absolute_urls import absolute_url
 from core.errors import ApplicationError, error_response
+from core.money import format_money, quantize
 from links.views import read_attribution_cookie
 from sales import services
 from sales.models import Order, Reservation
@@ -100,7 +101,8 @@ def test_pay(request, token):
     reservation = services.reservation_for_test_session(token)
     if reservation is None or reservation.channel is None:
         raise Http404("No such test checkout")
-    context = {"reservation": reservation, "total": reservation.unit_price * reservation.quantity}
+    amount = quantize(reservation.unit_price * reservation.quantity, reservation.currency)
+    context = {"reservation": reservation, "total": format_money(amount, reservation.currency)}
     if request.method == "GET":
         return render(request, "sales/test_payment.html", context)
     from testservers import webhooks
