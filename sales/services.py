@@ -79,6 +79,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     (S.PARTIALLY_REFUNDED, "refund_partial"): S.PARTIALLY_REFUNDED,
     (S.PARTIALLY_REFUNDED, "refund_full"): S.REFUNDED,
 }
+MOVES = {action for _, action in ALLOWED}
 # The moves that take an order from one status towards what a provider says it is now.
 PATHS: dict[tuple[str, str], list[str]] = {
     (S.PENDING, S.PAID): ["pay"],
@@ -248,7 +249,7 @@ def _rejected_slot(group: str) -> bool:
         return True
 
 
-def _reject(*, provider, channel, body, headers, signature, reason, status) -> Receipt:
+def _reject(*, provider, channel, body, headers, signature, reason, status, size=0) -> Receipt:
     group = f"c{channel.pk}" if channel is not None else f"p:{provider}"
     if _rejected_slot(group):
         limit = settings.WEBHOOK_REJECTED_BODY_BYTES
@@ -257,8 +258,8 @@ def _reject(*, provider, channel, body, headers, signature, reason, status) -> R
             provider=provider,
             headers=_stored_headers(headers),
             body=bytes(body[:limit]),
-            body_size=len(body),
-            body_truncated=len(body) > limit,
+            body_size=max(len(body), size),
+            body_truncated=max(len(body), size) > limit,
             signature=signature,
             accepted=False,
             status=D.REJECTED,
@@ -288,7 +289,8 @@ def delivery_receive(*, provider: str, token: str, body: bytes, headers: dict,
     if max(len(body), declared_size) > settings.WEBHOOK_MAX_BODY_BYTES:
         too_big = f"The body is over {settings.WEBHOOK_MAX_BODY_BYTES} bytes."
         return _reject(provider=provider, channel=channel, body=body, headers=headers,
-                       signature="missing", status=413, reason=too_big)  # fmt: skip
+                       signature="missing", status=413, reason=too_big,
+                       size=declared_size)  # fmt: skip
     module = module_for(provider)
     secrets = channel.secrets()
     if not secrets:

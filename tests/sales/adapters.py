@@ -240,11 +240,10 @@ class TikTokShop(Adapter):
 
     def channel(self, **fields):
         server = self.server
-        return SalesChannelFactory(
-            provider=self.provider, secret=server.app_secret, app_key=server.app_key,
-            shop_id=server.shop_id, shop_cipher=server.shop_cipher,
-            access_token=next(iter(server.access_tokens)), **fields,
-        )  # fmt: skip
+        values = {"secret": server.app_secret, "app_key": server.app_key,
+                  "shop_id": server.shop_id, "shop_cipher": server.shop_cipher,
+                  "access_token": next(iter(server.access_tokens)), **fields}  # fmt: skip
+        return SalesChannelFactory(provider=self.provider, **values)
 
     def sign(self, channel, body, *, secret=None):
         return webhooks.tiktok_shop_headers(
