@@ -130,8 +130,8 @@ def test_an_expired_session_releases_its_reservation(client):
     adapter = ADAPTERS["stripe"]()
     from testservers import webhooks
 
-    body = webhooks.body_of(webhooks.stripe_event("checkout.session.expired", {
-        "id": "cs_x", "object": "checkout.session", "metadata": {"reservation": "exp"}}))  # fmt: skip
+    session = {"id": "cs_x", "object": "checkout.session", "metadata": {"reservation": "exp"}}
+    body = webhooks.body_of(webhooks.stripe_event("checkout.session.expired", session))
     adapter.raw(channel, body).post(client, channel)
     reservation.refresh_from_db()
     assert reservation.status == "released"
