@@ -203,3 +203,48 @@ def test_currency_minor_units(client, adapter, currency, price, ok):
         assert stored.status == "failed"
         assert f"{currency} allows" in stored.reason
         assert not Order.objects.exists()
+
+
+def test_shopify_dedupes_on_the_event_id_across_webhook_ids(client):
+    from tests.sales.adapters import Delivery, Shopify
+    from testservers import webhooks
+
+    adapter = Shopify()
+    channel = adapter.channel()
+    body = adapter.order(channel, "1201").body
+    first = webhooks.shopify_headers(secret=channel.secret, body=body, topic="orders/create",
+                                     webhook_id="w-1", event_id="e-1")  # fmt: skip
+    second = {**first, "X-Shopify-Webhook-Id": "w-2"}  # a second subscription, same event
+    assert Delivery(body, first).post(client, channel).json()["duplicate"] is False
+    assert Delivery(body, second).post(client, channel).json()["duplicate"] is True
+    assert deliveries(channel=channel).count() == 1
+
+
+def test_the_same_order_through_two_topics_is_one_order(client):
+    from tests.sales.adapters import Delivery, Shopify
+
+    adapter = Shopify()
+    channel = adapter.channel()
+    VariantFactory(sku="SKU-1", stock_on_hand=5)
+    now = int(time.time())
+    created = adapter.order(channel, "1301", status="pending", updated=now)
+    created.headers = adapter.sign(channel, created.body, topic="orders/create")
+    paid = adapter.order(channel, "1301", status="paid", updated=now + 5)
+    paid = Delivery(paid.body, adapter.sign(channel, paid.body, topic="orders/paid"))
+    created.post(client, channel)
+    paid.post(client, channel)
+    order = Order.objects.get()
+    assert order.status == S.PAID
+    assert list(order.events.values_list("action", flat=True)) == ["create", "pay"]
+    assert Variant.objects.get().stock_committed == 1  # committed once, at placement
+    assert order.deliveries.count() == 2
+
+
+def test_the_deploy_check_warns_about_the_test_gateway(settings):
+    from sales.checks import test_mode_gateway_check
+
+    settings.CHECKOUT_TEST_MODE = True
+    settings.CHECKOUT_TEST_MODE_WITHOUT_DEBUG = True
+    assert [w.id for w in test_mode_gateway_check(None)] == ["sales.W001"]
+    settings.CHECKOUT_TEST_MODE_WITHOUT_DEBUG = False
+    assert test_mode_gateway_check(None) == []
