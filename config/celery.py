@@ -51,6 +51,10 @@ app.conf.beat_schedule = {
         "schedule": 60.0,  # stock held by checkouts past RESERVATION_TTL goes back
         "options": {"expires": 50},
     },
+    "sales-deliveries-sweep": {
+        "task": "sales.deliveries_sweep",
+        "schedule": crontab(minute="*/5"),  # deliveries a lost message left unprocessed
+    },
     "sales-prune-rejected-deliveries": {
         "task": "sales.prune_rejected_deliveries",
         "schedule": crontab(minute="*/10"),  # keeps forged or broken deliveries bounded

@@ -432,6 +432,18 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
     return delivery
 
 
+def deliveries_awaiting_processing(*, older_than: timedelta, limit: int = 500) -> list[int]:
+    """Accepted deliveries still unprocessed a while after they came (a lost message, a
+    worker that died, an API that was down when the job ran in-process)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            accepted=True, status=D.RECEIVED, received_at__lt=timezone.now() - older_than
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
 def delivery_replay(*, delivery_id: int, actor=None) -> WebhookDelivery:
     """Run a stored delivery's processing again (after fixing a product mapping, say)."""
     from sales.tasks import process_delivery

@@ -1,5 +1,7 @@
 """Thin sales jobs: load by id, call a service, retry with backoff."""
 
+from datetime import timedelta
+
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
 from sales import services
 from sales.providers.base import ProviderUnavailable
@@ -30,3 +32,12 @@ def expire_reservations() -> int:
 @shoploop_task(name="sales.prune_rejected_deliveries", time_limit=300)
 def prune_rejected_deliveries() -> int:
     return services.deliveries_prune_rejected()
+
+
+@shoploop_task(name="sales.deliveries_sweep", time_limit=300)
+def deliveries_sweep() -> int:
+    """Queue again the deliveries a lost message or an outage left unprocessed for 5 minutes."""
+    ids = services.deliveries_awaiting_processing(older_than=timedelta(minutes=5))
+    for delivery_id in ids:
+        process_delivery.delay(delivery_id)
+    return len(ids)

@@ -180,6 +180,11 @@ def test_tiktok_rate_limits_are_retried(client, tiktok_server, settings):
     adapter.order(channel, "779").post(client, channel)
     delivery = WebhookDelivery.objects.get(accepted=True)
     assert delivery.status == "received" and "rate limiting" in delivery.reason
+    # The sweep finds it once it has waited 5 minutes (here: made older).
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        received_at=timezone.now() - timedelta(minutes=6)
+    )
+    assert services.deliveries_awaiting_processing(older_than=timedelta(minutes=5)) == [delivery.pk]
     # The job asks Celery to retry after Retry-After; run by `apply`, the retry runs in turn.
     assert tasks.process_delivery.apply(args=[delivery.pk], throw=False).state == "SUCCESS"
     assert len(tiktok_server.requests_to(r"^/order/")) == 3
