@@ -229,12 +229,16 @@ class Receipt:
     duplicate: bool = False
 
 
-def _stored_headers(headers) -> dict:
+def _stored_headers(headers, provider: str) -> dict:
+    """Headers as they came, but no cookie and no credential: an `Authorization` header is
+    kept only from TikTok Shop, where it is the body's signature, not a secret."""
     kept = {}
     for name, value in list(headers.items())[:100]:
         name = str(name).lower()[:100]
-        if name in ("cookie",):
+        if name == "cookie":
             continue
+        if name in ("authorization", "proxy-authorization") and provider != "tiktok_shop":
+            value = "[not stored]"
         kept[name] = str(value)[:1024]
     return kept
 
@@ -256,7 +260,7 @@ def _reject(*, provider, channel, body, headers, signature, reason, status, size
         WebhookDelivery.objects.create(
             channel=channel,
             provider=provider,
-            headers=_stored_headers(headers),
+            headers=_stored_headers(headers, provider),
             body=bytes(body[:limit]),
             body_size=max(len(body), size),
             body_truncated=max(len(body), size) > limit,
@@ -319,7 +323,7 @@ def delivery_receive(*, provider: str, token: str, body: bytes, headers: dict,
                 delivery_id=identity.delivery_id[:255],
                 event_id=identity.event_id[:255],
                 topic=identity.topic[:120],
-                headers=_stored_headers(headers),
+                headers=_stored_headers(headers, provider),
                 body=body,
                 body_size=len(body),
                 signature="valid",
@@ -417,9 +421,8 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
         with transaction.atomic(durable=True):
             locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
             outcome = _apply_events(locked.channel, locked, events)
-            locked.status = D.PROCESSED if outcome.order is not None else D.IGNORED
-            if outcome.order is None and any(not isinstance(e, Ignored) for e in events):
-                locked.status = D.PROCESSED
+            acted = any(not isinstance(event, Ignored) for event in events)
+            locked.status = D.PROCESSED if acted else D.IGNORED
             locked.reason = "; ".join(outcome.notes)[:2000]
             locked.processed_at = timezone.now()
             if outcome.order is not None:

@@ -211,3 +211,32 @@ def test_the_openapi_schema_has_the_sales_endpoints(client):
     params = {p["name"] for p in schema["paths"]["/api/orders"]["get"]["parameters"]}
     assert {"channel", "status", "external_id", "placed_after", "placed_before"} <= params
     assert "OrderStatusEnum" in schema["components"]["schemas"]
+
+
+def test_a_channel_made_in_the_console_keeps_its_secret_encrypted(owner_client):
+    response = owner_client.post("/admin/sales/saleschannel/add/", {
+        "provider": "stripe", "name": "Stripe EU", "currency": "EUR", "active": "on",
+        "checkout": "on", "new_secret": "whsec_console_made_secret",
+        "new_api_key": "sk_test_console"})  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel = SalesChannel.objects.get()
+    assert (channel.secret, channel.api_key, channel.checkout) == (
+        "whsec_console_made_secret",
+        "sk_test_console",
+        True,
+    )
+    refused = owner_client.post("/admin/sales/saleschannel/add/", {
+        "provider": "shopify", "name": "Shop", "currency": "USD", "checkout": "on",
+        "new_secret": "short"})  # fmt: skip
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "At least 8 characters" in page and "Only a Stripe channel" in page
+    assert SalesChannel.objects.count() == 1
+
+
+def test_authorization_headers_are_not_stored_except_tiktoks_signature(client):
+    channel = SalesChannelFactory(provider="standard")
+    delivery = ADAPTERS["standard"]().order(channel, "h1")
+    delivery.headers["Authorization"] = "Bearer a-credential"
+    delivery.post(client, channel)
+    assert WebhookDelivery.objects.get().headers["authorization"] == "[not stored]"
