@@ -890,7 +890,8 @@ def _settle_stock(order: Order, notes: list, *, delivery=None, actor=None) -> No
 
     Cancelled: committed units and an active reservation go back. Live (paid and after):
     the reservation is committed, other mapped units are committed from what is available
-    (a shortfall marks the order oversold), and a fulfilled order's units are shipped.
+    (a shortfall marks the order oversold), and a fulfilled order's units are shipped (also
+    when it was fulfilled after a partial refund).
     """
     lines = list(order.lines.select_for_update().filter(variant__isnull=False).order_by("pk"))
     reservation = _lock_reservation(order.reservation_id) if order.reservation_id else None
@@ -946,7 +947,7 @@ def _settle_stock(order: Order, notes: list, *, delivery=None, actor=None) -> No
         line.stock_committed += take
         line.shortfall = need - take
         line.save(update_fields=["stock_committed", "shortfall"])
-    if order.status == S.FULFILLED:
+    if order.status == S.FULFILLED or (order.fulfilled_at and order.status in LIVE):
         out = {}
         for line in lines:
             if line.stock_committed:
