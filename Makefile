@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint migrations-check pytest bench bench-product-page clean help
+.PHONY: run test lint migrations-check pytest bench bench-product-page clean help demo-orders
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
@@ -26,6 +26,12 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: export DEBUG ?= true
 run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+# --- sales (issue 12): the test-mode checkout, and a local TikTok Shop API for demo_orders ---
+run demo-orders: export CHECKOUT_TEST_MODE ?= true
+run demo-orders: export TIKTOK_SHOP_API_BASE ?= http://127.0.0.1:8791
+demo-orders: export DEBUG ?= true
+demo-orders: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+# --- end sales ---
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
@@ -35,6 +41,8 @@ run: $(VENV)/.runtime
 	@echo "  Moderation queue http://$(HOST):$(PORT)/admin/ugc/ugcitem/  (also as demo-moderator, same password)"
 	@echo "  Shoppable feed   http://$(HOST):$(PORT)/shop/feed"
 	@echo "  API docs         http://$(HOST):$(PORT)/api/docs/"
+	@echo "  Orders           http://$(HOST):$(PORT)/admin/sales/order/  (Buy on a product page pays in test mode;"
+	@echo "                   'make demo-orders' in another shell sends signed webhooks of every provider)"
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
@@ -50,6 +58,10 @@ migrations-check: $(VENV)/.dev
 
 pytest: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# sales (issue 12): signed webhooks of every provider to the server `make run` started.
+demo-orders: $(VENV)/.runtime
+	$(BIN)/python manage.py demo_orders --base-url http://$(HOST):$(PORT)
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

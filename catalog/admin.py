@@ -50,8 +50,9 @@ class VariantInline(admin.TabularInline):
     extra = 1
     fields = [
         "sku", "gtin", "attributes", "price", "currency", "compare_at_price",
-        "stock_on_hand", "position", "active",
+        "stock_on_hand", "stock_reserved", "stock_committed", "position", "active",
     ]  # fmt: skip
+    readonly_fields = ["stock_reserved", "stock_committed"]
 
 
 def image_preview(image):
@@ -143,7 +144,11 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
-    list_display = ["sku", "product", "option", "price", "currency", "stock_on_hand", "active"]
+    list_display = [
+        "sku", "product", "option", "price", "currency",
+        "stock_on_hand", "stock_reserved", "stock_committed", "active",
+    ]  # fmt: skip
+    readonly_fields = ["stock_reserved", "stock_committed"]
     list_filter = ["currency", "active"]
     search_fields = ["sku", "gtin", "product__title"]
     list_select_related = ["product"]

@@ -50,6 +50,10 @@ class Variant(models.Model):
         help_text="The former price, shown struck through; must be above the price.",
     )
     stock_on_hand = models.IntegerField(default=0)
+    # Held by checkouts in progress (sales reservations) and by paid orders not yet shipped.
+    # Changed only by the conditional updates in catalog/stock.py, never by a form.
+    stock_reserved = models.IntegerField(default=0, editable=False)
+    stock_committed = models.IntegerField(default=0, editable=False)
     attributes = models.JSONField(
         default=dict, blank=True, help_text='Options such as {"size": "M", "colour": "Black"}.'
     )
@@ -73,6 +77,16 @@ class Variant(models.Model):
             models.CheckConstraint(
                 condition=Q(stock_on_hand__gte=0), name="catalog_variant_stock_gte_0"
             ),
+            models.CheckConstraint(
+                condition=Q(stock_reserved__gte=0), name="catalog_variant_reserved_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_committed__gte=0), name="catalog_variant_committed_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_on_hand__gte=F("stock_reserved") + F("stock_committed")),
+                name="catalog_variant_held_within_on_hand",
+            ),
         ]
 
     def __str__(self):
@@ -83,8 +97,13 @@ class Variant(models.Model):
         return " / ".join(str(v) for v in self.attributes.values()) if self.attributes else ""
 
     @property
+    def stock_available(self) -> int:
+        """Units a shopper can still buy: on hand less reserved and committed."""
+        return self.stock_on_hand - self.stock_reserved - self.stock_committed
+
+    @property
     def in_stock(self) -> bool:
-        return self.active and self.stock_on_hand > 0
+        return self.active and self.stock_available > 0
 
     def clean(self):
         errors = {}
@@ -107,6 +126,17 @@ class Variant(models.Model):
                 errors["gtin"] = [f"Variant {holder.sku} already has GTIN {self.gtin}."]
         if self.stock_on_hand is not None and self.stock_on_hand < 0:
             errors["stock_on_hand"] = ["Stock on hand cannot be negative."]
+        elif self.stock_on_hand is not None and self.pk:
+            held = (
+                Variant.objects.filter(pk=self.pk)
+                .values_list("stock_reserved", "stock_committed")
+                .first()
+            )
+            if held and self.stock_on_hand < sum(held):
+                errors["stock_on_hand"] = [
+                    f"Stock on hand cannot be below the {held[0]} reserved and {held[1]} "
+                    "committed units (checkouts in progress and paid orders not yet shipped)."
+                ]
         if not isinstance(self.attributes, dict) or not all(
             isinstance(k, str) and isinstance(v, str | int | float)
             for k, v in self.attributes.items()

@@ -8,8 +8,12 @@ class VariantSerializer(serializers.ModelSerializer):
         model = Variant
         fields = [
             "id", "sku", "gtin", "price", "currency", "compare_at_price",
-            "stock_on_hand", "attributes", "position", "active",
+            "stock_on_hand", "stock_reserved", "stock_committed", "stock_available",
+            "attributes", "position", "active",
         ]  # fmt: skip
+        read_only_fields = ["stock_reserved", "stock_committed", "stock_available"]
+
+    stock_available = serializers.IntegerField(read_only=True)
 
 
 class ProductImageSerializer(serializers.ModelSerializer):

@@ -65,11 +65,24 @@ def variant_create(*, product: Product, sku: str, price, currency: str, **fields
     return variant
 
 
+# Reserved and committed units change only through catalog/stock.py: a form that loaded a
+# variant a moment ago must not write back the counts it read.
+STOCK_COUNTERS = ("stock_reserved", "stock_committed")
+
+
 def variant_save(*, variant: Variant) -> Variant:
     """Validate and save a variant edited in a form (admin or API)."""
     with transaction.atomic():
         full_clean(variant)
-        variant.save()
+        if variant.pk and Variant.objects.filter(pk=variant.pk).exists():
+            fields = [
+                f.name
+                for f in Variant._meta.concrete_fields
+                if not f.primary_key and f.name not in STOCK_COUNTERS
+            ]
+            variant.save(update_fields=fields)
+        else:
+            variant.save()
         _announce([variant.product_id])
     return variant
 

@@ -4,6 +4,7 @@ from django.views.decorators.http import require_safe
 
 from catalog.selectors import products_with_details
 from catalog.seo import product_card, product_json_ld
+from sales.selectors import checkout_exists
 from ugc.selectors import product_gallery, product_gallery_exists
 
 
@@ -14,11 +15,12 @@ def product_page(request, slug):
     Its UGC gallery costs a query only when there is something to show: whether there is
     comes with the product's own query.
     """
-    # catalog.selectors.product_for_page, plus the gallery flag (catalog cannot import ugc).
+    # catalog.selectors.product_for_page, plus the gallery and Buy flags (catalog cannot
+    # import ugc or sales; this view is presentation).
     product = (
         products_with_details()
         .filter(slug=slug, active=True)
-        .annotate(has_ugc_gallery=product_gallery_exists())
+        .annotate(has_ugc_gallery=product_gallery_exists(), has_checkout=checkout_exists())
         .first()
     )
     if product is None:

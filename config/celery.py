@@ -45,4 +45,19 @@ app.conf.beat_schedule = {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),
     },
+    # --- sales (issue 12) ---
+    "sales-expire-reservations": {
+        "task": "sales.expire_reservations",
+        "schedule": 60.0,  # stock held by checkouts past RESERVATION_TTL goes back
+        "options": {"expires": 50},
+    },
+    "sales-deliveries-sweep": {
+        "task": "sales.deliveries_sweep",
+        "schedule": crontab(minute="*/5"),  # deliveries a lost message left unprocessed
+    },
+    "sales-prune-rejected-deliveries": {
+        "task": "sales.prune_rejected_deliveries",
+        "schedule": crontab(minute="*/10"),  # keeps forged or broken deliveries bounded
+    },
+    # --- end sales ---
 }

@@ -337,3 +337,39 @@ UGC_FEED_EVENTS_MAX_IDS = env.int("UGC_FEED_EVENTS_MAX_IDS", default=100)  # per
 UGC_FEED_METRICS_LOCK_TTL = env.int("UGC_FEED_METRICS_LOCK_TTL", default=60)
 UGC_FEED_METRICS_LOCAL_INTERVAL = env.float("UGC_FEED_METRICS_LOCAL_INTERVAL", default=30.0)
 UGC_FEED_METRICS_DEGRADED_DEPTH = env.int("UGC_FEED_METRICS_DEGRADED_DEPTH", default=100_000)
+
+# --- sales (issue 12): channels, signed webhooks, orders, stock reservations, checkout -----
+# Webhook bodies larger than this are refused (413) and kept truncated like any rejected one.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# Rejected deliveries (forged, stale, unparsable) are kept for the console, bounded: the body
+# cut to this many bytes, at most WEBHOOK_REJECTED_PER_MINUTE stored per channel (or per
+# provider for unknown channels) a minute, and `sales.prune_rejected_deliveries` keeps the
+# newest WEBHOOK_REJECTED_KEEP per channel, none older than WEBHOOK_REJECTED_RETENTION_DAYS.
+WEBHOOK_REJECTED_BODY_BYTES = env.int("WEBHOOK_REJECTED_BODY_BYTES", default=4096)
+WEBHOOK_REJECTED_PER_MINUTE = env.int("WEBHOOK_REJECTED_PER_MINUTE", default=60)
+WEBHOOK_REJECTED_KEEP = env.int("WEBHOOK_REJECTED_KEEP", default=500)
+WEBHOOK_REJECTED_RETENTION_DAYS = env.int("WEBHOOK_REJECTED_RETENTION_DAYS", default=7)
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
+STRIPE_API_VERSION = env.str("STRIPE_API_VERSION", default="2024-06-20")
+STRIPE_API_TIMEOUT = env.float("STRIPE_API_TIMEOUT", default=10.0)
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+STANDARD_WEBHOOK_TOLERANCE = env.int("STANDARD_WEBHOOK_TOLERANCE", default=300)
+TIKTOK_SHOP_API_BASE = env.str(
+    "TIKTOK_SHOP_API_BASE", default="https://open-api.tiktokglobalshop.com"
+).rstrip("/")
+TIKTOK_SHOP_API_TIMEOUT = env.float("TIKTOK_SHOP_API_TIMEOUT", default=10.0)
+# Stock held for a checkout in progress; `sales.expire_reservations` releases it after this.
+RESERVATION_TTL = env.int("RESERVATION_TTL", default=15 * 60)
+CHECKOUT_MAX_QUANTITY = env.int("CHECKOUT_MAX_QUANTITY", default=10)
+# The test-mode gateway stands in for Stripe (a "Test mode" payment page that sends a signed
+# Stripe event to the real webhook). Off unless set; refused without DEBUG unless
+# CHECKOUT_TEST_MODE_WITHOUT_DEBUG is also set (a staging site, never a live shop).
+CHECKOUT_TEST_MODE = env.bool("CHECKOUT_TEST_MODE", default=False)
+CHECKOUT_TEST_MODE_WITHOUT_DEBUG = env.bool("CHECKOUT_TEST_MODE_WITHOUT_DEBUG", default=False)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "OrderStatusEnum": "sales.models.Order.Status",
+        "SalesProviderEnum": "sales.models.Provider",
+    }
+)
+# --- end sales ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from catalog.api import ProductViewSet
 from core.views import healthz
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
+from sales.api import OrderViewSet, SalesChannelViewSet
 from ugc.api import FeedView
 
 admin.site.site_header = "Shoploop merchant console"
@@ -19,6 +20,8 @@ router = DefaultRouter(trailing_slash=False)
 router.register("products", ProductViewSet, basename="product")
 router.register("links", ShortLinkViewSet, basename="link")
 router.register("previews", LinkPreviewViewSet, basename="preview")
+router.register("orders", OrderViewSet, basename="order")  # sales
+router.register("sales-channels", SalesChannelViewSet, basename="sales-channel")  # sales
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
@@ -30,6 +33,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("", include("previews.urls")),
     path("", include("ugc.urls")),
+    path("", include("sales.urls")),  # webhooks and the checkout
     path("", include("catalog.urls")),
 ]
 

@@ -33,6 +33,27 @@ UGC_MODERATION = {
 }
 UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
 
+# Sales (issue 12): Owner runs channels and deliveries (replay) and orders; Finance reads
+# everything about orders and refunds and may replay deliveries and re-map lines.
+SALES_OWNER = {
+    "sales.saleschannel": ALL,
+    "sales.webhookdelivery": ("view", "change"),  # change = replay
+    "sales.order": ("view", "change"),  # change = console actions (remap, stock, cancel)
+    "sales.orderline": VIEW,
+    "sales.unmappedline": ("view", "change"),
+    "sales.orderevent": VIEW,
+    "sales.refund": VIEW,
+    "sales.refundline": VIEW,
+    "sales.pendingorderevent": VIEW,
+    "sales.reservation": ("view", "change"),  # change = release
+    "sales.reservationevent": VIEW,
+}
+SALES_FINANCE = {
+    **SALES_OWNER,
+    "sales.saleschannel": VIEW,
+    "sales.reservation": VIEW,
+}
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -49,6 +70,7 @@ ROLES = {
         "authtoken.token": ALL,
         "authtoken.tokenproxy": ALL,
         **UGC_MODERATION,
+        **SALES_OWNER,
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -75,6 +97,7 @@ ROLES = {
         "creators.creator": VIEW,
         **LINK_REPORTS,
         **UGC_REPORTS,
+        **SALES_FINANCE,
     },
 }
 

@@ -19,6 +19,7 @@ MUST_REFUSE = {
     ("PUT", "/api/links/{link}"),
     ("PATCH", "/api/links/{link}"),
     ("POST", "/api/previews"),
+    ("POST", "/api/sales-channels"),
     ("POST", "/shop/feed/events"),
 }
 
@@ -35,8 +36,8 @@ def _example_path(route: str, values: dict) -> str | None:
     """A concrete path for a route, or None for the ones only a format suffix tells apart."""
     if "format" in route or route.startswith("admin/"):
         return None
-    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], route)
-    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], path)
+    path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values.get(m.group(1), "1"), route)
+    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), path)
     path = path.replace("^", "").replace("$", "").replace("\\.", ".")
     return "/" + path
 
@@ -53,7 +54,8 @@ def ids(owner_client):
     link = services.link_create(product_id=product.pk, code="deep")
     preview = LinkPreview.objects.create(url="https://shop.example.org/x")
     return {"link": link.pk, "product": product.pk, "preview": preview.pk, "code": link.code,
-            "slug": product.slug, "kind": "svg", "path": "nothing"}  # fmt: skip
+            "slug": product.slug, "kind": "svg", "path": "nothing", "provider": "shopify",
+            "token": "not-a-channel"}  # fmt: skip
 
 
 def test_a_deeply_nested_body_is_a_400_on_json_endpoints_and_never_a_500(owner_client, ids):

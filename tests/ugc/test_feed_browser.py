@@ -21,11 +21,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(autouse=True)
 def clean_feed_counters():
-    r = metrics.client()
-    r.delete(metrics.LIVE_KEY, metrics.FLUSHING_KEY, metrics.LOCK_KEY)
+    buf = metrics.buffer
+    buf.client().delete(buf.list_key, buf.lock_key)
     snapshots._local.clear()
     yield
-    r.delete(metrics.LIVE_KEY, metrics.FLUSHING_KEY, metrics.LOCK_KEY)
+    buf.client().delete(buf.list_key, buf.lock_key)
 
 
 def wait_for(condition, seconds=5.0):

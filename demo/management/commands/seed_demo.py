@@ -17,6 +17,7 @@ from catalog.models import Product
 from catalog.validators import gtin_check_digit
 from creators.models import Creator
 from creators.services import creator_create
+from demo.sales import DEMO_SECRETS, seed_sales
 from demo.ugc import DEMO_SOURCE, seed_ugc
 from links.models import Campaign, ShortLink
 from links.services import link_create
@@ -140,6 +141,16 @@ class Command(BaseCommand):
             f"{ShortLink.objects.count()} short links ({links_created} new). "
             f"Admin: {user.get_username()} ({'new' if user_created else 'existing'})."
         )
+        # --- sales (issue 12): one demo channel per provider ---
+        from core.absolute_urls import absolute_url
+
+        for channel in seed_sales():
+            self.stdout.write(
+                f"Demo channel {channel.name}: {absolute_url(channel.webhook_path())} "
+                f"secret {DEMO_SECRETS[channel.provider]}"
+                + (f" app key {channel.app_key}" if channel.app_key else "")
+            )
+        # --- end sales ---
         if options.get("skip_ugc"):
             return
         ugc = seed_ugc()

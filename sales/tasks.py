@@ -1,0 +1,43 @@
+"""Thin sales jobs: load by id, call a service, retry with backoff."""
+
+from datetime import timedelta
+
+from core.jobs import TRANSIENT_ERRORS, shoploop_task
+from sales import services
+from sales.providers.base import ProviderUnavailable
+
+
+@shoploop_task(
+    name="sales.process_delivery",
+    time_limit=120,
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    max_retries=10,
+)
+def process_delivery(self, delivery_id: int, replay: bool = False) -> None:
+    """Apply a stored webhook delivery (safe to run twice). A provider API that is down or
+    rate limiting (TikTok Shop's order re-fetch) is retried, after Retry-After if it said."""
+    try:
+        services.delivery_process(delivery_id=delivery_id, replay=replay)
+    except ProviderUnavailable as exc:
+        countdown = exc.retry_after or min(600, 2 ** (self.request.retries + 1))
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shoploop_task(name="sales.expire_reservations", time_limit=120)
+def expire_reservations() -> int:
+    return services.reservations_expire()
+
+
+@shoploop_task(name="sales.prune_rejected_deliveries", time_limit=300)
+def prune_rejected_deliveries() -> int:
+    return services.deliveries_prune_rejected()
+
+
+@shoploop_task(name="sales.deliveries_sweep", time_limit=300)
+def deliveries_sweep() -> int:
+    """Queue again the deliveries a lost message or an outage left unprocessed for 5 minutes."""
+    ids = services.deliveries_awaiting_processing(older_than=timedelta(minutes=5))
+    for delivery_id in ids:
+        process_delivery.delay(delivery_id)
+    return len(ids)

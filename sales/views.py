@@ -1,0 +1,131 @@
+"""The webhook endpoint, the Buy button's checkout, and the test-mode payment gateway."""
+
+import logging
+
+import requests
+from django.conf import settings
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from core.absolute_urls import absolute_url
+from core.errors import ApplicationError, error_response
+from core.money import format_money, quantize
+from links.views import read_attribution_cookie
+from sales import services
+from sales.models import Order, Reservation
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def webhook(request, provider, token):
+    """`POST /webhooks/<provider>/<token>/`: store, verify, answer; a job processes it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > settings.WEBHOOK_MAX_BODY_BYTES:
+        body = request.read(settings.WEBHOOK_REJECTED_BODY_BYTES)
+    else:
+        body = request.body
+    receipt = services.delivery_receive(
+        provider=provider, token=token, body=body, headers=request.headers,
+        declared_size=declared,
+    )  # fmt: skip
+    if receipt.status != 200:
+        code = {401: "signature", 413: "too_large"}.get(receipt.status, "invalid_body")
+        return error_response(code, receipt.message, status=receipt.status)
+    return JsonResponse({"received": True, "duplicate": receipt.duplicate})
+
+
+def _checkout_error(request, message: str, status: int):
+    return render(request, "sales/checkout_error.html", {"message": message}, status=status)
+
+
+@require_POST
+def checkout(request):
+    """The Buy form: reserve the units, then go to the checkout (Stripe or the test gateway)."""
+    try:
+        variant_id = int(request.POST.get("variant", ""))
+        quantity = int(request.POST.get("quantity", "1"))
+    except ValueError:
+        return _checkout_error(request, "Choose an option and a quantity (a whole number).", 400)
+    attribution = read_attribution_cookie(request) or {}
+    param = settings.CLICK_ID_PARAM
+    try:
+        reservation = services.checkout_start(
+            variant_id=variant_id,
+            quantity=quantity,
+            key=request.POST.get("key", ""),
+            click_id=request.POST.get(param, "")[:100] or attribution.get("click", ""),
+            visitor_click_id=attribution.get("click", ""),
+            landing_url=request.POST.get("landing", "")[:2000],
+            referring_site=request.META.get("HTTP_REFERER", "")[:2000],
+        )
+    except ApplicationError as exc:
+        status = {"out_of_stock": 409, "conflict": 409, "not_found": 404,
+                  "checkout_unavailable": 503}.get(exc.code, 400)  # fmt: skip
+        return _checkout_error(request, exc.message, status)
+    return HttpResponseRedirect(reservation.checkout_url, status=303)
+
+
+@require_safe
+@never_cache
+def checkout_done(request):
+    """Where Stripe (or the test gateway) sends the shopper after paying."""
+    session_id = request.GET.get("session_id", "")[:255]
+    reservation = (
+        Reservation.objects.select_related("variant__product")
+        .filter(checkout_session_id=session_id)
+        .first()
+        if session_id
+        else None
+    )
+    order = Order.objects.filter(reservation=reservation).first() if reservation else None
+    return render(request, "sales/checkout_done.html",
+                  {"reservation": reservation, "order": order})  # fmt: skip
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+def test_pay(request, token):
+    """The test-mode gateway: a clearly labelled payment page standing in for Stripe. Pay
+    sends a Stripe-format `checkout.session.completed`, signed with the checkout channel's
+    secret, to the shop's real webhook endpoint."""
+    if not services.test_mode_enabled():
+        raise Http404("Test mode is off")
+    reservation = services.reservation_for_test_session(token)
+    if reservation is None or reservation.channel is None:
+        raise Http404("No such test checkout")
+    amount = quantize(reservation.unit_price * reservation.quantity, reservation.currency)
+    context = {"reservation": reservation, "total": format_money(amount, reservation.currency)}
+    if request.method == "GET":
+        return render(request, "sales/test_payment.html", context)
+    from testservers import webhooks
+
+    event = services.test_checkout_event(
+        reservation=reservation,
+        email=request.POST.get("email", "")[:320],
+        country=request.POST.get("country", "")[:2].upper(),
+    )
+    body = webhooks.body_of(event)
+    channel = reservation.channel
+    url = absolute_url(channel.webhook_path())
+    try:
+        answer = webhooks.send(url, body, webhooks.stripe_headers(secrets=channel.secret,
+                                                                  body=body))  # fmt: skip
+        ok = answer.status_code == 200
+        detail = f"The webhook endpoint answered {answer.status_code}."
+    except requests.RequestException as exc:
+        ok, detail = False, f"The webhook endpoint could not be reached ({exc.__class__.__name__})."
+    logger.info("checkout.test_payment_sent", extra={"reservation_id": reservation.pk, "ok": ok})
+    if not ok:
+        return render(request, "sales/test_payment.html",
+                      {**context, "error": detail}, status=502)  # fmt: skip
+    session_id = event["data"]["object"]["id"]
+    return HttpResponseRedirect(f"{absolute_url('/checkout/done/')}?session_id={session_id}",
+                                status=303)  # fmt: skip
