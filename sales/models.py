@@ -496,3 +496,6 @@ class ReservationEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.from_status or '∅'} → {self.to_status}"
+
+
+from sales.ledger_models import *  # noqa: E402,F403 - the ledger's models, in their own module
