@@ -24,6 +24,14 @@ def creator():
     return CreatorFactory(handle="maya")
 
 
+@pytest.fixture(autouse=True)
+def ledger_stays_sound():
+    """After every test here, the ledger verifies from its entries up."""
+    yield
+    result = ledger.verify()
+    assert result["ok"], result["problems"]
+
+
 def make_order(lines, currency="USD", paid_at=None):
     """lines: [(sku, quantity, line total as text)]."""
     channel = SalesChannelFactory(currency=currency)
