@@ -22,13 +22,12 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from sales import ledger
 from sales.ledger_models import Commission, CommissionEvent, LedgerAccount, LedgerTransaction
-from sales.models import Order, OrderLine, Refund, RefundLine
+from sales.models import Order, OrderLine, Refund
 
 logger = logging.getLogger(__name__)
 
@@ -236,30 +235,27 @@ def _share(amount: int, part: Decimal, whole: Decimal) -> int:
     return min(amount, int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
 
 
+def _refunded_on(commission: Commission, refund: Refund) -> Decimal:
+    """What `refund` took back of the commission's line (or of the whole order, for a
+    commission per order). A refund that names no lines (Stripe refunds an amount) is spread
+    over the order's lines in proportion to their totals."""
+    if commission.line_id is None:
+        return refund.total
+    lines = list(refund.lines.all())
+    if lines:
+        return sum((r.amount for r in lines if r.line_id == commission.line_id), Decimal(0))
+    order_total = commission.order.total
+    if order_total <= 0:
+        return Decimal(0)
+    return refund.total * commission.line.total / order_total
+
+
 def _refunded_before(commission: Commission, refund: Refund) -> tuple[Decimal, Decimal]:
-    """(refunded before this refund, refunded including it) on the commission's line, or on
-    the whole order for a commission per order."""
-    if commission.line_id is not None:
-        rows = RefundLine.objects.filter(line_id=commission.line_id)
-        field = "amount"
-    else:
-        rows = Refund.objects.filter(order_id=commission.order_id)
-        field = "total"
-    earlier = rows.exclude(**_refund_filter(commission, refund)).filter(
-        **_earlier_filter(commission, refund)
-    )
-    before = earlier.aggregate(s=Sum(field))["s"] or Decimal(0)
-    this = rows.filter(**_refund_filter(commission, refund)).aggregate(s=Sum(field))["s"]
-    return before, before + (this or Decimal(0))
-
-
-def _refund_filter(commission, refund) -> dict:
-    return {"refund_id": refund.pk} if commission.line_id is not None else {"pk": refund.pk}
-
-
-def _earlier_filter(commission, refund) -> dict:
-    prefix = "refund__" if commission.line_id is not None else ""
-    return {f"{prefix}pk__lt": refund.pk}
+    """(refunded before this refund, refunded including it) on the commission's line."""
+    earlier = Refund.objects.filter(order_id=commission.order_id, pk__lt=refund.pk)
+    before = sum((_refunded_on(commission, r) for r in earlier.prefetch_related("lines")),
+                 Decimal(0))  # fmt: skip
+    return before, before + _refunded_on(commission, refund)
 
 
 def _reverse_for_refund(commission: Commission, refund: Refund) -> int:

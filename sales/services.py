@@ -31,7 +31,7 @@ from core.crypto import keyed_hash
 from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from core.money import quantize, to_minor
-from sales import signals
+from sales import commissions, signals
 from sales.models import (
     Order,
     OrderEvent,
@@ -566,6 +566,12 @@ def _apply(order: Order, action: str, *, reason="", delivery=None, actor=None) -
     order.save()
     _event(order, action=action, from_status=from_status, to_status=to_status, reason=reason,
            delivery=delivery, actor=actor)  # fmt: skip
+    if action == "cancel":  # what its commissions earned goes back, in this transaction
+        commissions.commissions_reverse_for_order(
+            order_id=order.pk, reason=f"The order was cancelled: {reason}"
+        )
+    elif action == "fulfil":  # holds count from fulfilment now
+        commissions.commission_hold_recompute(order_id=order.pk)
     order_id = order.pk
     if action == "pay":
         transaction.on_commit(
@@ -860,6 +866,7 @@ def _refund_record(order: Order, data: RefundData, delivery, notes: list) -> Ref
         )
         for item in data.lines
     )
+    commissions.commissions_reverse_for_refund(refund_id=refund.pk)  # pro rata, same transaction
     full = before + total >= order.total
     action = "refund_full" if full else "refund_partial"
     reason = f"Refund {data.external_id}: {total} {order.currency}."

@@ -240,3 +240,30 @@ def test_bad_amounts_are_refused_and_nothing_is_posted(creator):
         with pytest.raises(ApplicationError):
             earn(order, creator, "A", amount)
     assert not Commission.objects.exists() and not LedgerTransaction.objects.exists()
+
+
+def test_a_refund_webhook_reverses_the_commission_pro_rata_once_for_every_provider(
+    client, adapter, creator
+):
+    """End to end: an order arrives by webhook and is credited; a partial refund arrives by
+    webhook (twice) and takes back its share once."""
+    from tests.catalog.factories import VariantFactory
+
+    channel = adapter.channel()
+    VariantFactory(sku="SKU-1", stock_on_hand=5)
+    assert (
+        adapter.order(channel, "2001", quantity=2, price="10.00").post(client, channel).status_code
+        == 200
+    )
+    order = Order.objects.get()
+    line = order.lines.get()
+    commission = commissions.commission_post(
+        key=f"attr:{order.pk}", order_id=order.pk, line_id=line.pk, creator_id=creator.pk,
+        base=2000, amount=200, hold_days=30,
+    )  # fmt: skip
+    refund_delivery = adapter.refund(channel, "2001", "6001", amount="5.00")
+    assert refund_delivery.post(client, channel).status_code == 200
+    assert refund_delivery.post(client, channel).status_code == 200  # delivered twice
+    commission.refresh_from_db()
+    assert commission.reversed == 50  # a quarter of the line came back
+    assert balance(creator, Kind.PENDING) == 150 == expense()
