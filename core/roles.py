@@ -57,7 +57,7 @@ ROLES = {
         **LINKS,
         "links.alloweddomain": VIEW,
         "creators.creator": VIEW,
-        "previews.linkpreview": ("add", "view"),
+        "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
     },
     "Moderator": {
