@@ -171,7 +171,9 @@ def _merge(found: "_Sources", url: str) -> Metadata:
                 break
     image = values.get("image")
     if image is not None and sources["image"] in ("og", "twitter"):
-        product_image = _product_image_for_generic_share(found, image, values.get("icon_url"))
+        product_image = _product_image_for_generic_share(
+            found, image, values.get("icon_url"), values.get("type")
+        )
         if product_image is not None:
             values["image"], sources["image"] = product_image
     price = values.pop("price", None)
@@ -190,25 +192,30 @@ _GENERIC_IMAGE_WORDS = frozenset(
 _WORDS = re.compile(r"[a-z0-9]+")
 
 
-def _product_image_for_generic_share(found: "_Sources", image: ImageInfo, icon_url):
-    """(image, source) of the product when a product page's Open Graph or Twitter image is
-    the site's generic share picture, not the product: its file name says so, or it is the
-    site's logo, image or icon. The product's own image comes from its structured data.
-    None when the share image is fine or the product has no image of its own."""
-    path = urlsplit(image.url).path
-    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+def _product_image_for_generic_share(found: "_Sources", image: ImageInfo, icon_url, kind):
+    """(image, source) of the product when a product page (schema.org Product, or an
+    Open Graph type `kind` of product) has for its Open Graph or Twitter image the site's
+    generic share picture, not the product: its file name says so, or it is the site's
+    logo, image or icon. The product's own image comes from its structured data. None when
+    the share image is fine or the product has no image of its own."""
+    if found.get("jsonld", "type") != "product" and "product" not in (kind or "").lower():
+        return None  # not a product page (the microdata reader is not run just for this)
+    name = image.url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
     generic = (
         image.url == icon_url
-        or not _GENERIC_IMAGE_WORDS.isdisjoint(_WORDS.findall(stem))
+        or not _GENERIC_IMAGE_WORDS.isdisjoint(_WORDS.findall(name.rsplit(".", 1)[0].lower()))
         or image.url in (found.get("jsonld", "site_images") or ())
     )
     if not generic:
         return None
-    for source in ("jsonld", "microdata"):
-        if found.get(source, "type") == "product":
-            own = found.get(source, "image")
-            return (own, source) if own is not None and own.url != image.url else None
-    return None
+    if found.get("jsonld", "type") == "product":
+        source = "jsonld"
+    elif found.get("microdata", "type") == "product":
+        source = "microdata"
+    else:
+        return None
+    own = found.get(source, "image")
+    return (own, source) if own is not None and own.url != image.url else None
 
 
 def _borrowed_currency(found: "_Sources") -> str | None:
@@ -302,6 +309,7 @@ class _Page:
         self.jsonld: list[dict] | None = None  # the JSON-LD nodes, once read
         self.posters: dict | None = None  # see poster_of
         self.content_area = None  # see _content_area
+        self._lowered: bytes | None = None
         self.canonical_href: str | None = None  # the first of each, in document order
         self.oembed_href: str | None = None
         self.icons: list[tuple[int, int, int, str]] = []  # see _best_icon
@@ -393,6 +401,12 @@ class _Page:
         if value not in self.resolved:
             self.resolved[value] = resolve_url(self.base, value)
         return self.resolved[value]
+
+    def lowered(self) -> bytes:
+        """The page's bytes in lower case, to look for a word before searching the tree."""
+        if self._lowered is None:
+            self._lowered = self.data.lower()
+        return self._lowered
 
     def images(self):
         """The first `MAX_IMAGES` `<img>` tags, in document order."""
@@ -680,9 +694,12 @@ def _site_images(page: _Page, nodes, encoded: bool) -> frozenset[str]:
         if node is None:
             continue
         for key in ("logo", "image"):
-            image = _schema_image(page, node.get(key), decode=encoded)
-            if image is not None:
-                urls.add(image.url)
+            value = _first(node.get(key))
+            if isinstance(value, dict):
+                value = value.get("url") or value.get("contentUrl")
+            if isinstance(value, str):
+                urls.add(page.resolve(value, decode=encoded))
+    urls.discard(None)
     return frozenset(urls)
 
 
@@ -920,7 +937,7 @@ def _name_of(value) -> str | None:
 def _from_microdata(page: _Page) -> dict:
     items = []
     # Looking for the word is quicker than the XPath search through the whole tree.
-    scopes = _ITEMSCOPES(page.root) if b"itemscope" in page.data.lower() else []
+    scopes = _ITEMSCOPES(page.root) if b"itemscope" in page.lowered() else []
     for scope in scopes[:MAX_NODES]:
         if scope.get("itemprop") is None:  # top-level items only; nested ones are inside
             items.extend(_walk(_microdata_item(scope, depth=0), MAX_NODES))
@@ -1055,10 +1072,22 @@ MIN_PARAGRAPH_WORDS = 12
 MAX_PARAGRAPHS = 50  # <p> looked at for a description
 
 
+def _may_mark_content(page: _Page) -> bool:
+    """Whether the page's bytes hold a word `_CONTENT` looks for: looking for the words is
+    quicker than the XPath search through the tree."""
+    lowered = page.lowered()
+    return (
+        b"<article" in lowered
+        or b"<main" in lowered
+        or b"articlebody" in lowered
+        or (b"role" in lowered and b"main" in lowered)
+    )
+
+
 def _content_area(page: _Page):
     """The page's `<article>`, `<main>` or the like; None when it marks none."""
     if page.content_area is None:
-        found = _CONTENT(page.root)
+        found = _CONTENT(page.root) if _may_mark_content(page) else []
         page.content_area = found[0] if found else False
     return page.content_area if page.content_area is not False else None
 
@@ -1086,7 +1115,8 @@ def _around_content(element, stop) -> bool:
 
 def _headline(page: _Page) -> str | None:
     """The text of the content's first `<h1>` (the page's first, without a content area)."""
-    for root in dict.fromkeys((_content_area(page) or page.root, page.root)):
+    area = _content_area(page)
+    for root in (page.root,) if area is None else (area, page.root):
         for h1 in itertools.islice(root.iter("h1"), 5):
             text = _text(" ".join(_strings(h1)), "title")
             if text:
