@@ -41,7 +41,7 @@ class LinkPreviewForm(forms.ModelForm):
     """The merchant's card: what it shows instead of what was scraped."""
 
     image_upload = forms.FileField(
-        label="Image shown",
+        label="New image",
         required=False,
         help_text="JPEG, PNG, WebP or GIF; re-encoded and cropped to 1200×630 and 600×315.",
     )
@@ -78,11 +78,12 @@ def outcome(preview: LinkPreview) -> tuple[int, str]:
     name = preview.card_title or preview.url
     if preview.status == LinkPreview.Status.OK:
         if preview.error:
-            return messages.WARNING, f"{name}: the last fetch failed ({preview.error})."
+            return messages.WARNING, f"The last fetch of {preview.url} failed: {preview.error}"
         return messages.SUCCESS, f"Preview of {preview.url} made: {name}."
     if preview.status == LinkPreview.Status.PENDING:
-        return messages.INFO, f"{preview.url} is queued to be fetched; reload in a moment."
-    return messages.ERROR, f"{preview.url}: {selectors.missing_reason(preview)}"
+        return messages.INFO, f"Queued: {preview.url} is being fetched; reload in a moment."
+    reason = selectors.missing_reason(preview).removeprefix("No preview: ")
+    return messages.ERROR, f"No preview of {preview.url}: {reason}"
 
 
 @admin.register(LinkPreview)
@@ -244,14 +245,20 @@ class LinkPreviewAdmin(admin.ModelAdmin):
             '<iframe src="{}?{}" title="Preview card" '
             'style="width:540px;height:420px;border:0" sandbox=""></iframe>',
             reverse("previews:card"),
-            urlencode({"url": obj.url}),
+            # `v` changes with the preview, so the browser never shows a card it cached.
+            urlencode({"url": obj.url, "v": f"{obj.updated_at.timestamp():.6f}"}),
         )
 
     @admin.display(description="Status")
     def state(self, obj):
-        if obj.status == LinkPreview.Status.OK and not obj.error:
-            return obj.get_status_display()
-        return outcome(obj)[1]
+        if obj.status == LinkPreview.Status.OK:
+            if obj.error:
+                return f"OK, from an earlier fetch; the last one failed: {obj.error}"
+            return "OK"
+        if obj.status == LinkPreview.Status.PENDING:
+            return "Pending: being fetched."
+        reason = selectors.missing_reason(obj).removeprefix("No preview: ")
+        return f"{obj.get_status_display()}: {reason}"
 
     @admin.display(description="Image shown")
     def own_image(self, obj):

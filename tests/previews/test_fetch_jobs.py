@@ -140,7 +140,10 @@ def test_fetch_again_now_really_fetches_again(server, client, merchant_roles):
     )
     html = response.content.decode()
     assert "Fetched 2 preview(s) again: 1 Failed, 1 OK." in html
-    assert "No preview: The server answered with HTTP status 500. Gave up after 3" in html
+    assert (
+        f"No preview of {other.url}: The server answered with HTTP status 500. Gave up after 3"
+        in html
+    )
     preview.refresh_from_db()
     assert preview.title == "New name"  # fresh, yet fetched again: forced
     assert LinkPreview.objects.get(pk=other.pk).status == "failed"
