@@ -179,7 +179,7 @@ def _fetch_and_store(preview: LinkPreview, *, conditional: bool) -> LinkPreview:
 
 
 def _record_failure(preview, status, message, code, *, http_status=None) -> LinkPreview:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         preview.status = status
         preview.error = message[:500]
         preview.error_code = (code or "")[:40]
@@ -206,7 +206,7 @@ def preview_mark_failed(
     error. Either way it is tried again after `PREVIEW_RETRY_FAILED_AFTER`. A blocked
     preview stays blocked.
     """
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         preview = LinkPreview.objects.select_for_update().filter(pk=preview_id).first()
         if preview is None or preview.status == LinkPreview.Status.BLOCKED:
             return preview
@@ -237,7 +237,7 @@ def preview_fetch_gave_up(preview_id: int, force: int = 0, *, error, attempts: i
 
 
 def _record_unchanged(preview: LinkPreview) -> LinkPreview:
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         preview.fetched_at = timezone.now()
         preview.next_refresh_at = timezone.now() + timedelta(seconds=settings.PREVIEW_REFRESH_AFTER)
         preview.save(update_fields=["fetched_at", "next_refresh_at", "updated_at"])
@@ -273,7 +273,7 @@ def _store(preview: LinkPreview, result, metadata: Metadata) -> LinkPreview:
         oembed.thumbnail_url if oembed else None
     )
     cards = _card_images(image_url)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         preview.final_url = result.final_url[:2048]
         preview.canonical_url = (metadata.canonical_url or "")[:2048]
         preview.title = (metadata.title or (oembed.title if oembed else None) or "")[:300]
@@ -422,6 +422,7 @@ def preview_override(
     cards = _override_cards(image, errors) if image is not None else []
     if errors:
         raise ApplicationError(_errors_text(errors), code="invalid", fields=errors)
+    # Not durable: the console saves it inside the admin's own transaction.
     with transaction.atomic():
         preview = LinkPreview.objects.select_for_update().filter(pk=preview_id).first()
         if preview is None:
