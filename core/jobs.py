@@ -16,7 +16,8 @@ The retry policy, the same for every job:
   broker) a job retries inline, in the process and request that enqueued it, with the same
   backoff but bounded: at most `JOBS_INLINE_MAX_RETRIES` retries (2), each pause at most
   `JOBS_INLINE_RETRY_MAX_DELAY` seconds (2), so a request is held for a few seconds and
-  the job's own time, never minutes.
+  the job's own time, never minutes. A task that calls `self.retry()` itself is retried
+  inline the same way (with a broker, Celery sends its message as usual).
 - When the retries run out the job gives up: it logs `job.gave_up` with the reason (a
   warning, no traceback) and calls the task's `give_up(*args, error=, attempts=)` hook,
   which records the failure where a person sees it (a preview becomes Failed with the
@@ -33,6 +34,7 @@ import random
 import time
 
 from celery import Task, current_app, shared_task
+from celery.exceptions import Retry
 from celery.utils.functional import head_from_fun
 from django.conf import settings
 from django.db import transaction
@@ -104,22 +106,31 @@ def _run_with_retries(task: ShoploopTask, call, args: tuple, kwargs: dict):
     while True:
         try:
             return call(*args, **kwargs)
-        except task.autoretry_for as exc:
-            reason = error_message(exc)
-            context = {"task": task.name, "ids": args, "attempt": retries + 1, "reason": reason}
-            if retries >= limit:
-                logger.warning("job.gave_up", extra=context)
-                if task.give_up is not None:
-                    task.give_up(*args, error=exc, attempts=retries + 1, **kwargs)
-                return None
-            delay = retry_delay(retries, minimum=getattr(exc, "countdown", None))
+        except Retry as retry:
             if not inline:
-                logger.info("job.retry", extra={**context, "delay": round(delay, 2)})
-                raise task.retry(exc=exc, countdown=delay) from exc
-            pause = min(delay, max_pause)
-            logger.info("job.retry", extra={**context, "delay": round(pause, 2), "inline": True})
-            time.sleep(pause)
-            retries += 1
+                raise  # the task called self.retry() itself: Celery sends the message
+            # In-process there is no broker to hold that message: retry inline instead.
+            exc, minimum = retry.exc or retry, retry.when
+            minimum = minimum if isinstance(minimum, int | float) else None
+        except task.autoretry_for as error:
+            exc, minimum = error, getattr(error, "countdown", None)
+        context = {"task": task.name, "ids": args, "attempt": retries + 1,
+                   "reason": error_message(exc)}  # fmt: skip
+        if retries >= limit:
+            logger.warning("job.gave_up", extra=context)
+            if task.give_up is not None:
+                task.give_up(*args, error=exc, attempts=retries + 1, **kwargs)
+            return None
+        delay = retry_delay(retries, minimum=minimum)
+        if not inline:
+            logger.info("job.retry", extra={**context, "delay": round(delay, 2)})
+            raise task.retry(exc=exc, countdown=delay) from exc
+        pause = min(delay, max_pause)
+        logger.info("job.retry", extra={**context, "delay": round(pause, 2), "inline": True})
+        time.sleep(pause)
+        retries += 1
+        if request.is_eager:  # this run's own request: what `self.request.retries` says
+            request.retries = retries
 
 
 def shoploop_task(

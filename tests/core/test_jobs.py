@@ -53,6 +53,15 @@ def broken(key: str) -> None:
     raise ValueError("a bug, not a passing failure")
 
 
+@shoploop_task(name="tests.jobs.self_retry", time_limit=30, bind=True, max_retries=3)
+def self_retry(self, key: str) -> int:
+    """A task that asks Celery for a retry itself, as tasks written before the policy did."""
+    ATTEMPTS[key] += 1
+    if ATTEMPTS[key] < 3:
+        raise self.retry(countdown=5)
+    return self.request.retries
+
+
 @pytest.fixture(autouse=True)
 def _fresh_records(settings):
     ATTEMPTS.clear()
@@ -128,6 +137,12 @@ def test_a_failure_that_is_not_transient_is_not_retried(caplog, django_capture_o
     assert not events(caplog, "job.enqueue_failed")
 
 
+def test_in_process_a_task_calling_self_retry_retries_inline(caplog):
+    caplog.set_level(logging.INFO, logger="core.jobs")
+    assert self_retry.delay("s").get() == 2  # in-process: the third attempt, two retries in
+    assert [r.delay for r in events(caplog, "job.retry")] == [0.01, 0.01]  # bounded pauses
+
+
 def test_a_direct_call_follows_the_inline_policy():
     assert flaky("g", 1) == "done"
     assert ATTEMPTS["g"] == 2
@@ -188,3 +203,65 @@ def test_on_a_worker_a_job_gives_up_after_max_retries(celery_worker, settings): 
     assert wait_for(lambda: GAVE_UP, timeout=30)
     assert GAVE_UP == [("i", "OperationalError", "the database went away (attempt 5)", 5)]
     assert ATTEMPTS["i"] == flaky.max_retries + 1 == 5
+
+
+# --- a real transient failure: a lock the thumbnail job waits for too long ---------------------
+
+
+class _ReleaseOnRetry(logging.Handler):
+    """Releases a lock when the job logs its first retry: the failure is then certain to
+    have happened, and the retry certain to find the row free, whatever the timing."""
+
+    def __init__(self, unlock):
+        super().__init__()
+        self.unlock = unlock
+
+    def emit(self, record):
+        if record.getMessage() == "job.retry":
+            self.unlock.set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_process_the_thumbnail_job_retries_a_database_lock_timeout(settings, caplog):
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from catalog import services
+    from catalog.models import ProductImage
+    from catalog.tasks import product_image_make_thumbnail
+    from tests.catalog.factories import ProductFactory, upload
+
+    caplog.set_level(logging.INFO, logger="core.jobs")
+    image = services.product_image_add(product=ProductFactory(), upload=upload())
+    ProductImage.objects.filter(pk=image.pk).update(thumbnail="")  # made on commit: undo it
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():  # another request editing the image, in its own connection
+        try:
+            with transaction.atomic():
+                ProductImage.objects.select_for_update().get(pk=image.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(10)
+    handler = _ReleaseOnRetry(release)
+    logging.getLogger("core.jobs").addHandler(handler)
+    with connection.cursor() as cursor:  # PostgreSQL gives up waiting: OperationalError
+        cursor.execute("SET lock_timeout = '100ms'")
+    try:
+        product_image_make_thumbnail.delay(image.pk)
+    finally:
+        logging.getLogger("core.jobs").removeHandler(handler)
+        release.set()
+        holder.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert ProductImage.objects.get(pk=image.pk).thumbnail  # the inline retry made it
+    (retry,) = events(caplog, "job.retry")
+    assert retry.task == "catalog.product_image_make_thumbnail"
+    assert "lock timeout" in retry.reason
