@@ -320,9 +320,9 @@ def split_url(url) -> URLParts:
         raise InvalidURL("The URL cannot be parsed.") from exc
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise BlockedURL("Only http and https URLs are allowed.", code="blocked_scheme")
+        raise BlockedURL("Only http and https URLs can be fetched.", code="blocked_scheme")
     if "@" in parts.netloc:
-        raise BlockedURL("URLs with credentials are not allowed.", code="blocked_credentials")
+        raise BlockedURL("URLs with credentials are not fetched.", code="blocked_credentials")
     try:
         port = parts.port
     except ValueError:  # not a number, or above 65535

@@ -344,7 +344,7 @@ def test_preview_a_url_is_offered_to_roles_that_may_add_previews(client):
             "https://shop.example.org:22/",
             "Port 22 is not allowed: only ports 80, 443, 8080 and 8443 are fetched.",
         ),
-        ("ftp://shop.example.org/", "Only http and https URLs are allowed."),
+        ("ftp://shop.example.org/", "Only http and https URLs can be fetched."),
     ],
 )
 def test_preview_a_url_refuses_what_the_api_refuses(client, url, error):

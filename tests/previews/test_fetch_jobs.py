@@ -81,6 +81,7 @@ def test_a_server_error_ends_failed_with_the_reason_after_inline_retries(server,
 
 @EMBEDDED
 def test_an_unreachable_url_ends_failed_instead_of_pending(api, caplog):
+    caplog.set_level(logging.INFO)  # a real worker, started by an earlier test, raised it
     response = api(f"http://127.0.0.1:{closed_port()}/gone")
     assert response.status_code == 202
     assert response.json()["status"] == "failed"

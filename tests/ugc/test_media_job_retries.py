@@ -15,7 +15,7 @@ from ugc.models import UGCItem
 @pytest.mark.django_db
 def test_in_process_the_media_job_retries_inline_then_gives_up_flagged(settings, caplog):
     settings.JOBS_INLINE_RETRY_MAX_DELAY = 0.01
-    caplog.set_level(logging.INFO, logger="core.jobs")
+    caplog.set_level(logging.INFO)
     item = services.ugc_ingest(source=UGCItem.Source.UPLOAD, media_file=media_upload())
     item.original.storage.delete(item.original.name)
 
