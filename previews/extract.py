@@ -305,7 +305,6 @@ class _Page:
         self.resolved: dict[str, str | None] = {}
         self.og_images: list[dict] = []  # see _structured_list
         self.og_video: dict = {}  # see _structured
-        self.videos: list[etree._Element] = []  # <video> elements, for their posters
         self.jsonld: list[dict] | None = None  # the JSON-LD nodes, once read
         self.posters: dict | None = None  # see poster_of
         self.content_area = None  # see _content_area
@@ -320,7 +319,7 @@ class _Page:
         base_href = None
         position = 0
         has_twitter = False
-        for element in root.iter("meta", "link", "script", "title", "base", "video"):
+        for element in root.iter("meta", "link", "script", "title", "base"):
             tag = element.tag
             if tag == "meta":
                 content = element.get("content")
@@ -359,8 +358,6 @@ class _Page:
             elif tag == "title":
                 if self.title is None:
                     self.title = element
-            elif tag == "video":
-                self.videos.append(element)
             elif base_href is None:  # <base>
                 base_href = element.get("href")
         self.first_meta = first_meta
@@ -1213,7 +1210,7 @@ def is_video(url: str, type_hint) -> bool:
             return False
         if kind.startswith(_MOVING_TYPES) or kind in _STREAM_TYPES:
             return True
-    path = urlsplit(url).path
+    path = url.partition("?")[0].partition("#")[0]  # as urlsplit's path, for a URL
     dot = path.rfind(".")
     return dot > path.rfind("/") and path[dot + 1 :].lower() in _MOVING_EXTENSIONS
 
@@ -1233,7 +1230,8 @@ def poster_of(page: _Page, video_url: str | None) -> str | None:
 def _posters(page: _Page) -> dict[str | None, str]:
     """Video URL -> poster URL, from `<video>` elements and JSON-LD VideoObjects."""
     posters: dict[str | None, str] = {}
-    for video in page.videos[:MAX_IMAGES]:
+    # Looked for only now: a video among the image candidates is rare.
+    for video in itertools.islice(page.root.iter("video"), MAX_IMAGES):
         poster = page.resolve(video.get("poster"))
         if not poster or is_video(poster, None):
             continue
