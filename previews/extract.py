@@ -39,7 +39,7 @@ import types
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from lxml import etree
 
@@ -423,8 +423,9 @@ _WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts
 _TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 
 
-def _join(base: str, value: str) -> str:
-    """`urljoin(base, value)`, skipping its work for the usual absolute http(s) URL.
+def _join(base: str, value: str) -> tuple[str, SplitResult]:
+    """`urljoin(base, value)` and its parts, skipping urljoin's work for the usual
+    absolute http(s) URL, which is split once.
 
     For one with a host, urljoin returns `value` when the schemes differ, and otherwise
     `value` split into parts and put back together, which gives `value` again unless it
@@ -436,10 +437,12 @@ def _join(base: str, value: str) -> str:
         and ";" not in value
         and "?#" not in value
         and not value.endswith(("?", "#"))
-        and urlsplit(value).netloc
     ):
-        return value
-    return urljoin(base, value)
+        parts = urlsplit(value)
+        if parts.netloc:
+            return value, parts
+    absolute = urljoin(base, value)
+    return absolute, urlsplit(absolute)
 
 
 def resolve_url(base: str, value, *, decode: bool = False) -> str | None:
@@ -463,8 +466,7 @@ def resolve_url(base: str, value, *, decode: bool = False) -> str | None:
         value = _TAB_OR_NEWLINE.sub("", value)
     value = value.replace(" ", "%20")
     try:
-        absolute = _join(base, value)
-        parts = urlsplit(absolute)
+        absolute, parts = _join(base, value)
     except ValueError:
         return None
     if parts.scheme not in ("http", "https"):
