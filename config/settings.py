@@ -143,6 +143,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+# --- jobs: one retry policy (core/jobs.py) ---
+# Backoff before retry n: between half and all of min(BACKOFF * 2**n, BACKOFF_MAX) seconds.
+JOBS_RETRY_BACKOFF = env.float("JOBS_RETRY_BACKOFF", default=2)
+JOBS_RETRY_BACKOFF_MAX = env.float("JOBS_RETRY_BACKOFF_MAX", default=600)
+# In-process jobs (no broker) retry inline, bounded so a request is held seconds, not minutes.
+JOBS_INLINE_MAX_RETRIES = env.int("JOBS_INLINE_MAX_RETRIES", default=2)
+JOBS_INLINE_RETRY_MAX_DELAY = env.float("JOBS_INLINE_RETRY_MAX_DELAY", default=2)
+# --- end jobs ---
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

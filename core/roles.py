@@ -81,7 +81,7 @@ ROLES = {
         "links.alloweddomain": VIEW,
         "links.alloweddomainchange": VIEW,
         "creators.creator": VIEW,
-        "previews.linkpreview": ("add", "view"),
+        "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
     },
     "Moderator": {

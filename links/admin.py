@@ -1,11 +1,14 @@
 """Short links in the merchant console: counts, filters, QR codes, rules and allowed domains."""
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -21,6 +24,7 @@ from links.models import (
     ShortLink,
     SplitArm,
 )
+from previews import selectors as preview_selectors
 
 
 class ServiceValidatedForm(forms.ModelForm):
@@ -101,13 +105,14 @@ class ShortLinkAdmin(admin.ModelAdmin):
     search_fields = ["code", "url", "notes", "title", "product__title", "creator__handle"]
     list_select_related = ["product", "variant", "creator", "campaign"]
     autocomplete_fields = ["product", "variant", "creator"]
-    readonly_fields = ["qr_preview", "short_url", "created_at", "updated_at"]
+    readonly_fields = ["qr_preview", "short_url", "destination_preview", "created_at", "updated_at"]
     inlines = [RoutingRuleInline, SplitArmInline]
     actions = ["deactivate"]
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["code", "short_url", "qr_preview", "active"]}),
-        ("Destination", {"fields": [("product", "variant"), "url", "title"]}),
+        ("Destination", {"fields": [("product", "variant"), "url", "title",
+                                    "destination_preview"]}),
         ("Attribution", {"fields": ["creator", "campaign",
                                     ("utm_source", "utm_medium", "utm_campaign"),
                                     ("utm_content", "utm_term"), "extra_params"]}),
@@ -176,6 +181,29 @@ class ShortLinkAdmin(admin.ModelAdmin):
             '<a href="{}.svg?download=1">SVG</a> · <a href="{}.png?download=1">PNG</a>',
             base, obj.code, base, base,
         )  # fmt: skip
+
+    @admin.display(description="Card crawlers show")
+    def destination_preview(self, obj):
+        """The external destination's preview: its card, or why there is none."""
+        if not obj.pk or not obj.url or obj.product_id:
+            return "Product links unfurl as the product's card." if obj.product_id else "–"
+        own = urlsplit(settings.PUBLIC_BASE_URL or "").hostname
+        if own and urlsplit(obj.url).hostname == own:
+            return "A page of this shop: crawlers read its own tags."
+        preview = preview_selectors.preview_for_url(obj.url)
+        if preview is None:
+            return "No preview yet: it is made when the link is saved."
+        url = reverse("admin:previews_linkpreview_change", args=[preview.pk])
+        if preview_selectors.has_card(preview):
+            text = f"The destination's card: {preview.card_title or preview.url}"
+            if preview.error:
+                text += f" (the last fetch failed: {preview.error})"
+        else:
+            text = (
+                f"{preview_selectors.missing_reason(preview)} Crawlers see the link's title "
+                "instead; fetch again or write the card on the preview's page."
+            )
+        return format_html('{} <a href="{}">Open the preview</a>', text, url)
 
     def save_model(self, request, obj, form, change):
         fields = as_service_fields(form.cleaned_data, only=services.LINK_FIELDS)

@@ -7,12 +7,22 @@
 - `jsonld`: `<script type="application/ld+json">` (schema.org Product, Offer,
   AggregateOffer, `@graph`, arrays; a broken block is skipped, the others kept);
 - `microdata`: `itemscope` / `itemprop` (schema.org Product and its offers);
-- `html`: `<title>`, `<meta name="description">`, the first real `<img>`, icons,
-  `rel=canonical`, `<html lang>`, the oEmbed discovery link.
+- `html`: `<title>` (else the article's `<h1>`), `<meta name="description">` (else the
+  article's first substantial paragraph), the first real `<img>`, icons, `rel=canonical`,
+  `<html lang>`, the oEmbed discovery link.
 
 `PRECEDENCE` then picks, field by field, the first source that has a value. Every URL is
 resolved against `<base href>` and the page's URL, and kept only if it is http or https.
-Text is entity-decoded, stripped of tags, whitespace-folded and cut to `LIMITS`.
+Text is stripped of tags, whitespace-folded and cut to `LIMITS`. Character references are
+decoded exactly once: libxml2 decodes the markup (attribute values by the HTML standard's
+attribute rules, so `?a=1&region=us` stays as written), and `unescape_attribute` decodes
+JSON-LD and oEmbed strings by the same rules.
+
+A card image must be an image: a candidate that is a video (`og:image:type`, a schema.org
+VideoObject or `encodingFormat`, or its extension) gives its place to the video's poster
+when the page has one, else to the next candidate. On a product page whose share image is
+the site's generic one (a file named like `og-default.png`, or the site's logo or icon),
+the product's own image from its structured data wins.
 
 Everything here is untrusted page content: render it escaped, and never render
 `OEmbed.html` outside a sandboxed iframe.
@@ -29,9 +39,8 @@ import types
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
-from bs4 import BeautifulSoup
 from lxml import etree
 
 from previews.currency import valid_code
@@ -160,11 +169,53 @@ def _merge(found: "_Sources", url: str) -> Metadata:
             if value is not None and (value or not isinstance(value, str)):  # not None or ""
                 values[name], sources[name] = value, source
                 break
+    image = values.get("image")
+    if image is not None and sources["image"] in ("og", "twitter"):
+        product_image = _product_image_for_generic_share(
+            found, image, values.get("icon_url"), values.get("type")
+        )
+        if product_image is not None:
+            values["image"], sources["image"] = product_image
     price = values.pop("price", None)
     if price is not None:
         currency = price.currency or _borrowed_currency(found)
         values.update(price=price.amount, currency=currency)
     return Metadata(url=values.pop("url", url), **values, sources=sources)
+
+
+# Words in the file name of a site's generic share picture ("og-default.png",
+# "social-share.jpg", "logo.png"), as opposed to a product's own photo.
+_GENERIC_IMAGE_WORDS = frozenset(
+    {"default", "generic", "fallback", "placeholder", "logo", "share", "sharing", "social",
+     "opengraph", "og", "ogimage"}
+)  # fmt: skip
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def _product_image_for_generic_share(found: "_Sources", image: ImageInfo, icon_url, kind):
+    """(image, source) of the product when a product page (schema.org Product, or an
+    Open Graph type `kind` of product) has for its Open Graph or Twitter image the site's
+    generic share picture, not the product: its file name says so, or it is the site's
+    logo, image or icon. The product's own image comes from its structured data. None when
+    the share image is fine or the product has no image of its own."""
+    if found.get("jsonld", "type") != "product" and "product" not in (kind or "").lower():
+        return None  # not a product page (the microdata reader is not run just for this)
+    name = image.url.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
+    generic = (
+        image.url == icon_url
+        or not _GENERIC_IMAGE_WORDS.isdisjoint(_WORDS.findall(name.rsplit(".", 1)[0].lower()))
+        or image.url in (found.get("jsonld", "site_images") or ())
+    )
+    if not generic:
+        return None
+    if found.get("jsonld", "type") == "product":
+        source = "jsonld"
+    elif found.get("microdata", "type") == "product":
+        source = "microdata"
+    else:
+        return None
+    own = found.get(source, "image")
+    return (own, source) if own is not None and own.url != image.url else None
 
 
 def _borrowed_currency(found: "_Sources") -> str | None:
@@ -252,8 +303,12 @@ class _Page:
         root = self.root = _parse(self.data)
         self.base = url
         self.resolved: dict[str, str | None] = {}
-        self.og_image: dict = {}  # see _structured
-        self.og_video: dict = {}
+        self.og_images: list[dict] = []  # see _structured_list
+        self.og_video: dict = {}  # see _structured
+        self.jsonld: list[dict] | None = None  # the JSON-LD nodes, once read
+        self.posters: dict | None = None  # see poster_of
+        self.content_area = None  # see _content_area
+        self._lowered: bytes | None = None
         self.canonical_href: str | None = None  # the first of each, in document order
         self.oembed_href: str | None = None
         self.icons: list[tuple[int, int, int, str]] = []  # see _best_icon
@@ -280,7 +335,7 @@ class _Page:
                     first_meta[key] = (position, content)
                 if key[:3] == "og:":
                     if key.startswith("og:image"):
-                        _structured(self.og_image, "og:image", key, content)
+                        _structured_list(self.og_images, "og:image", key, content)
                     elif key.startswith("og:video"):
                         _structured(self.og_video, "og:video", key, content)
                 elif key[:8] == "twitter:":
@@ -331,15 +386,24 @@ class _Page:
         sizes = link.get("sizes")
         self.icons.append((rank, _icon_size(sizes) if sizes else 0, -len(self.icons), href))
 
-    def resolve(self, value) -> str | None:
-        """`resolve_url` against the page's base, once per distinct value."""
+    def resolve(self, value, *, decode: bool = False) -> str | None:
+        """`resolve_url` against the page's base, once per distinct value. `decode` for
+        values the HTML parser has not decoded (JSON-LD): see `unescape_attribute`."""
         if value is None:
             return None
         if not isinstance(value, str):
-            return resolve_url(self.base, value)
+            return resolve_url(self.base, value, decode=decode)
+        if decode and "&" in value:
+            value = unescape_attribute(value)
         if value not in self.resolved:
             self.resolved[value] = resolve_url(self.base, value)
         return self.resolved[value]
+
+    def lowered(self) -> bytes:
+        """The page's bytes in lower case, to look for a word before searching the tree."""
+        if self._lowered is None:
+            self._lowered = self.data.lower()
+        return self._lowered
 
     def images(self):
         """The first `MAX_IMAGES` `<img>` tags, in document order."""
@@ -359,8 +423,9 @@ _WHITESPACE = re.compile(r"\s")  # the characters str.isspace() accepts
 _TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 
 
-def _join(base: str, value: str) -> str:
-    """`urljoin(base, value)`, skipping its work for the usual absolute http(s) URL.
+def _join(base: str, value: str) -> tuple[str, SplitResult]:
+    """`urljoin(base, value)` and its parts, skipping urljoin's work for the usual
+    absolute http(s) URL, which is split once.
 
     For one with a host, urljoin returns `value` when the schemes differ, and otherwise
     `value` split into parts and put back together, which gives `value` again unless it
@@ -372,16 +437,21 @@ def _join(base: str, value: str) -> str:
         and ";" not in value
         and "?#" not in value
         and not value.endswith(("?", "#"))
-        and urlsplit(value).netloc
     ):
-        return value
-    return urljoin(base, value)
+        parts = urlsplit(value)
+        if parts.netloc:
+            return value, parts
+    absolute = urljoin(base, value)
+    return absolute, urlsplit(absolute)
 
 
-def resolve_url(base: str, value) -> str | None:
+def resolve_url(base: str, value, *, decode: bool = False) -> str | None:
     """`value` resolved against `base` as an absolute http(s) URL, or None.
 
     Tabs and newlines are dropped and spaces encoded, as browsers do with `src="a b.jpg"`.
+    Character references are decoded only with `decode`, for a value the HTML parser has
+    not decoded already (JSON): decoding an attribute twice turns `&amp;region=` into
+    `&region=` and then into `®ion=`.
     """
     if isinstance(value, list):
         value = _first(value)
@@ -390,14 +460,13 @@ def resolve_url(base: str, value) -> str | None:
     value = value.strip()
     if not value:
         return None
-    if "&" in value:
-        value = _unescape(value)
+    if decode and "&" in value:
+        value = unescape_attribute(value)
     if "\t" in value or "\n" in value or "\r" in value:
         value = _TAB_OR_NEWLINE.sub("", value)
     value = value.replace(" ", "%20")
     try:
-        absolute = _join(base, value)
-        parts = urlsplit(absolute)
+        absolute, parts = _join(base, value)
     except ValueError:
         return None
     if parts.scheme not in ("http", "https"):
@@ -455,13 +524,14 @@ def _og_price(page: _Page) -> "Price | None":
 
 
 _CLOSED = object()
+MAX_OG_IMAGES = 10
 
 
 def _structured(found: dict, prefix: str, key: str, content: str) -> None:
-    """Add one `<meta>` to `found`, the first `og:image` (or `og:video`) and the `:width`,
-    `:alt`... tags that go with it, as `_Page` meets them in document order.
+    """Add one `<meta>` to `found`, the first `og:video` and the `:width`, `:type`... tags
+    that go with it, as `_Page` meets them in document order.
 
-    A second `og:image` starts the next image, so its size is not mixed into the first:
+    A second `og:video` starts the next video, so its size is not mixed into the first:
     from there on `found` is closed (marked by the key `_CLOSED`).
     """
     if _CLOSED in found:
@@ -475,15 +545,40 @@ def _structured(found: dict, prefix: str, key: str, content: str) -> None:
         found.setdefault(key[len(prefix) + 1 :], content)
 
 
+def _structured_list(groups: list[dict], prefix: str, key: str, content: str) -> None:
+    """Add one `<meta>` to `groups`: each `og:image` starts a group, and the `:width`,
+    `:type`, `:alt`... tags after it belong to it (Open Graph's rule for arrays). Tags
+    before the first `og:image` belong to the first. At most MAX_OG_IMAGES groups."""
+    if groups and _CLOSED in groups[-1]:
+        return
+    if key == prefix or key == prefix + ":url":
+        if groups and "url" not in groups[-1]:
+            groups[-1]["url"] = content
+        elif len(groups) < MAX_OG_IMAGES:
+            groups.append({"url": content})
+        else:
+            groups.append({_CLOSED: True})  # past the limit nothing more is kept
+    elif key.startswith(prefix + ":"):
+        if not groups:
+            groups.append({})
+        groups[-1].setdefault(key[len(prefix) + 1 :], content)
+
+
 def _og_image(page: _Page) -> ImageInfo | None:
-    found = page.og_image
-    if not found:
-        return None
-    secure = page.resolve(found.get("secure_url"))
-    url = (secure if secure and secure.startswith("https:") else None) or page.resolve(
-        found.get("url")
-    )
-    return _image(url, found.get("width"), found.get("height"), found.get("alt"))
+    """The first `og:image` that is an image (a video's place goes to its poster)."""
+    for found in page.og_images:
+        secure = page.resolve(found.get("secure_url"))
+        url = (secure if secure and secure.startswith("https:") else None) or page.resolve(
+            found.get("url")
+        )
+        if not url:
+            continue
+        if not is_video(url, found.get("type")):
+            return _image(url, found.get("width"), found.get("height"), found.get("alt"))
+        poster = poster_of(page, url)
+        if poster:
+            return _image(poster, None, None, found.get("alt"))
+    return None
 
 
 def _og_video(page: _Page) -> str | None:
@@ -510,6 +605,8 @@ def _from_twitter(page: _Page) -> dict:
 
 def _twitter_image(page: _Page) -> ImageInfo | None:
     url = page.resolve(page.meta_value("twitter:image", "twitter:image:src"))
+    if url and is_video(url, None):
+        url = poster_of(page, url)
     return _image(url, None, None, page.meta_value("twitter:image:alt"))
 
 
@@ -528,12 +625,12 @@ def _twitter_price(page: _Page) -> Price | None:
 
 
 def _from_jsonld(page: _Page) -> dict:
-    nodes = _jsonld_nodes(page)
-    return _from_schema_nodes(page, nodes)
+    return _from_schema_nodes(page, _jsonld_nodes(page), encoded=True)
 
 
-def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
-    """Fields from schema.org nodes, whether they came from JSON-LD or microdata."""
+def _from_schema_nodes(page: _Page, nodes: list[dict], *, encoded: bool = False) -> dict:
+    """Fields from schema.org nodes, whether they came from JSON-LD (`encoded`: its strings
+    may carry character references the HTML parser never decoded) or microdata."""
     product = content = website = organization = video = None  # the first node of each kind
     for node in nodes:
         raw = node.get("@type")
@@ -556,12 +653,14 @@ def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
     result: dict = {}
     if primary is not None:
         result.update(
-            title=lambda: _text(primary.get("name") or primary.get("headline"), "title"),
-            description=lambda: _text(primary.get("description"), "description"),
-            image=(
-                lambda: _schema_image(page, primary.get("image") or primary.get("thumbnailUrl"))
+            title=lambda: _text(
+                primary.get("name") or primary.get("headline"), "title", decode=encoded
             ),
-            url=lambda: page.resolve(primary.get("url")),
+            description=lambda: _text(primary.get("description"), "description", decode=encoded),
+            image=lambda: _schema_image(
+                page, primary.get("image") or primary.get("thumbnailUrl"), decode=encoded
+            ),
+            url=lambda: page.resolve(primary.get("url"), decode=encoded),
         )
     if product is not None:
         price, availability = _offer(product)
@@ -569,7 +668,7 @@ def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
             type="product",
             price=price,
             availability=availability,
-            brand=lambda: _text(_name_of(product.get("brand")), "brand"),
+            brand=lambda: _text(_name_of(product.get("brand")), "brand", decode=encoded),
         )
     elif content is not None:
         result["type"] = next(
@@ -577,13 +676,35 @@ def _from_schema_nodes(page: _Page, nodes: list[dict]) -> dict:
         )
     site = website or organization
     if site is not None:
-        result["site_name"] = lambda: _text(site.get("name"), "site_name")
+        result["site_name"] = lambda: _text(site.get("name"), "site_name", decode=encoded)
     if video is not None:
-        result["video_url"] = lambda: page.resolve(video.get("embedUrl") or video.get("contentUrl"))
+        result["video_url"] = lambda: page.resolve(
+            video.get("embedUrl") or video.get("contentUrl"), decode=encoded
+        )
+    # The site's own pictures: a product page whose og:image is one of them shares the
+    # site, not the product (see _product_image_for_generic_share).
+    result["site_images"] = lambda: _site_images(page, (website, organization), encoded)
     return result
 
 
+def _site_images(page: _Page, nodes, encoded: bool) -> frozenset[str]:
+    urls = set()
+    for node in nodes:
+        if node is None:
+            continue
+        for key in ("logo", "image"):
+            value = _first(node.get(key))
+            if isinstance(value, dict):
+                value = value.get("url") or value.get("contentUrl")
+            if isinstance(value, str):
+                urls.add(page.resolve(value, decode=encoded))
+    urls.discard(None)
+    return frozenset(urls)
+
+
 def _jsonld_nodes(page: _Page) -> list[dict]:
+    if page.jsonld is not None:
+        return page.jsonld
     nodes: list[dict] = []
     for script in page.jsonld_scripts:
         text = script.text or ""
@@ -592,6 +713,7 @@ def _jsonld_nodes(page: _Page) -> list[dict]:
         data = load_lenient_json(text)
         if data is not None:
             nodes.extend(_walk(data, MAX_NODES - len(nodes)))
+    page.jsonld = nodes
     return nodes
 
 
@@ -774,14 +896,31 @@ def _price(amount_value, currency_value) -> Price | None:
     return Price(amount, currency)
 
 
-def _schema_image(page: _Page, value) -> ImageInfo | None:
-    """An image given as a URL, a list, or an ImageObject."""
-    value = _first(value)
-    if isinstance(value, dict):
-        url = page.resolve(value.get("url") or value.get("contentUrl"))
-        alt = value.get("caption") or value.get("name")
-        return _image(url, value.get("width"), value.get("height"), alt)
-    return _image(page.resolve(value), None, None, None)
+def _schema_image(page: _Page, value, *, decode: bool = False) -> ImageInfo | None:
+    """The first image among a URL, a list, or ImageObjects; a video (by its type, its
+    `encodingFormat` or its extension) gives its place to its poster (`thumbnailUrl`, or
+    the page's poster of it)."""
+    for item in (value if isinstance(value, list) else [value])[:MAX_OG_IMAGES]:
+        if isinstance(item, dict):
+            url = page.resolve(item.get("url") or item.get("contentUrl"), decode=decode)
+            hint = _first(item.get("encodingFormat"))
+            if "videoobject" in _types(item) or (url and is_video(url, hint)):
+                poster = page.resolve(_first(item.get("thumbnailUrl")), decode=decode)
+                if poster is None or is_video(poster, None):
+                    poster = poster_of(page, url) if url else None
+                if poster:
+                    return _image(poster, None, None, None)
+                continue
+            alt = item.get("caption") or item.get("name")
+            image = _image(url, item.get("width"), item.get("height"), alt, decode=decode)
+        else:
+            url = page.resolve(item, decode=decode)
+            if url and is_video(url, None):
+                url = poster_of(page, url)
+            image = _image(url, None, None, None)
+        if image is not None:
+            return image
+    return None
 
 
 def _name_of(value) -> str | None:
@@ -797,7 +936,7 @@ def _name_of(value) -> str | None:
 def _from_microdata(page: _Page) -> dict:
     items = []
     # Looking for the word is quicker than the XPath search through the whole tree.
-    scopes = _ITEMSCOPES(page.root) if b"itemscope" in page.data.lower() else []
+    scopes = _ITEMSCOPES(page.root) if b"itemscope" in page.lowered() else []
     for scope in scopes[:MAX_NODES]:
         if scope.get("itemprop") is None:  # top-level items only; nested ones are inside
             items.extend(_walk(_microdata_item(scope, depth=0), MAX_NODES))
@@ -900,9 +1039,16 @@ def _from_html(page: _Page) -> dict:
     canonical = page.resolve(page.canonical_href) if page.canonical_href is not None else None
     root = page.root
     return {
-        # The last resort for these three:
-        "title": (lambda: _text("".join(_strings(title)) if title is not None else None, "title")),
-        "description": lambda: _text(page.meta_value("description"), "description"),
+        # The last resort for these three. Pages without meta tags (or with empty ones)
+        # still name themselves in the article's <h1> and say what they are about in its
+        # first real paragraph, which is where metascraper looks too.
+        "title": lambda: (
+            _text("".join(_strings(title)) if title is not None else None, "title")
+            or _headline(page)
+        ),
+        "description": lambda: (
+            _text(page.meta_value("description"), "description") or _first_paragraph(page)
+        ),
         "site_name": lambda: _text(page.meta_value("application-name"), "site_name"),
         "image": lambda: _first_content_image(page),
         "icon_url": _best_icon(page, page.icons) if page.icons else None,
@@ -911,6 +1057,90 @@ def _from_html(page: _Page) -> dict:
         "lang": _text(root.get("lang"), "lang"),
         "oembed_url": page.resolve(page.oembed_href) if page.oembed_href is not None else None,
     }
+
+
+# Where the page's own content is, best first; without one the body is read, leaving out
+# the parts around the content (navigation, banners, footers, forms).
+_CONTENT = etree.XPath("(//article | //main | //*[@role='main'] | //*[@itemprop='articleBody'])[1]")
+_AROUND_CONTENT = frozenset(
+    {"nav", "header", "footer", "aside", "form", "noscript", "template", "figcaption",
+     "button", "label", "select", "dialog"}
+)  # fmt: skip
+MIN_PARAGRAPH_CHARS = 80  # a "substantial" paragraph: a sentence or two, not a byline
+MIN_PARAGRAPH_WORDS = 12
+MAX_PARAGRAPHS = 50  # <p> looked at for a description
+
+
+def _may_mark_content(page: _Page) -> bool:
+    """Whether the page's bytes hold a word `_CONTENT` looks for: looking for the words is
+    quicker than the XPath search through the tree."""
+    lowered = page.lowered()
+    return (
+        b"<article" in lowered
+        or b"<main" in lowered
+        or b"articlebody" in lowered
+        or (b"role" in lowered and b"main" in lowered)
+    )
+
+
+def _content_area(page: _Page):
+    """The page's `<article>`, `<main>` or the like; None when it marks none."""
+    if page.content_area is None:
+        found = _CONTENT(page.root) if _may_mark_content(page) else []
+        page.content_area = found[0] if found else False
+    return page.content_area if page.content_area is not False else None
+
+
+def _declares_article(page: _Page) -> bool:
+    """Whether the page says it is an article (Open Graph or schema.org type)."""
+    og_type = page.meta_value("og:type") or ""
+    if og_type.strip().lower().startswith("article"):
+        return True
+    return any(
+        name.endswith("article") or name in ("blogposting", "report")
+        for node in _jsonld_nodes(page)[:MAX_NODES]
+        for name in _types(node)
+    )
+
+
+def _around_content(element, stop) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor is stop:
+            return False
+        if ancestor.tag in _AROUND_CONTENT:
+            return True
+    return False
+
+
+def _headline(page: _Page) -> str | None:
+    """The text of the content's first `<h1>` (the page's first, without a content area)."""
+    area = _content_area(page)
+    for root in (page.root,) if area is None else (area, page.root):
+        for h1 in itertools.islice(root.iter("h1"), 5):
+            text = _text(" ".join(_strings(h1)), "title")
+            if text:
+                return text
+    return None
+
+
+def _first_paragraph(page: _Page) -> str | None:
+    """The article's first substantial paragraph: at least MIN_PARAGRAPH_CHARS characters
+    and MIN_PARAGRAPH_WORDS words, outside navigation, headers, footers and forms. Only on
+    a page with an article: one that marks its content (`<article>`, `<main>`...) or says
+    it is an article; elsewhere (a directory listing, a man page, a status page) the
+    first paragraph says nothing about the page as a whole."""
+    root = _content_area(page)
+    if root is None:
+        if not _declares_article(page):
+            return None
+        root = page.root
+    for paragraph in itertools.islice(root.iter("p"), MAX_PARAGRAPHS):
+        if _around_content(paragraph, root):
+            continue
+        text = _text(" ".join(_strings(paragraph)), "description")
+        if text and len(text) >= MIN_PARAGRAPH_CHARS and len(text.split()) >= MIN_PARAGRAPH_WORDS:
+            return text
+    return None
 
 
 def _best_icon(page: _Page, candidates: list[tuple[int, int, int, str]]) -> str | None:
@@ -945,7 +1175,8 @@ def _first_content_image(page: _Page) -> ImageInfo | None:
             continue
         for candidate in _img_sources(img):
             url = page.resolve(candidate)
-            if url and not urlsplit(url).path.lower().endswith(".svg"):
+            path = urlsplit(url).path.lower() if url else ""
+            if url and not path.endswith(".svg") and not is_video(url, None):
                 return _image(url, width, height, img.get("alt"))
     return None
 
@@ -956,6 +1187,67 @@ def _img_sources(img) -> list[str]:
     if isinstance(srcset, str) and srcset.strip():
         sources.append(srcset.split(",")[0].split()[0])
     return [s for s in sources if isinstance(s, str) and s.strip()]
+
+
+# --- images that are images --------------------------------------------------------------
+
+# A card image must be an image: these are what a type hint or an extension may say instead.
+_MOVING_TYPES = ("video/", "audio/")
+_STREAM_TYPES = frozenset(
+    {"application/x-mpegurl", "application/vnd.apple.mpegurl", "application/dash+xml",
+     "application/x-shockwave-flash"}
+)  # fmt: skip
+_MOVING_EXTENSIONS = frozenset(
+    {"mp4", "m4v", "mov", "webm", "ogv", "ogg", "avi", "mkv", "wmv", "flv", "3gp", "mpg",
+     "mpeg", "m3u8", "mpd", "mp3", "m4a", "wav", "aac", "flac", "swf"}
+)  # fmt: skip
+
+
+def is_video(url: str, type_hint) -> bool:
+    """True when a candidate image is a video (or audio, or a stream) by its type hint
+    (`og:image:type`, `encodingFormat`) or, without an image type, by its extension."""
+    if isinstance(type_hint, str) and type_hint.strip():
+        kind = type_hint.strip().lower()
+        if kind.startswith("image/"):
+            return False
+        if kind.startswith(_MOVING_TYPES) or kind in _STREAM_TYPES:
+            return True
+    path = url.partition("?")[0].partition("#")[0]  # as urlsplit's path, for a URL
+    dot = path.rfind(".")
+    return dot > path.rfind("/") and path[dot + 1 :].lower() in _MOVING_EXTENSIONS
+
+
+def poster_of(page: _Page, video_url: str | None) -> str | None:
+    """The poster of a video on the page: a `<video poster>` playing that URL, or a
+    schema.org VideoObject's `thumbnailUrl` for it; failing those, the page's only poster."""
+    posters = page.posters
+    if posters is None:
+        posters = page.posters = _posters(page)
+    if video_url and video_url in posters:
+        return posters[video_url]
+    distinct = set(posters.values())
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _posters(page: _Page) -> dict[str | None, str]:
+    """Video URL -> poster URL, from `<video>` elements and JSON-LD VideoObjects."""
+    posters: dict[str | None, str] = {}
+    # Looked for only now: a video among the image candidates is rare.
+    for video in itertools.islice(page.root.iter("video"), MAX_IMAGES):
+        poster = page.resolve(video.get("poster"))
+        if not poster or is_video(poster, None):
+            continue
+        sources = [video.get("src")] + [s.get("src") for s in video.iter("source")]
+        resolved = [page.resolve(src) for src in sources if src]
+        for url in resolved or [None]:
+            posters.setdefault(url, poster)
+    for node in _jsonld_nodes(page):
+        if "videoobject" in _types(node):
+            poster = page.resolve(_first(node.get("thumbnailUrl")), decode=True)
+            if poster and not is_video(poster, None):
+                for key in ("contentUrl", "embedUrl"):
+                    posters.setdefault(page.resolve(node.get(key), decode=True), poster)
+    return posters
 
 
 _READERS = {
@@ -1005,14 +1297,14 @@ def _unwrap_jsonp(text: str) -> str:
 
 def parse_oembed(data: dict, *, url: str) -> OEmbed:
     """An OEmbed from the decoded JSON answer of the endpoint at `url`."""
-    thumbnail = resolve_url(url, data.get("thumbnail_url"))
+    thumbnail = resolve_url(url, data.get("thumbnail_url"), decode=True)
     markup = data.get("html")
     kind = data.get("type")
     return OEmbed(
         type=kind.strip().lower()[:20] if isinstance(kind, str) else None,
-        title=_text(data.get("title"), "oembed_text"),
-        author_name=_text(data.get("author_name"), "oembed_text"),
-        provider_name=_text(data.get("provider_name"), "oembed_text"),
+        title=_text(data.get("title"), "oembed_text", decode=True),
+        author_name=_text(data.get("author_name"), "oembed_text", decode=True),
+        provider_name=_text(data.get("provider_name"), "oembed_text", decode=True),
         thumbnail_url=thumbnail,
         thumbnail_width=_int(data.get("thumbnail_width")),
         thumbnail_height=_int(data.get("thumbnail_height")),
@@ -1044,30 +1336,57 @@ _LEGACY_ENTITY = re.compile(
     + "|".join(sorted((n for n in html_entities.html5 if not n.endswith(";")), key=len)[::-1])
     + ")"
 )
+# A character reference as html.unescape finds them: numeric, or a name up to a separator.
+_CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 
 
-def _unescape(value: str) -> str:
-    """`html.unescape(value)`, without its slow path when nothing can be decoded: URLs are
-    full of `&name=` pairs, and for each one `html.unescape` tries every prefix of the
-    name against the entity table. Without a ";", a "&#" or a legacy name after a "&",
-    `html.unescape` returns the text unchanged."""
+def unescape_attribute(value: str) -> str:
+    """Decode the character references in `value` once, by the HTML standard's rules for
+    an attribute value: a named reference without its ";" (a legacy one: "&reg", "&copy",
+    "&not", "&para") followed by a letter, a digit or "=" stays as written, so the query
+    string "?f=webp&region=us&copy=2" survives. (`html.unescape` follows the rules for
+    text instead and makes "®ion=us".) For values the HTML parser has not decoded (JSON-LD,
+    oEmbed): libxml2 already decodes attribute values by these rules."""
     if "&" not in value:
         return value
     if ";" not in value and "&#" not in value and not _LEGACY_ENTITY.search(value):
-        return value
-    return html_lib.unescape(value)
+        return value  # the usual URL: nothing here can be a reference
+    return _CHARREF.sub(_attribute_reference, value)
+
+
+def _attribute_reference(match: re.Match) -> str:
+    name = match.group(1)
+    if name[0] == "#":
+        return html_lib.unescape(match.group(0))
+    table = html_entities.html5
+    if name in table:  # a complete name: "amp;", or a legacy one at a separator: "amp"
+        return table[name]
+    for end in range(len(name) - 1, 1, -1):  # the longest legacy name it starts with
+        if name[:end] in table:
+            following = name[end]
+            if following.isalnum() or following == "=":
+                return match.group(0)  # "&region=", "&copy=2": not a reference here
+            return table[name[:end]] + name[end:]
+    return match.group(0)
 
 
 _TAG = re.compile(r"<[a-zA-Z/!]")
+# Markup some sites leave in text: whole scripts and styles, comments, tags. Removed
+# without decoding anything (the text is decoded once already).
+_MARKUP = re.compile(
+    r"<(script|style)\b.*?</\1\s*>|<!--.*?(?:-->|$)|</?[a-zA-Z][^>]*>|<![^>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
 # What `_text` would change beyond folding whitespace: an entity ("&"), a tag ("<"), a
 # control or zero-width character.
 _SPECIAL = re.compile(r"[&<\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\ufeff]")
 
 
-def _text(value, kind: str) -> str | None:
-    """Clean text: entities decoded (JSON-LD is not entity-decoded by the parser, and some
-    meta tags are double-encoded), tags stripped, whitespace folded, cut to LIMITS[kind]."""
+def _text(value, kind: str, *, decode: bool = False) -> str | None:
+    """Clean text: tags stripped, whitespace folded, cut to LIMITS[kind]. Character
+    references are decoded once: by the HTML parser for anything from the markup, here
+    (`decode`) for JSON-LD and oEmbed strings, which no parser has decoded."""
     if isinstance(value, list):
         value = _first(value)
     if not isinstance(value, str):
@@ -1078,9 +1397,9 @@ def _text(value, kind: str) -> str | None:
     if _SPECIAL.search(value) is None:  # the usual case: nothing to decode, strip or drop
         text = " ".join(value.split())
     else:
-        text = _unescape(value)
+        text = unescape_attribute(value) if decode else value
         if _TAG.search(text):
-            text = BeautifulSoup(text, "html.parser").get_text(" ")
+            text = _MARKUP.sub(" ", text)
         text = " ".join(_CONTROL.sub("", text).split())
     limit = LIMITS[kind]
     if len(text) > limit:
@@ -1109,7 +1428,8 @@ def _int(value) -> int | None:
 _PIXELS = re.compile(r"\s*(\d{1,5})(?:\.\d+)?\s*(?:px)?\s*")
 
 
-def _image(url, width, height, alt) -> ImageInfo | None:
+def _image(url, width, height, alt, *, decode: bool = False) -> ImageInfo | None:
     if not url:
         return None
-    return ImageInfo(url=url, width=_int(width), height=_int(height), alt=_text(alt, "alt"))
+    alt = _text(alt, "alt", decode=decode)
+    return ImageInfo(url=url, width=_int(width), height=_int(height), alt=alt)

@@ -2,9 +2,16 @@
 
 Every hop of a fetch (the first request and each redirect) goes through the same steps:
 
-1. The URL is parsed and checked: http or https only, no credentials, an allowed port.
-2. Its host is resolved once, and every address it resolves to must be public (see
-   `blocked_reason`). One private address among public ones refuses the whole host.
+1. The URL is parsed, checked and normalised by `split_url`, the one normalisation that
+   stored previews share: http or https only, no credentials, a port from 1 to 65535 (0 is
+   never read as the default), the host lower-cased, IDNA-encoded, without a trailing dot,
+   and an IPv4 address in any spelling written as its dotted quad.
+2. Without asking a resolver: the port must be allowed (`PREVIEW_FETCH_ALLOWED_PORTS`), the
+   name must not be a local one (`is_local_name`: "localhost", "*.local", a single label...)
+   and an IP literal must be public. Then the host is resolved once, and every address it
+   resolves to must be public (see `blocked_reason`). One private address among public
+   ones refuses the whole host. `check_url` runs these same checks before anything is
+   stored (the API, the console).
 3. The connection goes to the address that was checked, never to a second lookup of the
    name, so DNS rebinding cannot swap it. TLS still sends the original host name (SNI) and
    checks the certificate against it; the Host header names the original host too.
@@ -269,8 +276,39 @@ def _netloc(scheme: str, host: str, port: int) -> str:
     return host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
 
-def _parse_url(url) -> _Target:
-    """Check the URL's form and rebuild it from the parts that were checked."""
+@dataclass(frozen=True)
+class URLParts:
+    """A URL in the one normal form that both the fetcher and stored previews use.
+
+    `host` is ASCII (IDNA for international names) and lower-case, without a trailing dot;
+    an IPv4 address in any spelling the system resolver accepts ("2130706433", "0x7f.1",
+    "0177.0.0.1", "127.1", "127.0.0.1.") is its dotted quad, an IPv6 address is in its
+    compressed form without brackets. `port` is the explicit port or the scheme's default.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+
+    @property
+    def netloc(self) -> str:
+        return _netloc(self.scheme, self.host, self.port)
+
+
+_NUMERIC_LABEL = re.compile(r"0[xX][0-9a-fA-F]*|[0-9]+")
+_NAME_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def split_url(url) -> URLParts:
+    """Check a URL's form and return its normal parts: the one normalisation of a URL.
+
+    Raises InvalidURL when it is malformed, with the reason (code `invalid_port` for a port
+    outside 1-65535: port 0 is never read as "the default port"), and BlockedURL for a
+    scheme other than http(s) (`blocked_scheme`) or credentials (`blocked_credentials`).
+    Allowed ports and public addresses are checked by `check_url` and by `fetch`.
+    """
     if not isinstance(url, str) or not url.strip() or len(url) > MAX_URL_LENGTH:
         raise InvalidURL("The URL is empty or too long.")
     url = url.strip()
@@ -278,7 +316,6 @@ def _parse_url(url) -> _Target:
         raise InvalidURL("The URL contains spaces or control characters.")
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError as exc:
         raise InvalidURL("The URL cannot be parsed.") from exc
     scheme = parts.scheme.lower()
@@ -286,22 +323,92 @@ def _parse_url(url) -> _Target:
         raise BlockedURL("Only http and https URLs can be fetched.", code="blocked_scheme")
     if "@" in parts.netloc:
         raise BlockedURL("URLs with credentials are not fetched.", code="blocked_credentials")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    if port == 0:
+        raise InvalidURL("The port must be a number from 1 to 65535.", code="invalid_port")
     if not parts.hostname or "\\" in parts.netloc or "%" in parts.hostname:
         raise InvalidURL("The URL has no valid host.")
-    host = _ascii_host(parts.hostname)
-    port = port or DEFAULT_PORTS[scheme]
-    rebuilt = urlunsplit((scheme, _netloc(scheme, host, port), parts.path or "/", parts.query, ""))
-    return _Target(url=rebuilt, scheme=scheme, host=host, port=port)
+    host = normal_host(parts.hostname)
+    return URLParts(scheme, host, port or DEFAULT_PORTS[scheme], parts.path or "/", parts.query)
 
 
-def _ascii_host(hostname: str) -> str:
-    """The host as sent on the wire: IDNA for international names, lower-case."""
-    if hostname.isascii():
-        return hostname.lower()
-    try:
-        return idna.encode(hostname, uts46=True).decode("ascii")
-    except idna.IDNAError as exc:
-        raise InvalidURL("The URL's host is not a valid domain name.") from exc
+def normal_host(hostname: str) -> str:
+    """A host name in normal form (see URLParts). Raises InvalidURL for what is not one."""
+    if ":" in hostname:  # urlsplit found it between brackets: an IPv6 literal
+        try:
+            return str(ipaddress.IPv6Address(hostname))
+        except ValueError as exc:
+            raise InvalidURL("The URL's host is not a valid IPv6 address.") from exc
+    host = hostname[:-1] if hostname.endswith(".") else hostname  # "localhost." is localhost
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidURL("The URL's host is not a valid domain name.") from exc
+    host = host.lower()
+    labels = host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        return _ipv4_from_numbers(labels)
+    if len(host) > 253 or not all(_NAME_LABEL.fullmatch(label) for label in labels):
+        raise InvalidURL("The URL's host is not a valid domain name.")
+    return host
+
+
+def _ipv4_from_numbers(labels: list[str]) -> str:
+    """The dotted quad of a host whose last label is a number, read the way the WHATWG URL
+    standard and the system resolver (inet_aton) read it: one to four parts, each decimal,
+    octal ("0177") or hex ("0x7f"), the last one filling the bytes that remain."""
+    invalid = InvalidURL("The URL's host is not a valid IPv4 address.")
+    if len(labels) > 4 or not all(_NUMERIC_LABEL.fullmatch(label) for label in labels):
+        raise invalid
+    numbers = []
+    for label in labels:
+        try:
+            if label[:2] in ("0x", "0X"):
+                numbers.append(int(label[2:] or "0", 16))
+            elif len(label) > 1 and label.startswith("0"):
+                numbers.append(int(label, 8))
+            else:
+                numbers.append(int(label))
+        except ValueError as exc:  # "08" is not octal
+            raise invalid from exc
+    *leading, last = numbers
+    if any(number > 255 for number in leading) or last >= 256 ** (4 - len(leading)):
+        raise invalid
+    value = last
+    for position, number in enumerate(leading):
+        value += number << (8 * (3 - position))
+    return str(ipaddress.IPv4Address(value))
+
+
+# Names only a local resolver answers: special-use and never-delegated suffixes (RFC 6761
+# localhost, RFC 6762 .local, RFC 8375 home.arpa, ICANN's .internal, and the suffixes ICANN
+# will not delegate because private networks use them).
+LOCAL_SUFFIXES = (
+    "localhost", "localdomain", "local", "internal", "home.arpa", "lan", "home", "corp",
+    "intranet",
+)  # fmt: skip
+
+
+def is_local_name(host: str) -> bool:
+    """True for a host (in normal form) that can only name a machine on a private network,
+    whatever it resolves to and whether it resolves at all: a special-use suffix, or a
+    single label (only the resolver's search list turns one into a host)."""
+    if _literal_address(host) is not None:
+        return False
+    return "." not in host or any(
+        host == suffix or host.endswith("." + suffix) for suffix in LOCAL_SUFFIXES
+    )
+
+
+def _parse_url(url) -> _Target:
+    """Check the URL's form and rebuild it from the parts that were checked."""
+    parts = split_url(url)
+    rebuilt = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+    return _Target(url=rebuilt, scheme=parts.scheme, host=parts.host, port=parts.port)
 
 
 def _literal_address(host: str) -> IPAddress | None:
@@ -315,8 +422,8 @@ def _literal_address(host: str) -> IPAddress | None:
 def _resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to, in the resolver's order, duplicates removed.
 
-    Non-standard numeric spellings ("2130706433", "0x7f.1", "127.1") are resolved here
-    too (getaddrinfo accepts them), so they are checked as the address they mean.
+    Numeric spellings never get here as names: `split_url` wrote them as the address they
+    mean, so they are checked as that address without asking the resolver.
     """
     literal = _literal_address(host)
     if literal is not None:
@@ -335,21 +442,48 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _check(target: _Target) -> _Target:
-    """Resolve the host once, check every address, and pin the first one."""
+def _port_message(port: int) -> str:
+    allowed = sorted(_allowed_ports())
+    listed = ", ".join(str(p) for p in allowed[:-1])
+    listed = f"{listed} and {allowed[-1]}" if listed else str(allowed[-1]) if allowed else "none"
+    return f"Port {port} is not allowed: only ports {listed} are fetched."
+
+
+def _not_public(reason: str) -> BlockedURL:
+    return BlockedURL(
+        "The URL points to an address that is not public.", code="blocked_address", reason=reason
+    )
+
+
+def _check_statically(target: _Target) -> bool:
+    """The checks that need no resolver: the port, local names and IP literals.
+
+    Returns whether the host is one of `PREVIEW_FETCH_ALLOWED_HOSTS` (tests only), which
+    skips the address checks.
+    """
     allowed = target.host in _allowed_hosts()
-    if not allowed and target.port not in _allowed_ports():
-        raise BlockedURL(f"Port {target.port} is not allowed.", code="blocked_port")
+    if allowed:
+        return True
+    if target.port not in _allowed_ports():
+        raise BlockedURL(_port_message(target.port), code="blocked_port")
+    if is_local_name(target.host):
+        raise _not_public("local_name")
+    literal = _literal_address(target.host)
+    if literal is not None and blocked_reason(literal):
+        raise _not_public(blocked_reason(literal))
+    return False
+
+
+def _check(target: _Target) -> _Target:
+    """Check the target statically, resolve its host once, check every address, and pin the
+    first one."""
+    allowed = _check_statically(target)
     addresses = _resolve(target.host, target.port)
     if not allowed:
         for address in addresses:
             reason = blocked_reason(address)
             if reason:
-                raise BlockedURL(
-                    "The URL points to an address that is not public.",
-                    code="blocked_address",
-                    reason=reason,
-                )
+                raise _not_public(reason)
     # An IPv4-mapped address is connected to as the IPv4 address it was judged as.
     first = addresses[0]
     if first.version == 6 and first.ipv4_mapped:
@@ -357,13 +491,21 @@ def _check(target: _Target) -> _Target:
     return _Target(target.url, target.scheme, target.host, target.port, str(first))
 
 
-def check_url(url: str) -> None:
-    """Raise InvalidURL or BlockedURL if `url` may not be fetched (resolves its host).
+def check_url(url: str, *, resolve: bool = True) -> None:
+    """Raise InvalidURL or BlockedURL if `url` may not be fetched, by the very rules and
+    normalisation `fetch` applies to its first hop.
 
-    A host that does not resolve passes: the fetch itself will record that.
+    Without `resolve`, only what needs no resolver: the form, the port, local names
+    ("localhost.", "printer.local", a single label) and IP literals in any spelling. With
+    it, the host is resolved too and every address checked; a host that does not resolve
+    passes (the fetch will record that), unless its name alone says it is local.
     """
+    target = _parse_url(url)
+    if not resolve:
+        _check_statically(target)
+        return
     try:
-        _check(_parse_url(url))
+        _check(target)
     except (InvalidURL, BlockedURL):
         raise
     except FetchError:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -41,6 +42,19 @@ class LinkPreview(models.Model):
     etag = models.CharField(max_length=300, blank=True)
     last_modified = models.CharField(max_length=100, blank=True)
     raw = models.JSONField(default=dict, blank=True, help_text="Everything extracted, by source.")
+    # What the merchant wrote for the card, kept apart from what was scraped: a refresh
+    # never touches these, and cards and unfurls show them before the scraped values.
+    title_override = models.CharField("title shown", max_length=300, blank=True)
+    description_override = models.TextField("description shown", blank=True)
+    image_override = models.FileField(
+        upload_to="previews/", blank=True, help_text="1200×630 card from the merchant's image"
+    )
+    image_override_small = models.FileField(upload_to="previews/", blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    overridden_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +69,27 @@ class LinkPreview(models.Model):
 
     def __str__(self):
         return self.title or self.url
+
+    @property
+    def card_title(self) -> str:
+        return self.title_override or self.title
+
+    @property
+    def card_description(self) -> str:
+        return self.description_override or self.description
+
+    @property
+    def card_image(self):
+        """The large card image: the merchant's, else the one made from the page's."""
+        return self.image_override or self.image
+
+    @property
+    def card_image_small(self):
+        return self.image_override_small if self.image_override else self.image_small
+
+    @property
+    def has_override(self) -> bool:
+        return bool(self.title_override or self.description_override or self.image_override)
 
     @property
     def host(self) -> str:

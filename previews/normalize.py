@@ -1,10 +1,13 @@
-"""The one form of a URL under which its preview is stored and cached."""
+"""The one form of a URL under which its preview is stored and cached.
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+The parsing and host rules are the fetcher's own (`previews.fetch.split_url`), so a URL is
+stored under exactly the form the fetcher will check and fetch; this adds only what makes
+two addresses of one page the same key: no fragment, no tracking parameters.
+"""
 
-import idna
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
-from previews.fetch import InvalidURL
+from previews.fetch import BlockedURL, InvalidURL, split_url
 
 # Parameters that say where a click came from, not what the page is.
 TRACKING_PARAMS = frozenset(
@@ -12,7 +15,6 @@ TRACKING_PARAMS = frozenset(
     igshid igsh _hsenc _hsmi li_fat_id srsltid scid epik rdt_cid vero_id oly_anon_id
     oly_enc_id wickedid slclid""".split()
 )
-DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_LENGTH = 2048
 
 
@@ -22,37 +24,19 @@ def _is_tracking(name: str) -> bool:
 
 
 def normalize_url(url: str) -> str:
-    """Scheme and host lower-cased, IDN to punycode, default port, fragment and tracking
-    parameters dropped. Raises InvalidURL (with the reason) for anything else."""
+    """Scheme and host lower-cased, IDN to punycode, no trailing dot, IPv4 as a dotted
+    quad, default port, fragment and tracking parameters dropped. Raises InvalidURL (with
+    the reason) for anything else, a scheme other than http(s) and credentials included."""
     if not isinstance(url, str) or not url.strip():
         raise InvalidURL("Enter a URL.")
     url = url.strip()
     if len(url) > MAX_LENGTH:
         raise InvalidURL(f"The URL is longer than {MAX_LENGTH} characters.")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
-        raise InvalidURL("The URL contains a space or a control character.")
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURL(f"The URL is malformed: {exc}.") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise InvalidURL("Only http and https URLs can be previewed.")
-    if not parts.hostname:
-        raise InvalidURL("The URL has no host.")
-    if parts.username or parts.password:
-        raise InvalidURL("The URL must not contain a user name or password.")
-    try:
-        host = idna.encode(parts.hostname.rstrip("."), uts46=True).decode("ascii")
-    except idna.IDNAError:
-        host = parts.hostname.rstrip(".").lower()  # IP literals and the like
-        if not host or any(c not in "0123456789abcdefx.:[]" for c in host):
-            raise InvalidURL("The URL's host is not a valid name.") from None
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+        parts = split_url(url)
+    except BlockedURL as exc:  # a scheme or credentials: not a URL a preview is made of
+        raise InvalidURL(exc.message, code=exc.code) from None
     query = urlencode(
         [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
     )
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))

@@ -2,8 +2,10 @@
 `/previews/card.json?url=` (what the `<shoploop-preview>` web component renders).
 
 Our own product pages and short links are carded from the catalog and the link itself;
-other URLs from their stored preview. Anonymous requests never start a fetch: a card of a
-URL nobody in the console has previewed is simply not found.
+other URLs from their stored preview, the merchant's title, description and image before
+the scraped ones. Anonymous requests never start a fetch: a card of a URL nobody in the
+console has previewed is simply not found. Where there is no card, the page and the JSON say
+why: not previewed yet, being made, failed (with the reason) or not allowed.
 """
 
 import re
@@ -23,7 +25,7 @@ from core.errors import error_response
 from links import snapshots
 from previews.fetch import InvalidURL
 from previews.normalize import normalize_url
-from previews.selectors import cached_card_for_url
+from previews.selectors import cached_card_state_for_url, missing_reason
 
 PRODUCT_PATH = re.compile(r"^/products/(?P<slug>[-\w]+)/?$")
 SHORT_LINK_PATH = re.compile(r"^/p/(?P<code>[A-Za-z0-9_-]{1,50})/?$")
@@ -68,44 +70,64 @@ def _short_link(code: str, request) -> dict | None:
 
 
 def _external(url: str) -> dict | None:
+    return _external_state(url).get("card")
+
+
+def _external_state(url: str) -> dict:
     try:
-        card = cached_card_for_url(normalize_url(url))
+        state = cached_card_state_for_url(normalize_url(url))
     except InvalidURL:
-        return None
-    return dict(card) if card else None
+        return {"status": "none", "reason": missing_reason(None)}
+    return {"card": dict(state["card"])} if "card" in state else state
 
 
-def card_for(url: str, request) -> dict | None:
-    """The card of any URL: ours from the catalog and links, others from stored previews."""
+def card_state_for(url: str, request) -> dict:
+    """The card of any URL, ours from the catalog and links, others from stored previews:
+    `{"card": {...}}`, or `{"status": ..., "reason": ...}` saying why there is none."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        return None
+        return {"status": "none", "reason": missing_reason(None)}
     if (parts.hostname or "").lower() in _own_hosts(request):
+        card = None
         if match := PRODUCT_PATH.match(parts.path):
-            return _product(match["slug"], request)
-        if match := SHORT_LINK_PATH.match(parts.path):
-            return _short_link(match["code"], request)
-    return _external(url)
+            card = _product(match["slug"], request)
+        elif match := SHORT_LINK_PATH.match(parts.path):
+            card = _short_link(match["code"], request)
+        else:
+            return _external_state(url)
+        return {"card": card} if card else {"status": "none", "reason": missing_reason(None)}
+    return _external_state(url)
+
+
+def card_for(url: str, request) -> dict | None:
+    return card_state_for(url, request).get("card")
+
+
+# The error codes of card.json when there is no card, by the preview's status.
+MISSING_CODES = {"none": "not_found", "pending": "pending", "failed": "failed",
+                 "blocked": "blocked"}  # fmt: skip
 
 
 @require_safe
 @xframe_options_exempt
 @cache_control(public=True, max_age=300)
 def card(request):
-    data = card_for(request.GET.get("url", ""), request)
-    status = 200 if data else 404
-    return render(request, "previews/card.html", {"card": data}, status=status)
+    state = card_state_for(request.GET.get("url", ""), request)
+    status = 200 if "card" in state else 404
+    context = {"card": state.get("card"), "reason": state.get("reason", "")}
+    return render(request, "previews/card.html", context, status=status)
 
 
 @require_safe
 @cache_control(public=True, max_age=300)
 def card_json(request):
-    data = card_for(request.GET.get("url", ""), request)
-    if not data:
-        response = error_response("not_found", "No preview of this URL.", status=404)
+    state = card_state_for(request.GET.get("url", ""), request)
+    if "card" not in state:
+        code = MISSING_CODES.get(state["status"], "not_found")
+        response = error_response(code, state["reason"], status=404)
     else:
-        response = JsonResponse(data)
+        response = JsonResponse(state["card"])
     # Public data, read by the web component from any site that embeds it.
     response["Access-Control-Allow-Origin"] = "*"
     return response

@@ -56,7 +56,12 @@
       this.setAttribute("aria-busy", "true");
       try {
         const response = await fetch(`${origin}/previews/card.json?url=${encodeURIComponent(url)}`);
-        if (!response.ok) return this.renderMissing();
+        if (!response.ok) {
+          // The server says why there is no card: not previewed yet, failed, not allowed.
+          const body = await response.json().catch(() => null);
+          const message = body && body.error && body.error.message;
+          return this.renderMissing(typeof message === "string" ? message : "");
+        }
         this.render(await response.json());
       } catch (error) {
         this.renderMissing();
@@ -72,8 +77,8 @@
       return this.shadowRoot;
     }
 
-    renderMissing() {
-      this.frame().append(element("p", "missing", "No preview of this link yet."));
+    renderMissing(message) {
+      this.frame().append(element("p", "missing", message || "No preview of this link yet."));
       this.dispatchEvent(new CustomEvent("shoploop-preview:missing"));
     }
 

@@ -219,7 +219,7 @@ def test_admin_lists_previews_escaped_and_refetches(
             {"action": "refetch", "_selected_action": [preview.pk]},
             follow=True,
         )
-    assert "1 preview(s) queued" in response.content.decode()
+    assert "Fetched 1 preview(s) again" in response.content.decode()  # in-process
     assert queued == [(preview.pk, 1)]
     failed = client.get("/admin/previews/linkpreview/?status__exact=failed")
     assert failed.status_code == 200

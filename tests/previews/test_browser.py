@@ -77,3 +77,15 @@ def test_the_card_can_be_embedded_in_an_iframe(page, live_server, serve_blog):
     frame = page.frame_locator("iframe")
     expect(frame.locator(".sl-card-title")).to_have_text(HOSTILE)
     assert page.evaluate("window.pwned") is None
+
+
+def test_the_component_says_why_a_preview_failed(page, serve_blog):
+    LinkPreview.objects.create(
+        url="https://shop.example.org/gone", status="failed",
+        error="The server answered with HTTP status 404.",
+    )  # fmt: skip
+    page.goto(serve_blog('<shoploop-preview url="https://shop.example.org/gone">'))
+    expect(page.locator("shoploop-preview .missing")).to_have_text(
+        "No preview: The server answered with HTTP status 404."
+    )
+    assert page.js_errors == []

@@ -371,7 +371,7 @@ def test_the_redirect_limit_is_a_setting(server, allow_local):
         "http://10.0.0.1/",
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]/",
-        "http://0x7f.1/",
+        "http://0x7f.2/",  # 127.0.0.2: a spelling is checked as the address it means
         "file:///etc/passwd",
         "gopher://127.0.0.1:6379/_INFO",
     ],

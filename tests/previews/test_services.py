@@ -126,7 +126,7 @@ def test_a_blocked_address_is_recorded_and_never_retried(settings):
 def test_one_fetch_per_url_at_a_time(server, allow_local):
     preview = make_preview(server, "/shoe")
     cache.add(f"previews:fetching:{preview.pk}", "someone", 60)
-    with pytest.raises(services.RetryLater, match="another fetch"):
+    with pytest.raises(services.RetryLater, match="Another fetch"):
         services.preview_fetch(preview_id=preview.pk)
     assert server.seen == []
 
@@ -210,7 +210,9 @@ def test_the_task_gives_up_after_its_last_retry(server, allow_local):
     preview_fetch_task.apply(args=[preview.pk], retries=5)
     preview.refresh_from_db()
     assert preview.status == LinkPreview.Status.FAILED
-    assert preview.error_code == "gave_up"
+    assert preview.error_code == "http_status"
+    assert preview.error == "The server answered with HTTP status 503. Gave up after 6 attempts."
+    assert len(server.seen) == 1  # it was the last attempt: no retry after it
 
 
 @pytest.mark.parametrize(
