@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from catalog.api import ProductViewSet
 from core.views import healthz
+from integrations.api import ConnectionViewSet, ListingViewSet  # integrations
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
 from ugc.api import FeedView
@@ -19,6 +20,9 @@ router = DefaultRouter(trailing_slash=False)
 router.register("products", ProductViewSet, basename="product")
 router.register("links", ShortLinkViewSet, basename="link")
 router.register("previews", LinkPreviewViewSet, basename="preview")
+# integrations
+router.register("integrations/connections", ConnectionViewSet, basename="integration-connection")
+router.register("integrations/listings", ListingViewSet, basename="integration-listing")
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
@@ -31,6 +35,7 @@ urlpatterns = [
     path("", include("previews.urls")),
     path("", include("ugc.urls")),
     path("", include("catalog.urls")),
+    path("", include("integrations.urls")),  # integrations: OAuth callback, Shopify webhooks
 ]
 
 if settings.SERVE_MEDIA and not settings.MEDIA_URL.startswith(("http://", "https://")):

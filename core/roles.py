@@ -33,6 +33,32 @@ UGC_MODERATION = {
 }
 UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
 
+# --- integrations: platform connections and catalog sync --------------------------------
+# "sync" is the custom permission to start a sync ("Sync now").
+INTEGRATIONS_MANAGE = {
+    "integrations.connection": (*ALL, "sync"),
+    "integrations.fieldrule": ALL,
+    "integrations.listing": ("view", "change"),  # change: a listing's category
+    "integrations.externalproduct": VIEW,
+    "integrations.webhookdelivery": VIEW,
+    "integrations.syncrun": VIEW,
+    "integrations.connectionevent": VIEW,
+}
+INTEGRATIONS_CATALOG = {
+    "integrations.connection": ("view", "sync"),
+    "integrations.fieldrule": VIEW,
+    "integrations.listing": ("view", "change"),
+    "integrations.externalproduct": VIEW,
+    "integrations.webhookdelivery": VIEW,
+    "integrations.syncrun": VIEW,
+}
+INTEGRATIONS_REPORTS = {
+    "integrations.connection": VIEW,
+    "integrations.listing": VIEW,
+    "integrations.syncrun": VIEW,
+}
+# --- end integrations -------------------------------------------------------------------
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -48,6 +74,7 @@ ROLES = {
         "authtoken.token": ALL,
         "authtoken.tokenproxy": ALL,
         **UGC_MODERATION,
+        **INTEGRATIONS_MANAGE,  # integrations
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -59,6 +86,7 @@ ROLES = {
         "creators.creator": VIEW,
         "previews.linkpreview": ("add", "view"),
         **UGC_REPORTS,
+        **INTEGRATIONS_CATALOG,  # integrations
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -73,6 +101,7 @@ ROLES = {
         "creators.creator": VIEW,
         **LINK_REPORTS,
         **UGC_REPORTS,
+        **INTEGRATIONS_REPORTS,  # integrations
     },
 }
 
