@@ -137,7 +137,9 @@ def connection_push(
         if run is not None:
             _finish_run(run, report)
         ratelimit.release(lock_name, token)
-    logger.info("integrations.push", extra={"connection_id": connection_id, **report.counts()})
+    logger.info(
+        "integrations.push", extra={"connection_id": connection_id, "counts": report.counts()}
+    )
     return report
 
 

@@ -76,7 +76,7 @@ def shopify_import_run(*, connection_id: int) -> SyncRun | None:
             status=status, finished_at=timezone.now(), counts=counts, error=error[:4000]
         )
         access.close()
-    logger.info("integrations.import", extra={"connection_id": connection_id, **counts})
+    logger.info("integrations.import", extra={"connection_id": connection_id, "counts": counts})
     run.refresh_from_db()
     return run
 

@@ -71,7 +71,8 @@ def classify(response) -> PlatformError | None:
             status=response.status_code,
             code=code,
             throttled=True,
-            retry_after=retry_after_of(response) or _regain_seconds(response) or 60.0,
+            # Meta gives the wait in minutes, 0 when it is short: then back off exponentially.
+            retry_after=retry_after_of(response) or _regain_seconds(response),
         )
     if code in AUTH_CODES or response.status_code == 401:
         return AuthError(f"Meta refused the access token: {message}", code=code)
