@@ -392,6 +392,9 @@ INTEGRATIONS_PUSH_CHUNK = env.int("INTEGRATIONS_PUSH_CHUNK", default=500)
 INTEGRATIONS_RETRY_BASE = env.float("INTEGRATIONS_RETRY_BASE", default=1.0)
 INTEGRATIONS_RETRY_CAP = env.float("INTEGRATIONS_RETRY_CAP", default=900.0)
 INTEGRATIONS_MAX_RETRIES_PER_CALL = env.int("INTEGRATIONS_MAX_RETRIES_PER_CALL", default=4)
+# urllib3 logs whole URLs at DEBUG, and TikTok Shop's token endpoints take the app secret and
+# the refresh token in the query string: never let those lines out, whatever LOG_LEVEL says.
+LOGGING["loggers"]["urllib3.connectionpool"] = {"level": "WARNING"}
 # Seconds the OAuth state of a console session stays valid.
 INTEGRATIONS_OAUTH_STATE_TTL = env.int("INTEGRATIONS_OAUTH_STATE_TTL", default=600)
 # --- end integrations ----------------------------------------------------------------------
