@@ -207,12 +207,13 @@ class Server(PlatformServer):
     def subscriptions(self, shop: str) -> list[tuple[str, str]]:
         return [(topic, url) for topic, url, _ in self.shops[shop].subscriptions.values()]
 
-    def deliver(
+    def webhook_requests(
         self, shop: str, topic: str, payload: dict, *, webhook_id: str = "", secret: str = ""
-    ) -> list[int]:
-        """Post a webhook to each subscriber of `topic` (REST topic name); their statuses."""
+    ) -> list[tuple[str, bytes, dict]]:
+        """The signed POSTs Shopify makes for `topic` (REST topic name): (url, body, headers)
+        for each subscriber, for a test client to send."""
         body = json.dumps(payload).encode()
-        statuses = []
+        out = []
         for sub_topic, url, token in list(self.shops[shop].subscriptions.values()):
             if TOPICS.get(sub_topic) != topic:
                 continue
@@ -227,6 +228,13 @@ class Server(PlatformServer):
                 "X-Shopify-Triggered-At": now_iso(),
                 "X-Shopify-Hmac-Sha256": signature.decode(),
             }
+            out.append((url, body, headers))
+        return out
+
+    def deliver(self, shop: str, topic: str, payload: dict, **kwargs) -> list[int]:
+        """Post a webhook over HTTP to each subscriber of `topic`; their statuses."""
+        statuses = []
+        for url, body, headers in self.webhook_requests(shop, topic, payload, **kwargs):
             response = requests.post(url, data=body, headers=headers, timeout=10)
             self.deliveries.append({"topic": topic, "url": url, "status": response.status_code})
             statuses.append(response.status_code)
