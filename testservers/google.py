@@ -59,6 +59,11 @@ class Server(PlatformServer):
         self.limiter = RateLimiter(rate=rate)
         self.retry_after = "1"
         self.item_fail_rate = 0.0
+        self.fail_offer_ids: set[str] = set()  # inserts of these offers fail (500, transient)
+        # A batch is applied, `batch_applied` is set, then the answer waits for `hold`: the
+        # tests kill the worker in between.
+        self.batch_applied = threading.Event()
+        self.hold: threading.Event | None = None
         self.access_ttl = 3599
         self.codes: dict[str, dict] = {}
         self.access: dict[str, dict] = {}
@@ -252,7 +257,8 @@ class Server(PlatformServer):
             errors = self._insert_errors(item)
             if errors:
                 return 400, g_error(400, "; ".join(errors), "INVALID_ARGUMENT")
-            if self.item_fail_rate and self._random.random() < self.item_fail_rate:
+            injected = self.item_fail_rate and self._random.random() < self.item_fail_rate
+            if injected or item["offerId"] in self.fail_offer_ids:
                 return 500, g_error(500, "Internal error encountered (injected).", "INTERNAL")
             name = f"{item['contentLanguage']}~{item['feedLabel']}~{item['offerId']}"
             stored = {**item, "name": f"accounts/{account}/productInputs/{name}",
@@ -309,6 +315,9 @@ class Server(PlatformServer):
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
                 f"{json.dumps(payload)}\r\n"
             )
+        self.batch_applied.set()
+        if self.hold is not None:
+            self.hold.wait(timeout=60)
         return Response(200, "".join(out) + f"--{boundary}--\r\n",
                         {"Content-Type": f"multipart/mixed; boundary={boundary}"})  # fmt: skip
 

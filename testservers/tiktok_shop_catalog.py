@@ -69,6 +69,7 @@ class Server(PlatformServer):
         self.redirect_uri = redirect_uri  # registered with the app in the Partner Center
         self.limiter = RateLimiter(rate=rate, burst=burst)
         self.retry_after = "1"
+        self.throttled_at: list[float] = []  # when each 429 was answered
         self.access_ttl = ACCESS_TTL
         self.item_fail_rate = 0.0
         self.codes: dict[str, str] = {}  # code -> seller id
@@ -221,6 +222,7 @@ class Server(PlatformServer):
                 raise HTTPError(403, {"code": 106011, "message": "invalid shop_cipher"})
             wait = self.limiter.take(shop["id"])
             if wait:
+                self.throttled_at.append(request.at)
                 raise HTTPError(
                     429,
                     {"code": 429, "message": "Too many requests"},
