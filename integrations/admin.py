@@ -68,6 +68,11 @@ class ShopForm(forms.Form):
 
 class ShopifyTokenForm(forms.Form):
     shop = forms.CharField(label="Shop domain", max_length=120)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "paste_%s")  # the OAuth form on the same page has id_shop
+        super().__init__(*args, **kwargs)
+
     access_token = forms.CharField(
         label="Admin API access token",
         widget=forms.PasswordInput(render_value=False),
@@ -213,9 +218,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             **extra,
         }
 
-    def connect_view(self, request):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
+    def _connect_page(self, request, *, shop_form=None, token_form=None, paste_only=False):
         platforms = [
             {
                 "value": value,
@@ -228,12 +231,18 @@ class ConnectionAdmin(admin.ModelAdmin):
         ]
         context = self._context(
             request,
-            "Connect a platform",
+            "Connect a Shopify custom app" if paste_only else "Connect a platform",
             platforms=platforms,
-            shop_form=ShopForm(),
-            token_form=ShopifyTokenForm(),
+            shop_form=shop_form or ShopForm(),
+            token_form=token_form or ShopifyTokenForm(),
+            paste_only=paste_only,
         )
         return TemplateResponse(request, "admin/integrations/connection/connect.html", context)
+
+    def connect_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        return self._connect_page(request)
 
     def start_view(self, request, platform: str):
         """POST: start the OAuth flow (a new connection, or `connection` to reconnect)."""
@@ -259,16 +268,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         elif app.needs_shop:
             form = ShopForm(request.POST)
             if not form.is_valid():
-                context = self._context(
-                    request,
-                    "Connect a platform",
-                    platforms=[],
-                    shop_form=form,
-                    token_form=ShopifyTokenForm(),
-                )
-                return TemplateResponse(
-                    request, "admin/integrations/connection/connect.html", context
-                )
+                return self._connect_page(request, shop_form=form)
             shop = form.cleaned_data["shop"]
         started = oauth.begin(
             request.session,
@@ -308,15 +308,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:integrations_connection_change", args=[connection.pk])
                 )
-        context = self._context(
-            request,
-            "Connect a Shopify custom app",
-            platforms=[],
-            shop_form=ShopForm(),
-            token_form=form,
-            paste_only=True,
-        )
-        return TemplateResponse(request, "admin/integrations/connection/connect.html", context)
+        return self._connect_page(request, token_form=form, paste_only=True)
 
     def choose_view(self, request, pk: int):
         if not self.has_add_permission(request):
@@ -479,10 +471,19 @@ class ListingAdmin(admin.ModelAdmin):
     search_fields = ["product__title", "product_ref", "external_id", "product__variants__sku"]
     list_select_related = ["product", "connection"]
     readonly_fields = [
-        "connection", "product", "product_ref", "state", "dirty", "external_id",
-        "messages_display", "attempts", "next_attempt_at", "last_pushed_at", "accepted_at",
+        "connection",
+        "product",
+        "product_ref",
+        "state",
+        "dirty",
+        "external_id",
+        "messages_display",
+        "attempts",
+        "next_attempt_at",
+        "last_pushed_at",
+        "accepted_at",
         "fingerprint",
-    ]  # fmt: skip
+    ]
     fields = ["category", *readonly_fields]
     list_per_page = 100
 

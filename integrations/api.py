@@ -7,6 +7,7 @@ from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import ApplicationError
 from integrations import selectors, services
 from integrations.models import Connection, Listing
 from integrations.serializers import ConnectionSerializer, ListingSerializer, SyncQueuedSerializer
@@ -25,6 +26,16 @@ class CanSync(_Can):
 
 class CanDisconnect(_Can):
     perm = "integrations.delete_connection"
+
+
+def _id_filter(request, name: str):
+    value = request.query_params.get(name)
+    if value and not value.isdigit():
+        raise ApplicationError(
+            f"{name}: a whole number is required.",
+            fields={name: ["A whole number is required."]},
+        )
+    return value
 
 
 class ConnectionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -74,10 +85,13 @@ class ListingViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = Listing.objects.select_related("connection").order_by("pk")
-        for name in ("connection", "product", "state"):
-            value = self.request.query_params.get(name)
+        for name in ("connection", "product"):
+            value = _id_filter(self.request, name)
             if value:
                 queryset = queryset.filter(**{name: value})
+        state = self.request.query_params.get("state")
+        if state:
+            queryset = queryset.filter(state=state)
         return queryset
 
     @extend_schema(

@@ -8,10 +8,19 @@ from integrations.models import Connection, Listing
 
 # Settings that are ids and choices, safe to show; anything else stays on the server.
 PUBLIC_SETTINGS = {
-    "currency", "region", "warehouse_id", "default_category_id", "package_weight_kg",
-    "condition", "language", "feed_label", "country", "google_product_category",
-    "data_source", "business_id",
-}  # fmt: skip
+    "currency",
+    "region",
+    "warehouse_id",
+    "default_category_id",
+    "package_weight_kg",
+    "condition",
+    "language",
+    "feed_label",
+    "country",
+    "google_product_category",
+    "data_source",
+    "business_id",
+}
 
 
 class SyncRunSerializer(serializers.Serializer):
@@ -35,10 +44,23 @@ class ConnectionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Connection
         fields = [
-            "id", "platform", "status", "status_reason", "auth_method", "account_id",
-            "account_name", "scopes", "settings", "access_token_expires_at", "last_call_at",
-            "last_error", "last_error_at", "created_at", "updated_at", "sync",
-        ]  # fmt: skip
+            "id",
+            "platform",
+            "status",
+            "status_reason",
+            "auth_method",
+            "account_id",
+            "account_name",
+            "scopes",
+            "settings",
+            "access_token_expires_at",
+            "last_call_at",
+            "last_error",
+            "last_error_at",
+            "created_at",
+            "updated_at",
+            "sync",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
@@ -64,10 +86,22 @@ class ListingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Listing
         fields = [
-            "id", "connection", "platform", "product", "product_ref", "state", "dirty",
-            "external_id", "messages", "category", "attempts", "next_attempt_at",
-            "last_pushed_at", "accepted_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "connection",
+            "platform",
+            "product",
+            "product_ref",
+            "state",
+            "dirty",
+            "external_id",
+            "messages",
+            "category",
+            "attempts",
+            "next_attempt_at",
+            "last_pushed_at",
+            "accepted_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 

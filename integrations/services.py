@@ -517,7 +517,7 @@ def listing_set_category(*, listing_id: int, category: str, actor=None) -> Listi
         raise ApplicationError(
             "A category is at most 100 characters.", fields={"category": ["Too long."]}
         )
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # the console's change form already runs in a transaction
         listing = Listing.objects.select_for_update().filter(pk=listing_id).first()
         if listing is None:
             raise ApplicationError(f"Listing #{listing_id} does not exist.", code="not_found")

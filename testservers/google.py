@@ -52,8 +52,14 @@ def g_error(status: int, message: str, code: str) -> dict:
 class Server(PlatformServer):
     name = "google"
 
-    def __init__(self, *, client_id="google-client-id", client_secret="google-client-secret",
-                 rate=20.0, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        client_id="google-client-id",
+        client_secret="google-client-secret",  # noqa: S107 - the local server's own
+        rate=20.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.client_id, self.client_secret = client_id, client_secret
         self.limiter = RateLimiter(rate=rate)
@@ -76,7 +82,9 @@ class Server(PlatformServer):
         self._lock = threading.RLock()
 
     def error(self, status: int, message: str) -> Response:
-        return Response(status, g_error(status, message, "NOT_FOUND" if status == 404 else "INVALID_ARGUMENT"))
+        return Response(
+            status, g_error(status, message, "NOT_FOUND" if status == 404 else "INVALID_ARGUMENT")
+        )
 
     def random_failure(self, request) -> Response:
         return Response(503, g_error(503, "The service is currently unavailable.", "UNAVAILABLE"))
@@ -105,10 +113,13 @@ class Server(PlatformServer):
             "offline": request.arg("access_type") == "offline",
             "scope": request.arg("scope"),
         }
-        target = f"{request.arg('redirect_uri')}?{urlencode({'code': code, 'state': request.arg('state'), 'scope': request.arg('scope')})}"
-        page = ("<!doctype html><title>Sign in - Google Accounts</title><h1>Shoploop wants to "
-                "manage your product listings</h1>"
-                f"<a id='allow' href='{html.escape(target)}'>Allow</a>")  # fmt: skip
+        back = {"code": code, "state": request.arg("state"), "scope": request.arg("scope")}
+        target = f"{request.arg('redirect_uri')}?{urlencode(back)}"
+        page = (
+            "<!doctype html><title>Sign in - Google Accounts</title><h1>Shoploop wants to "
+            "manage your product listings</h1>"
+            f"<a id='allow' href='{html.escape(target)}'>Allow</a>"
+        )
         return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
 
     def _invalid_grant(self, description="Token has been expired or revoked."):
@@ -117,18 +128,27 @@ class Server(PlatformServer):
     @route("POST", r"/token")
     def token(self, request):
         form = request.form()
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        if (
+            form.get("client_id") != self.client_id
+            or form.get("client_secret") != self.client_secret
+        ):
             return Response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
         if form.get("grant_type") == "authorization_code":
             grant = self.codes.pop(form.get("code", ""), None)
             if grant is None:
                 return self._invalid_grant("Malformed auth code.")
             if grant["redirect_uri"] != form.get("redirect_uri"):
-                return Response(400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"})
+                return Response(
+                    400, {"error": "redirect_uri_mismatch", "error_description": "Bad Request"}
+                )
             if grant["challenge"]:
-                digest = base64.urlsafe_b64encode(
-                    hashlib.sha256(form.get("code_verifier", "").encode()).digest()
-                ).rstrip(b"=").decode()
+                digest = (
+                    base64.urlsafe_b64encode(
+                        hashlib.sha256(form.get("code_verifier", "").encode()).digest()
+                    )
+                    .rstrip(b"=")
+                    .decode()
+                )
                 if digest != grant["challenge"]:
                     return self._invalid_grant("Invalid code verifier.")
             body = self._access(grant)
@@ -148,8 +168,12 @@ class Server(PlatformServer):
     def _access(self, grant: dict) -> dict:
         token = "ya29." + secrets.token_urlsafe(32)
         self.access[token] = {"expires": time.time() + self.access_ttl, "grant": grant}
-        return {"access_token": token, "expires_in": self.access_ttl, "scope": grant["scope"],
-                "token_type": "Bearer"}  # fmt: skip
+        return {
+            "access_token": token,
+            "expires_in": self.access_ttl,
+            "scope": grant["scope"],
+            "token_type": "Bearer",
+        }
 
     @route("POST", r"/revoke")
     def revoke(self, request):
@@ -157,7 +181,9 @@ class Server(PlatformServer):
         found = self.access.pop(token, None)
         grant = found["grant"] if found else self.grants.get(token)
         if grant is None:
-            return Response(400, {"error": "invalid_token", "error_description": "Token expired or revoked"})
+            return Response(
+                400, {"error": "invalid_token", "error_description": "Token expired or revoked"}
+            )
         grant["revoked"] = True
         for key, value in list(self.access.items()):
             if value["grant"] is grant:
@@ -177,25 +203,46 @@ class Server(PlatformServer):
         header = request.headers.get("authorization", "")
         grant = self.access.get(header[7:]) if header.startswith("Bearer ") else None
         if grant is None or grant["expires"] < time.time():
-            raise HTTPError(401, g_error(401, "Request had invalid authentication credentials. "
-                                         "Expected OAuth 2 access token.", "UNAUTHENTICATED"))  # fmt: skip
+            raise HTTPError(
+                401,
+                g_error(
+                    401,
+                    "Request had invalid authentication credentials. "
+                    "Expected OAuth 2 access token.",
+                    "UNAUTHENTICATED",
+                ),
+            )
 
     def _limit(self, account: str) -> None:
         if self.limiter.take(account):
-            raise HTTPError(429, g_error(429, "Quota exceeded for quota metric 'Product inputs "
-                            "per minute'.", "RESOURCE_EXHAUSTED"), {"Retry-After": self.retry_after})  # fmt: skip
+            raise HTTPError(
+                429,
+                g_error(
+                    429,
+                    "Quota exceeded for quota metric 'Product inputs per minute'.",
+                    "RESOURCE_EXHAUSTED",
+                ),
+                {"Retry-After": self.retry_after},
+            )
 
     # -- accounts and data sources ----------------------------------------------------------
 
     @route("GET", r"/accounts/v1/accounts")
     def accounts_list(self, request):
         self._auth(request)
-        return {"accounts": [
-            {"name": f"accounts/{a}", "accountId": a, "accountName": v["name"],
-             "adultContent": False, "languageCode": v["language"],
-             "timeZone": {"id": "America/New_York"}}
-            for a, v in self.accounts.items()
-        ]}  # fmt: skip
+        return {
+            "accounts": [
+                {
+                    "name": f"accounts/{a}",
+                    "accountId": a,
+                    "accountName": v["name"],
+                    "adultContent": False,
+                    "languageCode": v["language"],
+                    "timeZone": {"id": "America/New_York"},
+                }
+                for a, v in self.accounts.items()
+            ]
+        }
 
     @route("GET", r"/datasources/v1/accounts/(?P<account>\d+)/dataSources")
     def sources_list(self, request):
@@ -208,13 +255,27 @@ class Server(PlatformServer):
         account = request.params["account"]
         body = request.json() or {}
         primary = body.get("primaryProductDataSource") or {}
-        if not body.get("displayName") or not primary.get("contentLanguage") or not primary.get("feedLabel"):
-            raise HTTPError(400, g_error(400, "displayName, contentLanguage and feedLabel are "
-                                         "required.", "INVALID_ARGUMENT"))  # fmt: skip
+        if (
+            not body.get("displayName")
+            or not primary.get("contentLanguage")
+            or not primary.get("feedLabel")
+        ):
+            raise HTTPError(
+                400,
+                g_error(
+                    400,
+                    "displayName, contentLanguage and feedLabel are required.",
+                    "INVALID_ARGUMENT",
+                ),
+            )
         source_id = str(next(self.ids))
-        source = {"name": f"accounts/{account}/dataSources/{source_id}", "dataSourceId": source_id,
-                  "displayName": body["displayName"], "input": "API",
-                  "primaryProductDataSource": primary}  # fmt: skip
+        source = {
+            "name": f"accounts/{account}/dataSources/{source_id}",
+            "dataSourceId": source_id,
+            "displayName": body["displayName"],
+            "input": "API",
+            "primaryProductDataSource": primary,
+        }
         self.data_sources.setdefault(account, []).append(source)
         return source
 
@@ -231,14 +292,26 @@ class Server(PlatformServer):
         for name in ("title", "link", "imageLink", "availability", "price"):
             if not attrs.get(name):
                 errors.append(f"Missing value [{name}]")
-        if attrs.get("availability") not in (None, "IN_STOCK", "OUT_OF_STOCK", "PREORDER", "BACKORDER"):
+        if attrs.get("availability") not in (
+            None,
+            "IN_STOCK",
+            "OUT_OF_STOCK",
+            "PREORDER",
+            "BACKORDER",
+        ):
             errors.append(f"Invalid value [availability]: {attrs.get('availability')}")
         price = attrs.get("price") or {}
-        if price and (not str(price.get("amountMicros", "")).isdigit() or not price.get("currencyCode")):
+        if price and (
+            not str(price.get("amountMicros", "")).isdigit() or not price.get("currencyCode")
+        ):
             errors.append("Invalid value [price]")
         if len(attrs.get("title", "")) > 150:
             errors.append("Value too long [title]")
-        if not attrs.get("brand") and not attrs.get("gtins") and attrs.get("identifierExists") is not False:
+        if (
+            not attrs.get("brand")
+            and not attrs.get("gtins")
+            and attrs.get("identifierExists") is not False
+        ):
             errors.append("Missing value [brand]")
         return errors
 
@@ -261,8 +334,12 @@ class Server(PlatformServer):
             if injected or item["offerId"] in self.fail_offer_ids:
                 return 500, g_error(500, "Internal error encountered (injected).", "INTERNAL")
             name = f"{item['contentLanguage']}~{item['feedLabel']}~{item['offerId']}"
-            stored = {**item, "name": f"accounts/{account}/productInputs/{name}",
-                      "product": f"accounts/{account}/products/{name}", "dataSource": source}  # fmt: skip
+            stored = {
+                **item,
+                "name": f"accounts/{account}/productInputs/{name}",
+                "product": f"accounts/{account}/products/{name}",
+                "dataSource": source,
+            }
             with self._lock:
                 self.products[f"{account}/{name}"] = stored
             return 200, stored
@@ -282,18 +359,24 @@ class Server(PlatformServer):
         content_type = request.headers.get("content-type", "")
         match = re.search(r"boundary=\"?([^\";]+)\"?", content_type)
         if not content_type.startswith("multipart/mixed") or not match:
-            raise HTTPError(400, g_error(400, "A batch request must be multipart/mixed.", "INVALID_ARGUMENT"))
+            raise HTTPError(
+                400, g_error(400, "A batch request must be multipart/mixed.", "INVALID_ARGUMENT")
+            )
         message = BytesParser(policy=HTTP).parsebytes(
             f"Content-Type: {content_type}\r\n\r\n".encode() + request.body
         )
         parts = list(message.iter_parts())
         if len(parts) > 1000:
-            raise HTTPError(400, g_error(400, "A batch holds at most 1000 calls.", "INVALID_ARGUMENT"))
+            raise HTTPError(
+                400, g_error(400, "A batch holds at most 1000 calls.", "INVALID_ARGUMENT")
+            )
         accounts = set()
         answers = []
         for part in parts:
             if part.get_content_type() != "application/http":
-                raise HTTPError(400, g_error(400, "Each part must be application/http.", "INVALID_ARGUMENT"))
+                raise HTTPError(
+                    400, g_error(400, "Each part must be application/http.", "INVALID_ARGUMENT")
+                )
             raw = part.get_payload(decode=True) or b""
             head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
             request_line = head.split(b"\n", 1)[0].decode()
@@ -308,18 +391,28 @@ class Server(PlatformServer):
         out = []
         for content_id, method, target, body in answers:
             status, payload = self._inner(method, target, body)
-            reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}.get(status, "")
+            reason = {
+                200: "OK",
+                400: "Bad Request",
+                404: "Not Found",
+                500: "Internal Server Error",
+            }.get(status, "")
             response_id = content_id.replace("<", "<response-", 1) if content_id else ""
             out.append(
-                f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: {response_id}\r\n\r\n"
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+                f"--{boundary}\r\nContent-Type: application/http\r\n"
+                f"Content-ID: {response_id}\r\n\r\n"
+                f"HTTP/1.1 {status} {reason}\r\n"
+                "Content-Type: application/json; charset=UTF-8\r\n\r\n"
                 f"{json.dumps(payload)}\r\n"
             )
         self.batch_applied.set()
         if self.hold is not None:
             self.hold.wait(timeout=60)
-        return Response(200, "".join(out) + f"--{boundary}--\r\n",
-                        {"Content-Type": f"multipart/mixed; boundary={boundary}"})  # fmt: skip
+        return Response(
+            200,
+            "".join(out) + f"--{boundary}--\r\n",
+            {"Content-Type": f"multipart/mixed; boundary={boundary}"},
+        )
 
     # -- helpers for tests -------------------------------------------------------------------
 

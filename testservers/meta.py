@@ -48,7 +48,14 @@ REQUIRED = ("title", "description", "availability", "condition", "price", "link"
 class Server(PlatformServer):
     name = "meta"
 
-    def __init__(self, *, app_id="meta-app-id", app_secret="meta-app-secret", rate=20.0, **kwargs):
+    def __init__(
+        self,
+        *,
+        app_id="meta-app-id",
+        app_secret="meta-app-secret",  # noqa: S107 - the local server's own
+        rate=20.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.app_id, self.app_secret = app_id, app_secret
         self.limiter = RateLimiter(rate=rate)
@@ -58,17 +65,24 @@ class Server(PlatformServer):
         self.codes: dict[str, dict] = {}
         self.tokens: dict[str, dict] = {}  # token -> {"user", "expires", "long"}
         self.catalogs = {"880000000000001": {"name": "Demo catalog", "items": {}}}
-        self.businesses = [{"id": "770000000000001", "name": "Demo business",
-                            "catalogs": ["880000000000001"]}]  # fmt: skip
+        self.businesses = [
+            {"id": "770000000000001", "name": "Demo business", "catalogs": ["880000000000001"]}
+        ]
         self.batches: dict[str, dict] = {}
         self.ids = itertools.count(1)
         self._lock = threading.RLock()
 
     # -- errors ---------------------------------------------------------------------------
 
-    def graph_error(self, status, code, message, *, subcode=None, type_="OAuthException", headers=None):
-        error = {"message": message, "type": type_, "code": code,
-                 "fbtrace_id": secrets.token_urlsafe(8)}  # fmt: skip
+    def graph_error(
+        self, status, code, message, *, subcode=None, type_="OAuthException", headers=None
+    ):
+        error = {
+            "message": message,
+            "type": type_,
+            "code": code,
+            "fbtrace_id": secrets.token_urlsafe(8),
+        }
         if subcode:
             error["error_subcode"] = subcode
         return Response(status, {"error": error}, headers or {})
@@ -94,16 +108,26 @@ class Server(PlatformServer):
         if challenge and request.arg("code_challenge_method") != "S256":
             return Response(400, "code_challenge_method must be S256")
         code = secrets.token_urlsafe(24)
-        self.codes[code] = {"redirect_uri": request.arg("redirect_uri"), "challenge": challenge,
-                            "scope": request.arg("scope", ""), "at": time.time()}  # fmt: skip
-        target = f"{request.arg('redirect_uri')}?{urlencode({'code': code, 'state': request.arg('state')})}"
-        page = ("<!doctype html><title>Log in with Facebook</title><h1>Continue as Demo User?</h1>"
-                f"<a id='continue' href='{html.escape(target)}'>Continue</a>")  # fmt: skip
+        self.codes[code] = {
+            "redirect_uri": request.arg("redirect_uri"),
+            "challenge": challenge,
+            "scope": request.arg("scope", ""),
+            "at": time.time(),
+        }
+        back = urlencode({"code": code, "state": request.arg("state")})
+        target = f"{request.arg('redirect_uri')}?{back}"
+        page = (
+            "<!doctype html><title>Log in with Facebook</title><h1>Continue as Demo User?</h1>"
+            f"<a id='continue' href='{html.escape(target)}'>Continue</a>"
+        )
         return Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
 
     @route("GET", rf"{V}/oauth/access_token")
     def access_token(self, request):
-        if request.arg("client_id") != self.app_id or request.arg("client_secret") != self.app_secret:
+        if (
+            request.arg("client_id") != self.app_id
+            or request.arg("client_secret") != self.app_secret
+        ):
             return self.graph_error(400, 1, "Error validating client secret.")
         if request.arg("grant_type") == "fb_exchange_token":
             short = self.tokens.get(request.arg("fb_exchange_token", ""))
@@ -112,11 +136,18 @@ class Server(PlatformServer):
             return self._issue(short["scope"], self.long_lived_seconds, long=True)
         grant = self.codes.pop(request.arg("code", ""), None)
         if grant is None:
-            return self.graph_error(400, 100, "This authorization code has been used.", subcode=36009)
+            return self.graph_error(
+                400, 100, "This authorization code has been used.", subcode=36009
+            )
         if grant["redirect_uri"] != request.arg("redirect_uri"):
-            return self.graph_error(400, 100, "Error validating verification code. Please make "
-                                    "sure your redirect_uri is identical to the one you used in "
-                                    "the OAuth dialog request", subcode=36008)  # fmt: skip
+            return self.graph_error(
+                400,
+                100,
+                "Error validating verification code. Please make "
+                "sure your redirect_uri is identical to the one you used in "
+                "the OAuth dialog request",
+                subcode=36008,
+            )
         if grant["challenge"]:
             verifier = request.arg("code_verifier", "")
             digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -131,31 +162,55 @@ class Server(PlatformServer):
 
     def _auth(self, request) -> dict:
         header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else request.arg("access_token", "")
-        if not token and request.body and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        token = (
+            header[7:] if header.lower().startswith("bearer ") else request.arg("access_token", "")
+        )
+        if (
+            not token
+            and request.body
+            and "x-www-form-urlencoded" in request.headers.get("content-type", "")
+        ):
             token = request.form().get("access_token", "")
         grant = self.tokens.get(token)
         if grant is None or grant["expires"] < time.time():
-            raise HTTPError(400, {"error": {"message": "Error validating access token: Session "
-                            "has expired or the user has changed the password.",
-                            "type": "OAuthException", "code": 190, "error_subcode": 463,
-                            "fbtrace_id": "x"}})  # fmt: skip
+            raise HTTPError(
+                400,
+                {
+                    "error": {
+                        "message": "Error validating access token: Session "
+                        "has expired or the user has changed the password.",
+                        "type": "OAuthException",
+                        "code": 190,
+                        "error_subcode": 463,
+                        "fbtrace_id": "x",
+                    }
+                },
+            )
         proof = request.arg("appsecret_proof", "")
         if not proof and "x-www-form-urlencoded" in request.headers.get("content-type", ""):
             proof = request.form().get("appsecret_proof", "")
         expected = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(proof, expected):
-            raise HTTPError(400, {"error": {"message": "Invalid appsecret_proof provided in the "
-                            "API argument", "type": "GraphMethodException", "code": 100,
-                            "fbtrace_id": "x"}})  # fmt: skip
+            raise HTTPError(
+                400,
+                {
+                    "error": {
+                        "message": "Invalid appsecret_proof provided in the API argument",
+                        "type": "GraphMethodException",
+                        "code": 100,
+                        "fbtrace_id": "x",
+                    }
+                },
+            )
         grant["token"] = token
         return grant
 
     @route("GET", rf"{V}/me/permissions")
     def permissions(self, request):
         grant = self._auth(request)
-        return {"data": [{"permission": p, "status": "granted"}
-                         for p in grant["scope"].split(",") if p]}  # fmt: skip
+        return {
+            "data": [{"permission": p, "status": "granted"} for p in grant["scope"].split(",") if p]
+        }
 
     @route("DELETE", rf"{V}/me/permissions")
     def revoke(self, request):
@@ -166,11 +221,18 @@ class Server(PlatformServer):
     @route("GET", rf"{V}/me/businesses")
     def businesses_list(self, request):
         self._auth(request)
-        return {"data": [
-            {"id": b["id"], "name": b["name"], "owned_product_catalogs": {"data": [
-                {"id": c, "name": self.catalogs[c]["name"]} for c in b["catalogs"]]}}
-            for b in self.businesses
-        ]}  # fmt: skip
+        return {
+            "data": [
+                {
+                    "id": b["id"],
+                    "name": b["name"],
+                    "owned_product_catalogs": {
+                        "data": [{"id": c, "name": self.catalogs[c]["name"]} for c in b["catalogs"]]
+                    },
+                }
+                for b in self.businesses
+            ]
+        }
 
     # -- catalog batch --------------------------------------------------------------------
 
@@ -183,13 +245,23 @@ class Server(PlatformServer):
             return [{"message": "id (retailer_id) is required"}]
         if method == "DELETE":
             return []
-        errors = [{"message": f"Missing required field: {name}"} for name in REQUIRED if not data.get(name)]
+        errors = [
+            {"message": f"Missing required field: {name}"}
+            for name in REQUIRED
+            if not data.get(name)
+        ]
         if data.get("price") and not PRICE_RE.match(str(data["price"])):
             errors.append({"message": "price must look like '9.99 USD'"})
         if data.get("sale_price") and not PRICE_RE.match(str(data["sale_price"])):
             errors.append({"message": "sale_price must look like '9.99 USD'"})
-        if data.get("availability") not in (None, "in stock", "out of stock", "preorder",
-                                            "available for order", "discontinued"):  # fmt: skip
+        if data.get("availability") not in (
+            None,
+            "in stock",
+            "out of stock",
+            "preorder",
+            "available for order",
+            "discontinued",
+        ):
             errors.append({"message": f"Invalid availability {data.get('availability')!r}"})
         if not (data.get("brand") or data.get("gtin") or data.get("mpn")):
             errors.append({"message": "At least one of brand, gtin or mpn is required"})
@@ -202,13 +274,31 @@ class Server(PlatformServer):
         self._auth(request)
         catalog = self.catalogs.get(request.params["catalog"])
         if catalog is None:
-            return self.graph_error(400, 100, "Unsupported post request. Object does not exist.",
-                                    subcode=33, type_="GraphMethodException")  # fmt: skip
+            return self.graph_error(
+                400,
+                100,
+                "Unsupported post request. Object does not exist.",
+                subcode=33,
+                type_="GraphMethodException",
+            )
         if self.limiter.take(request.params["catalog"]):
-            usage = {request.params["catalog"]: [{"type": "catalog_batch", "call_count": 100,
-                     "total_cputime": 1, "total_time": 1, "estimated_time_to_regain_access": 0}]}  # fmt: skip
-            return self.graph_error(400, 80014, "There have been too many calls for the catalog "
-                                    "batch API.", headers={"X-Business-Use-Case-Usage": json.dumps(usage)})  # fmt: skip
+            usage = {
+                request.params["catalog"]: [
+                    {
+                        "type": "catalog_batch",
+                        "call_count": 100,
+                        "total_cputime": 1,
+                        "total_time": 1,
+                        "estimated_time_to_regain_access": 0,
+                    }
+                ]
+            }
+            return self.graph_error(
+                400,
+                80014,
+                "There have been too many calls for the catalog batch API.",
+                headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
+            )
         form = request.form()
         if form.get("item_type") != "PRODUCT_ITEM":
             return self.graph_error(400, 100, "(#100) item_type must be PRODUCT_ITEM")
@@ -227,8 +317,13 @@ class Server(PlatformServer):
             else:
                 accepted.append(item)
         handle = f"AQ{next(self.ids):06d}" + secrets.token_hex(6)
-        self.batches[handle] = {"catalog": request.params["catalog"], "items": accepted,
-                                "polls": 0, "status": "started", "errors": []}  # fmt: skip
+        self.batches[handle] = {
+            "catalog": request.params["catalog"],
+            "items": accepted,
+            "polls": 0,
+            "status": "started",
+            "errors": [],
+        }
         return {"handles": [handle], "validation_status": statuses}
 
     @route("GET", rf"{V}/(?P<catalog>\d+)/check_batch_request_status")
@@ -244,16 +339,30 @@ class Server(PlatformServer):
                 for line, item in enumerate(batch["items"]):
                     data = item["data"]
                     if self.item_fail_rate and self._random.random() < self.item_fail_rate:
-                        batch["errors"].append({"line": line, "id": data["id"],
-                                                "message": "The item could not be saved (injected)."})  # fmt: skip
+                        batch["errors"].append(
+                            {
+                                "line": line,
+                                "id": data["id"],
+                                "message": "The item could not be saved (injected).",
+                            }
+                        )
                     elif item["method"] == "DELETE":
                         items.pop(data["id"], None)
                     else:
                         items[data["id"]] = {**items.get(data["id"], {}), **data}
                 batch["status"] = "finished"
-        return {"data": [{"handle": request.arg("handle"), "status": batch["status"],
-                          "errors_total_count": len(batch["errors"]), "errors": batch["errors"],
-                          "warnings_total_count": 0, "warnings": []}]}  # fmt: skip
+        return {
+            "data": [
+                {
+                    "handle": request.arg("handle"),
+                    "status": batch["status"],
+                    "errors_total_count": len(batch["errors"]),
+                    "errors": batch["errors"],
+                    "warnings_total_count": 0,
+                    "warnings": [],
+                }
+            ]
+        }
 
     # -- helpers for tests -------------------------------------------------------------------
 

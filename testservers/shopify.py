@@ -41,7 +41,8 @@ import requests
 from testservers.base import HTTPError, PlatformServer, Response, route
 
 SHOP = r"(?P<shop>[a-z0-9][a-z0-9-]*\.myshopify\.com)"
-INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+# Shopify's error message, not a secret.
+BAD_LOGIN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 TOPICS = {
     "PRODUCTS_CREATE": "products/create",
     "PRODUCTS_UPDATE": "products/update",
@@ -75,7 +76,13 @@ class ShopState:
 class Server(PlatformServer):
     name = "shopify"
 
-    def __init__(self, *, api_key="shopify-app-key", api_secret="shopify-app-secret", **kwargs):
+    def __init__(
+        self,
+        *,
+        api_key="shopify-app-key",
+        api_secret="shopify-app-secret",  # noqa: S107 - the local server's own
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.api_key = api_key
         self.api_secret = api_secret
@@ -187,9 +194,7 @@ class Server(PlatformServer):
         names = [o["name"] for o in product["options"]]
         variants = []
         for variant in product["variants"]:
-            entry = {
-                k: v for k, v in variant.items() if k not in ("levels", "options")
-            }
+            entry = {k: v for k, v in variant.items() if k not in ("levels", "options")}
             for index, name in enumerate(names, start=1):
                 entry[f"option{index}"] = variant["options"].get(name)
             entry["inventory_quantity"] = sum(
@@ -199,9 +204,7 @@ class Server(PlatformServer):
         return {
             **{k: v for k, v in product.items() if k not in ("variants",)},
             "variants": variants,
-            "options": [
-                {"name": name, "position": i + 1} for i, name in enumerate(names)
-            ],
+            "options": [{"name": name, "position": i + 1} for i, name in enumerate(names)],
         }
 
     def subscriptions(self, shop: str) -> list[tuple[str, str]]:
@@ -249,18 +252,21 @@ class Server(PlatformServer):
     @route("GET", rf"/{SHOP}/admin/oauth/authorize")
     def authorize(self, request):
         shop = request.params["shop"]
-        missing = [
-            n for n in ("client_id", "scope", "redirect_uri", "state") if not request.arg(n)
-        ]
+        missing = [n for n in ("client_id", "scope", "redirect_uri", "state") if not request.arg(n)]
         if shop not in self.shops:
             return Response(404, "There's no shop at this address.")
         if missing or request.arg("client_id") != self.api_key:
             return Response(
                 400,
-                f"Oauth error invalid_request: {'missing ' + ', '.join(missing) if missing else 'unknown client_id'}",
+                "Oauth error invalid_request: "
+                + ("missing " + ", ".join(missing) if missing else "unknown client_id"),
             )
         code = secrets.token_hex(16)
-        self.codes[code] = {"shop": shop, "scopes": request.arg("scope").split(","), "at": time.time()}
+        self.codes[code] = {
+            "shop": shop,
+            "scopes": request.arg("scope").split(","),
+            "at": time.time(),
+        }
         params = {
             "code": code,
             "host": base64.b64encode(f"{shop}/admin".encode()).decode(),
@@ -280,7 +286,9 @@ class Server(PlatformServer):
 
     @route("POST", rf"/{SHOP}/admin/oauth/access_token")
     def access_token(self, request):
-        body = request.json() if "json" in request.headers.get("content-type", "") else request.form()
+        body = (
+            request.json() if "json" in request.headers.get("content-type", "") else request.form()
+        )
         grant = self.codes.pop(body.get("code", ""), None)
         if (
             body.get("client_id") != self.api_key
@@ -291,11 +299,15 @@ class Server(PlatformServer):
         ):
             raise HTTPError(
                 400,
-                {"error": "invalid_request", "error_description": "The authorization code was "
-                 "not found or was already used"},
-            )  # fmt: skip
+                {
+                    "error": "invalid_request",
+                    "error_description": "The authorization code was not found or was already used",
+                },
+            )
         token = "shpua_" + secrets.token_hex(16)
-        self.tokens[token] = Token(shop=grant["shop"], scopes=grant["scopes"], secret=self.api_secret)
+        self.tokens[token] = Token(
+            shop=grant["shop"], scopes=grant["scopes"], secret=self.api_secret
+        )
         return {"access_token": token, "scope": ",".join(grant["scopes"])}
 
     @route("DELETE", rf"/{SHOP}/admin/api_permissions/current\.json")
@@ -309,7 +321,7 @@ class Server(PlatformServer):
     def _token(self, request) -> Token:
         token = self.tokens.get(request.headers.get("x-shopify-access-token", ""))
         if token is None or token.revoked or token.shop != request.params["shop"]:
-            raise HTTPError(401, {"errors": INVALID_TOKEN})
+            raise HTTPError(401, {"errors": BAD_LOGIN})
         return token
 
     def _spend(self, shop: str, cost: float) -> dict | None:
@@ -337,12 +349,23 @@ class Server(PlatformServer):
         throttle = self._spend(shop, self.query_cost)
         if throttle is not None:
             return {
-                "errors": [{"message": "Throttled", "extensions": {
-                    "code": "THROTTLED",
-                    "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
-                "extensions": {"cost": {"requestedQueryCost": self.query_cost,
-                                        "actualQueryCost": None, "throttleStatus": throttle}},
-            }  # fmt: skip
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/rate-limits",
+                        },
+                    }
+                ],
+                "extensions": {
+                    "cost": {
+                        "requestedQueryCost": self.query_cost,
+                        "actualQueryCost": None,
+                        "throttleStatus": throttle,
+                    }
+                },
+            }
         state = self.shops[shop]
         if "bulkOperationRunQuery" in query:
             data = self._bulk_run(shop, state, variables.get("query") or query, token)
@@ -351,20 +374,31 @@ class Server(PlatformServer):
         elif "webhookSubscriptionDelete" in query:
             gid = variables.get("id", "")
             state.subscriptions.pop(gid, None)
-            data = {"webhookSubscriptionDelete": {"deletedWebhookSubscriptionId": gid,
-                                                  "userErrors": []}}  # fmt: skip
+            data = {
+                "webhookSubscriptionDelete": {"deletedWebhookSubscriptionId": gid, "userErrors": []}
+            }
         elif "inventoryItem(" in query:
             data = {"inventoryItem": self._inventory_item(state, variables.get("id", ""))}
         elif "node(" in query:
             data = {"node": self._bulk_poll(state, variables.get("id", ""))}
         elif re.search(r"\bshop\s*\{", query):
             data = {
-                "shop": {"name": state.name, "myshopifyDomain": shop, "currencyCode": state.currency},
+                "shop": {
+                    "name": state.name,
+                    "myshopifyDomain": shop,
+                    "currencyCode": state.currency,
+                },
                 "appInstallation": {"accessScopes": [{"handle": s} for s in token.scopes]},
             }
         else:
-            return {"errors": [{"message": "Field doesn't exist on type 'QueryRoot'",
-                                "extensions": {"code": "undefinedField"}}]}  # fmt: skip
+            return {
+                "errors": [
+                    {
+                        "message": "Field doesn't exist on type 'QueryRoot'",
+                        "extensions": {"code": "undefinedField"},
+                    }
+                ]
+            }
         return {"data": data, "extensions": {"cost": {"requestedQueryCost": self.query_cost}}}
 
     def _subscribe(self, state: ShopState, variables: dict, request) -> dict:
@@ -378,10 +412,15 @@ class Server(PlatformServer):
             errors.append({"field": ["callbackUrl"], "message": "Address is invalid"})
         if any(t == topic and u == url for t, u, _ in state.subscriptions.values()):
             errors.append(
-                {"field": ["callbackUrl"], "message": "Address for this topic has already been taken"}
+                {
+                    "field": ["callbackUrl"],
+                    "message": "Address for this topic has already been taken",
+                }
             )
         if errors:
-            return {"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": errors}}
+            return {
+                "webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": errors}
+            }
         gid = f"gid://shopify/WebhookSubscription/{next(self.ids)}"
         token = request.headers.get("x-shopify-access-token", "")
         state.subscriptions[gid] = (topic, url, token)
@@ -415,17 +454,38 @@ class Server(PlatformServer):
     def _bulk_run(self, shop: str, state: ShopState, inner: str, token: Token) -> dict:
         running = [op for op in state.bulk.values() if op["status"] in ("CREATED", "RUNNING")]
         if running:
-            return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [{
-                "field": None, "message": "A bulk query operation for this app and shop is "
-                f"already in progress: {running[0]['id']}."}]}}  # fmt: skip
+            return {
+                "bulkOperationRunQuery": {
+                    "bulkOperation": None,
+                    "userErrors": [
+                        {
+                            "field": None,
+                            "message": "A bulk query operation for this app and shop is "
+                            f"already in progress: {running[0]['id']}.",
+                        }
+                    ],
+                }
+            }
         if "products" not in inner or "variants" not in inner or "edges" not in inner:
-            return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [{
-                "field": ["query"], "message": "Bulk queries must contain at least one connection."
-            }]}}  # fmt: skip
+            return {
+                "bulkOperationRunQuery": {
+                    "bulkOperation": None,
+                    "userErrors": [
+                        {
+                            "field": ["query"],
+                            "message": "Bulk queries must contain at least one connection.",
+                        }
+                    ],
+                }
+            }
         gid = f"gid://shopify/BulkOperation/{next(self.ids)}"
         state.bulk[gid] = {"id": gid, "status": "CREATED", "polls": 0, "shop": shop, "lines": None}
-        return {"bulkOperationRunQuery": {"bulkOperation": {"id": gid, "status": "CREATED"},
-                                          "userErrors": []}}  # fmt: skip
+        return {
+            "bulkOperationRunQuery": {
+                "bulkOperation": {"id": gid, "status": "CREATED"},
+                "userErrors": [],
+            }
+        }
 
     def _bulk_poll(self, state: ShopState, gid: str) -> dict | None:
         op = state.bulk.get(gid)
@@ -437,8 +497,14 @@ class Server(PlatformServer):
         if op["status"] == "RUNNING" and op["polls"] >= self.polls_until_complete:
             op["lines"] = self._jsonl(state)
             op["status"] = "COMPLETED"
-        result = {"id": gid, "status": op["status"], "errorCode": None,
-                  "objectCount": str(len(op["lines"] or [])), "url": None, "partialDataUrl": None}  # fmt: skip
+        result = {
+            "id": gid,
+            "status": op["status"],
+            "errorCode": None,
+            "objectCount": str(len(op["lines"] or [])),
+            "url": None,
+            "partialDataUrl": None,
+        }
         if op["status"] == "COMPLETED" and op["lines"]:
             result["url"] = f"{self.url}/bulk/{gid.rsplit('/', 1)[-1]}.jsonl"
         return result
@@ -447,32 +513,64 @@ class Server(PlatformServer):
         lines = []
         for product in state.products.values():
             pgid = f"gid://shopify/Product/{product['id']}"
-            lines.append(json.dumps({
-                "id": pgid, "title": product["title"], "descriptionHtml": product["body_html"],
-                "vendor": product["vendor"], "status": product["status"].upper(),
-                "handle": product["handle"], "updatedAt": product["updated_at"],
-            }))  # fmt: skip
+            lines.append(
+                json.dumps(
+                    {
+                        "id": pgid,
+                        "title": product["title"],
+                        "descriptionHtml": product["body_html"],
+                        "vendor": product["vendor"],
+                        "status": product["status"].upper(),
+                        "handle": product["handle"],
+                        "updatedAt": product["updated_at"],
+                    }
+                )
+            )
             for image in product["images"]:
-                lines.append(json.dumps({"id": f"gid://shopify/MediaImage/{image['id']}",
-                                         "image": {"url": image["src"]}, "__parentId": pgid}))  # fmt: skip
+                lines.append(
+                    json.dumps(
+                        {
+                            "id": f"gid://shopify/MediaImage/{image['id']}",
+                            "image": {"url": image["src"]},
+                            "__parentId": pgid,
+                        }
+                    )
+                )
             for variant in product["variants"]:
                 vgid = f"gid://shopify/ProductVariant/{variant['id']}"
-                lines.append(json.dumps({
-                    "id": vgid, "sku": variant["sku"], "barcode": variant["barcode"],
-                    "price": variant["price"], "compareAtPrice": variant["compare_at_price"],
-                    "position": variant["position"],
-                    "selectedOptions": [{"name": k, "value": v} for k, v in variant["options"].items()],
-                    "inventoryItem": {"id": f"gid://shopify/InventoryItem/{variant['inventory_item_id']}"},
-                    "__parentId": pgid,
-                }))  # fmt: skip
+                lines.append(
+                    json.dumps(
+                        {
+                            "id": vgid,
+                            "sku": variant["sku"],
+                            "barcode": variant["barcode"],
+                            "price": variant["price"],
+                            "compareAtPrice": variant["compare_at_price"],
+                            "position": variant["position"],
+                            "selectedOptions": [
+                                {"name": k, "value": v} for k, v in variant["options"].items()
+                            ],
+                            "inventoryItem": {
+                                "id": f"gid://shopify/InventoryItem/{variant['inventory_item_id']}"
+                            },
+                            "__parentId": pgid,
+                        }
+                    )
+                )
                 for loc, level in variant["levels"].items():
-                    lines.append(json.dumps({
-                        "id": f"gid://shopify/InventoryLevel/{variant['inventory_item_id']}{loc}",
-                        "updatedAt": level["updated_at"],
-                        "location": {"id": f"gid://shopify/Location/{loc}"},
-                        "quantities": [{"name": "available", "quantity": level["available"]}],
-                        "__parentId": vgid,
-                    }))  # fmt: skip
+                    lines.append(
+                        json.dumps(
+                            {
+                                "id": f"gid://shopify/InventoryLevel/{variant['inventory_item_id']}{loc}",
+                                "updatedAt": level["updated_at"],
+                                "location": {"id": f"gid://shopify/Location/{loc}"},
+                                "quantities": [
+                                    {"name": "available", "quantity": level["available"]}
+                                ],
+                                "__parentId": vgid,
+                            }
+                        )
+                    )
         return lines
 
     @route("GET", r"/bulk/(?P<op>\d+)\.jsonl")

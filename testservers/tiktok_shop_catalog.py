@@ -57,7 +57,7 @@ class Server(PlatformServer):
         self,
         *,
         app_key="tts-app-key",
-        app_secret="tts-app-secret",
+        app_secret="tts-app-secret",  # noqa: S107 - the local server's own
         service_id="7001",
         redirect_uri="",
         rate: float = 50.0,
@@ -88,9 +88,14 @@ class Server(PlatformServer):
             }
         }
         self.warehouses = [
-            {"id": "7300000000000001", "name": "Main", "effect_status": "ENABLED",
-             "type": "SALES_WAREHOUSE", "is_default": True},
-        ]  # fmt: skip
+            {
+                "id": "7300000000000001",
+                "name": "Main",
+                "effect_status": "ENABLED",
+                "type": "SALES_WAREHOUSE",
+                "is_default": True,
+            },
+        ]
         self.products: dict[str, dict] = {}
         self.images: dict[str, bytes] = {}
         self.ids = itertools.count(1729500000000000001)
@@ -108,7 +113,8 @@ class Server(PlatformServer):
             return Response(400, "Invalid service_id or missing state")
         code = "TTP_auth_" + secrets.token_hex(12)
         self.codes[code] = self.shop["seller"]
-        target = f"{self.redirect_uri}?{urlencode({'code': code, 'state': request.arg('state'), 'locale': 'en', 'shop_region': 'US'})}"
+        back = {"code": code, "state": request.arg("state"), "locale": "en", "shop_region": "US"}
+        target = f"{self.redirect_uri}?{urlencode(back)}"
         page = (
             "<!doctype html><title>Authorize</title><h1>Authorize the app to manage "
             f"{html.escape(self.shop['name'])}?</h1><a id='authorize' href='{html.escape(target)}'>"
@@ -131,9 +137,13 @@ class Server(PlatformServer):
             "seller_name": self.shop["name"],
             "seller_base_region": "US",
             "user_type": 0,
-            "granted_scopes": ["seller.product.basic", "seller.product.write",
-                               "seller.authorization.info", "seller.logistics"],
-        }  # fmt: skip
+            "granted_scopes": [
+                "seller.product.basic",
+                "seller.product.write",
+                "seller.authorization.info",
+                "seller.logistics",
+            ],
+        }
 
     def _app_ok(self, request) -> bool:
         return (
@@ -207,8 +217,11 @@ class Server(PlatformServer):
         expected = sign(self.app_secret, request.path, params, b"" if multipart else request.body)
         if not hmac.compare_digest(expected, params.get("sign", "")):
             raise HTTPError(
-                401, {"code": 106001, "message": "Invalid credentials. The 'sign' query "
-                      "parameter is invalid."}  # fmt: skip
+                401,
+                {
+                    "code": 106001,
+                    "message": "Invalid credentials. The 'sign' query parameter is invalid.",
+                },
             )
         grant = self.access.get(request.headers.get("x-tts-access-token", ""))
         if grant is None or grant["expires"] < time.time():
@@ -233,11 +246,22 @@ class Server(PlatformServer):
     @route("GET", r"/authorization/202309/shops")
     def shops_list(self, request):
         grant = self._check(request, shop_required=False)["grant"]
-        return self.ok({"shops": [
-            {"id": s["id"], "name": s["name"], "region": s["region"], "seller_type": "LOCAL",
-             "cipher": s["cipher"], "code": "USLCXXXX"}
-            for s in self.shops.values() if s["seller"] == grant["seller"]
-        ]})  # fmt: skip
+        return self.ok(
+            {
+                "shops": [
+                    {
+                        "id": s["id"],
+                        "name": s["name"],
+                        "region": s["region"],
+                        "seller_type": "LOCAL",
+                        "cipher": s["cipher"],
+                        "code": "USLCXXXX",
+                    }
+                    for s in self.shops.values()
+                    if s["seller"] == grant["seller"]
+                ]
+            }
+        )
 
     @route("GET", r"/logistics/202309/warehouses")
     def warehouses_list(self, request):
@@ -253,8 +277,15 @@ class Server(PlatformServer):
             return self.fail(12019002, "data is required")
         uri = "tos-useast5-i-omjb5zjo8w-tx/" + secrets.token_hex(16)
         self.images[uri] = request.body
-        return self.ok({"uri": uri, "url": f"{self.url}/img/{uri}", "width": 800,
-                        "height": 800, "use_case": "MAIN_IMAGE"})  # fmt: skip
+        return self.ok(
+            {
+                "uri": uri,
+                "url": f"{self.url}/img/{uri}",
+                "width": 800,
+                "height": 800,
+                "use_case": "MAIN_IMAGE",
+            }
+        )
 
     def _validate_product(self, body: dict, product_id: str | None) -> str:
         """TikTok's answer to an invalid product, or ''."""
@@ -332,9 +363,13 @@ class Server(PlatformServer):
             if self._item_fails():
                 return self.fail(12052230, "The product failed a listing check (injected)")
             product = self._store(body, str(next(self.ids)), None)
-        return self.ok({"product_id": product["id"],
-                        "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in product["skus"]],
-                        "warnings": []})  # fmt: skip
+        return self.ok(
+            {
+                "product_id": product["id"],
+                "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in product["skus"]],
+                "warnings": [],
+            }
+        )
 
     @route("PUT", r"/product/202309/products/(?P<product_id>\d+)")
     def product_edit(self, request):
@@ -351,9 +386,13 @@ class Server(PlatformServer):
             if self._item_fails():
                 return self.fail(12052230, "The product failed a listing check (injected)")
             product = self._store(body, product_id, existing)
-        return self.ok({"product_id": product_id,
-                        "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in product["skus"]],
-                        "warnings": []})  # fmt: skip
+        return self.ok(
+            {
+                "product_id": product_id,
+                "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in product["skus"]],
+                "warnings": [],
+            }
+        )
 
     def _set_status(self, request, status: str):
         self._check(request)
@@ -363,8 +402,13 @@ class Server(PlatformServer):
         errors = []
         for product_id in ids:
             if product_id not in self.products:
-                errors.append({"code": 12052048, "message": "product does not exist",
-                               "detail": {"product_id": product_id}})  # fmt: skip
+                errors.append(
+                    {
+                        "code": 12052048,
+                        "message": "product does not exist",
+                        "detail": {"product_id": product_id},
+                    }
+                )
             else:
                 self.products[product_id]["status"] = status
         return self.ok({"errors": errors} if errors else {})
@@ -382,11 +426,15 @@ class Server(PlatformServer):
         self._check(request)
         wanted = set((request.json() or {}).get("seller_skus") or [])
         found = [
-            {"id": p["id"], "title": p["title"], "status": p["status"],
-             "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in p["skus"]]}
+            {
+                "id": p["id"],
+                "title": p["title"],
+                "status": p["status"],
+                "skus": [{"id": s["id"], "seller_sku": s["seller_sku"]} for s in p["skus"]],
+            }
             for p in self.products.values()
             if wanted & {s["seller_sku"] for s in p["skus"]}
-        ]  # fmt: skip
+        ]
         return self.ok({"products": found, "total_count": len(found), "next_page_token": ""})
 
     # -- helpers for tests ------------------------------------------------------------------

@@ -112,9 +112,11 @@ class GoogleDestination(Destination):
             attrs = item["productAttributes"]
             if len(item["offerId"]) > 50:
                 errors.append(
-                    message(f"{item['offerId']}: the offer id (SKU) is over 50 characters.",
-                            field="offerId")
-                )  # fmt: skip
+                    message(
+                        f"{item['offerId']}: the offer id (SKU) is over 50 characters.",
+                        field="offerId",
+                    )
+                )
             check_length(errors, attrs.get("title", ""), field="title", label="Title", maximum=150)
             check_length(
                 errors,

@@ -118,14 +118,20 @@ class TikTokShopDestination(Destination):
             )
         for sku in payload["skus"]:
             if len(sku["seller_sku"]) > 50:
-                errors.append(message(f"SKU {sku['seller_sku']} is over 50 characters.",
-                                      field="seller_sku"))  # fmt: skip
+                errors.append(
+                    message(f"SKU {sku['seller_sku']} is over 50 characters.", field="seller_sku")
+                )
             if float(sku["price"]["amount"]) <= 0:
-                errors.append(message(f"{sku['seller_sku']}: the price must be above zero.",
-                                      field="price"))  # fmt: skip
+                errors.append(
+                    message(f"{sku['seller_sku']}: the price must be above zero.", field="price")
+                )
             if sku["quantity"] > 99999:
-                errors.append(message(f"{sku['seller_sku']}: TikTok Shop takes at most 99,999 "
-                                      "units a SKU.", field="inventory"))  # fmt: skip
+                errors.append(
+                    message(
+                        f"{sku['seller_sku']}: TikTok Shop takes at most 99,999 units a SKU.",
+                        field="inventory",
+                    )
+                )
             if len(payload["skus"]) > 1 and not sku["sales_attributes"]:
                 errors.append(
                     message(

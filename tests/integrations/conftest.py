@@ -7,8 +7,8 @@ import pytest
 import redis
 
 from integrations import ratelimit
-from testservers import google, meta, shopify, tiktok_shop_catalog
 from tests.integrations.helpers import SHOP, owner_client  # noqa: F401
+from testservers import google, meta, shopify, tiktok_shop_catalog
 
 
 @pytest.fixture(autouse=True)

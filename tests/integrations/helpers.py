@@ -42,9 +42,7 @@ def consent(url: str) -> str:
 
 
 def start(client, platform: str, **data):
-    response = client.post(
-        reverse("admin:integrations_connection_start", args=[platform]), data
-    )
+    response = client.post(reverse("admin:integrations_connection_start", args=[platform]), data)
     assert response.status_code == 302, response.content[:500]
     return response["Location"]
 
@@ -72,8 +70,15 @@ def connect(client, platform: str, *, choose: str | None = None, **data) -> Conn
 
 
 def product(
-    *, title="Trail Jacket", sku="TJ-1", price="49.90", stock=7, image=True, brand="Northwind",
-    announce=True, **variant,
+    *,
+    title="Trail Jacket",
+    sku="TJ-1",
+    price="49.90",
+    stock=7,
+    image=True,
+    brand="Northwind",
+    announce=True,
+    **variant,
 ):
     """A product with one variant (and an image), marked dirty as the catalog's
     `products_changed` receiver does (factories do not go through the catalog's services)."""

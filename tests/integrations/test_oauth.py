@@ -45,19 +45,23 @@ def test_shopify_connects_through_oauth_and_starts_an_import(
         "admin:integrations_connection_change", args=[connection.pk]
     )
     assert (connection.platform, connection.status, connection.account_id) == (
-        "shopify", "active", SHOP,
-    )  # fmt: skip
+        "shopify",
+        "active",
+        SHOP,
+    )
     assert connection.account_name == "Acme Outfitters"
     assert connection.scopes == ["read_inventory", "read_products"]
     assert connection.created_by == owner_client.user
     # The import and the webhook subscriptions ran (eagerly here) after the commit.
     assert connection.runs.get().status == "done"
     assert {topic for topic, _ in shopify_server.subscriptions(SHOP)} == {
-        "PRODUCTS_UPDATE", "PRODUCTS_DELETE", "INVENTORY_LEVELS_UPDATE",
-    }  # fmt: skip
-    assert set(FieldRule.objects.filter(connection=connection).values_list("field", flat=True)) == set(
-        FieldRule.Field.values
-    )
+        "PRODUCTS_UPDATE",
+        "PRODUCTS_DELETE",
+        "INVENTORY_LEVELS_UPDATE",
+    }
+    assert set(
+        FieldRule.objects.filter(connection=connection).values_list("field", flat=True)
+    ) == set(FieldRule.Field.values)
     assert ConnectionEvent.objects.filter(connection=connection).count() == 2  # grant, activate
 
 
@@ -91,8 +95,10 @@ def test_tiktok_shop_grant_covers_one_shop_which_is_connected_at_once(owner_clie
     connection = Connection.objects.get()
     shop = tiktok_server.shop
     assert (connection.status, connection.account_id, connection.account_name) == (
-        "active", shop["id"], shop["name"],
-    )  # fmt: skip
+        "active",
+        shop["id"],
+        shop["name"],
+    )
     assert connection.settings["shop_cipher"] == shop["cipher"]
     assert connection.access_token_expires_at is not None
     assert connection.refresh_token_expires_at is not None
@@ -100,7 +106,9 @@ def test_tiktok_shop_grant_covers_one_shop_which_is_connected_at_once(owner_clie
 
 
 @pytest.mark.parametrize("platform", ["meta", "google"])
-def test_pkce_is_sent_and_checked_by_the_platform(owner_client, platform, meta_server, google_server):
+def test_pkce_is_sent_and_checked_by_the_platform(
+    owner_client, platform, meta_server, google_server
+):
     location = start(owner_client, platform)
     query = parse_qs(urlsplit(location).query)
     assert query["code_challenge_method"] == ["S256"]
@@ -203,12 +211,16 @@ def test_a_merchant_who_denies_access_is_told_so(owner_client, google_server):
     assert not Connection.objects.exists()
 
 
-def test_only_staff_who_may_add_connections_can_start_or_finish(client, merchant_roles, tiktok_server):
+def test_only_staff_who_may_add_connections_can_start_or_finish(
+    client, merchant_roles, tiktok_server
+):
     client.force_login(staff("Catalog manager", "carl"))
     response = client.post(reverse("admin:integrations_connection_start", args=["tiktok_shop"]))
     assert response.status_code == 403
     anonymous = Client()
-    response = anonymous.get("/integrations/oauth/tiktok_shop/callback", {"code": "x", "state": "y"})
+    response = anonymous.get(
+        "/integrations/oauth/tiktok_shop/callback", {"code": "x", "state": "y"}
+    )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
@@ -221,8 +233,10 @@ def test_reconnecting_replaces_the_tokens_of_the_same_connection(owner_client, t
     connection.refresh_from_db()
     assert connection.access_token != first and connection.token_version == 2
     assert list(connection.events.values_list("action", flat=True)) == [
-        "grant", "activate", "reconnect",
-    ]  # fmt: skip
+        "grant",
+        "activate",
+        "reconnect",
+    ]
 
 
 def test_a_new_destination_marks_every_product_for_its_first_push(

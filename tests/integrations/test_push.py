@@ -46,9 +46,7 @@ def listing(connection, item) -> Listing:
 
 def make_due(connection):
     """Backoffs are short in tests, but do not wait for them."""
-    Listing.objects.filter(connection=connection, dirty=True).update(
-        next_attempt_at=timezone.now()
-    )
+    Listing.objects.filter(connection=connection, dirty=True).update(next_attempt_at=timezone.now())
 
 
 # -- TikTok Shop ---------------------------------------------------------------------------
@@ -102,7 +100,9 @@ def test_tiktok_rules_are_checked_before_sending(owner_client, tiktok_server):
     assert not tiktok_server.requests_to("/product/202309/products", "POST")
     # The merchant sets the category on this listing and the weight on the connection.
     services.listing_set_category(listing_id=found.pk, category="600002")
-    services.connection_update_settings(connection_id=connection.pk, values={"package_weight_kg": "1"})
+    services.connection_update_settings(
+        connection_id=connection.pk, values={"package_weight_kg": "1"}
+    )
     push_now(connection)
     found.refresh_from_db()
     assert [m["field"] for m in found.messages] == ["main_images"]
@@ -127,21 +127,30 @@ def test_a_deactivated_product_is_deactivated_on_tiktok_and_comes_back(tiktok, t
 def test_a_lost_create_answer_is_found_by_sku_not_created_twice(tiktok, tiktok_server):
     item = product(sku="L-1")
     # TikTok creates the product but its answer never arrives (every retry times out too).
-    tiktok_server.fail_next(5, status=504, body={"code": 1, "message": "gateway timeout"},
-                            path="/product/202309/products$")  # fmt: skip
+    tiktok_server.fail_next(
+        50,
+        status=504,
+        body={"code": 1, "message": "gateway timeout"},
+        path="/product/202309/products$",
+    )
     created_before = len(tiktok_server.products)
     report = push_now(tiktok)
     assert report.failed == 1
     assert listing(tiktok, item).external_data.get("creating") is True
+    assert len(tiktok_server.requests_to("/product/202309/products$", "POST")) == 5  # retried
+    tiktok_server.reset()  # the platform answers again
     # Make TikTok hold the product as if the lost request had created it.
     make_due(tiktok)
     uri = next(iter(tiktok_server.images))
     tiktok_server._store(  # noqa: SLF001 - what the lost create did on TikTok's side
-        {"title": "Trail Jacket", "skus": [{"seller_sku": "L-1", "price": {}, "inventory": []}],
-         "main_images": [{"uri": uri}]},
+        {
+            "title": "Trail Jacket",
+            "skus": [{"seller_sku": "L-1", "price": {}, "inventory": []}],
+            "main_images": [{"uri": uri}],
+        },
         "1729500000000099999",
         None,
-    )  # fmt: skip
+    )
     push_now(tiktok)
     assert len(tiktok_server.products) == created_before + 1
     assert listing(tiktok, item).external_id == "1729500000000099999"
@@ -164,8 +173,10 @@ def test_429_and_retry_after_are_honoured(tiktok, tiktok_server, settings):
 
 def test_our_bucket_keeps_under_the_platforms_limit(tiktok, tiktok_server, settings):
     tiktok_server.limiter = type(tiktok_server.limiter)(rate=10.0, burst=3)
-    settings.INTEGRATIONS_RATE_LIMITS = {**settings.INTEGRATIONS_RATE_LIMITS,
-                                         "tiktok_shop": (8.0, 2)}  # fmt: skip
+    settings.INTEGRATIONS_RATE_LIMITS = {
+        **settings.INTEGRATIONS_RATE_LIMITS,
+        "tiktok_shop": (8.0, 2),
+    }
     for n in range(8):
         product(sku=f"K-{n}")
     report = push_now(tiktok)
@@ -180,8 +191,13 @@ def test_meta_items_are_sent_per_variant_in_one_batch_and_checked_until_finished
     meta_connection, meta_server
 ):
     item = product(sku="M-1", compare_at_price=Decimal("59.90"))
-    VariantFactory(product=item, sku="M-2", price=Decimal("49.90"), stock_on_hand=0,
-                   attributes={"size": "L", "colour": "Blue"})  # fmt: skip
+    VariantFactory(
+        product=item,
+        sku="M-2",
+        price=Decimal("49.90"),
+        stock_on_hand=0,
+        attributes={"size": "L", "colour": "Blue"},
+    )
     services.listings_mark_dirty(product_ids=[item.pk])
     meta_server.polls_until_finished = 3
     report = push_now(meta_connection)
@@ -217,9 +233,11 @@ def test_meta_refusals_are_shown_per_product_with_metas_words(meta_connection, m
     refused = listing(meta_connection, bad)
     assert refused.state == "rejected" and refused.dirty is False
     assert refused.messages[0] == {
-        "level": "error", "field": "", "message": "The price is not valid for this market",
+        "level": "error",
+        "field": "",
+        "message": "The price is not valid for this market",
         "source": "platform",
-    }  # fmt: skip
+    }
     assert listing(meta_connection, good).state == "synced"
 
 

@@ -35,8 +35,12 @@ def worker_env(google_server) -> dict:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"postgres://{db_settings['USER'] or 'postgres'}@{db_settings['HOST'] or '127.0.0.1'}"
-        f":{db_settings['PORT'] or 5432}/{db_settings['NAME']}",
+        "DATABASE_URL": "postgres://{}@{}:{}/{}".format(
+            db_settings["USER"] or "postgres",
+            db_settings["HOST"] or "127.0.0.1",
+            db_settings["PORT"] or 5432,
+            db_settings["NAME"],
+        ),
         "REDIS_URL": settings.INTEGRATIONS_REDIS_URL,
         "GOOGLE_CLIENT_ID": google_server.client_id,
         "GOOGLE_CLIENT_SECRET": google_server.client_secret,

@@ -38,12 +38,17 @@ def shop(owner_client, shopify_server, django_capture_on_commit_callbacks):
         options=["Size"],
         images=["https://cdn.shopify.com/s/files/jacket.jpg"],
         variants=[
-            {"sku": "TJ-S", "price": "99.00", "compare_at_price": "120.00",
-             "barcode": "4006381333931", "options": {"Size": "S"},
-             "levels": {"1001": 3, "1002": 4}},
+            {
+                "sku": "TJ-S",
+                "price": "99.00",
+                "compare_at_price": "120.00",
+                "barcode": "4006381333931",
+                "options": {"Size": "S"},
+                "levels": {"1001": 3, "1002": 4},
+            },
             {"sku": "TJ-M", "price": "99.00", "options": {"Size": "M"}, "levels": {"1001": 0}},
         ],
-    )  # fmt: skip
+    )
     shopify_server.add_product(SHOP, title="Cap", variants=[{"sku": "CAP-1", "price": "12.00"}])
     with django_capture_on_commit_callbacks(execute=True):
         connection = connect(owner_client, "shopify", shop=SHOP)
@@ -80,13 +85,17 @@ def deliver(server, topic, payload, **kwargs):
 def test_the_full_import_brings_products_variants_stock_and_images(shop, shopify_server):
     jacket = Product.objects.get(title="Trail Jacket")
     assert (jacket.brand, jacket.description, jacket.active) == (
-        "Northwind", "<p>Waterproof.</p>", True,
-    )  # fmt: skip
+        "Northwind",
+        "<p>Waterproof.</p>",
+        True,
+    )
     small = Variant.objects.get(sku="TJ-S")
     assert small.product == jacket
     assert (small.price, small.compare_at_price, small.gtin) == (
-        Decimal("99.00"), Decimal("120.00"), "4006381333931",
-    )  # fmt: skip
+        Decimal("99.00"),
+        Decimal("120.00"),
+        "4006381333931",
+    )
     assert small.stock_on_hand == 7  # 3 + 4 over two locations
     assert small.attributes == {"Size": "S"}
     assert Variant.objects.get(sku="TJ-M").stock_on_hand == 0
@@ -122,7 +131,9 @@ def test_invalid_shopify_values_are_recorded_not_imported(owner_client, shopify_
     shopify_server.add_product(
         SHOP,
         title="Odd",
-        variants=[{"sku": "has space", "price": "5.00", "barcode": "123", "compare_at_price": "4.00"}],
+        variants=[
+            {"sku": "has space", "price": "5.00", "barcode": "123", "compare_at_price": "4.00"}
+        ],
     )
     connection = connect(owner_client, "shopify", shop=SHOP)
     sync.shopify_import_run(connection_id=connection.pk)
@@ -141,9 +152,17 @@ def test_webhooks_are_verified_by_hmac_and_stored_once(shop, shopify_server, cli
     payload = shopify_server.rest_product(SHOP, product_id)
     body = json.dumps(payload).encode()
     # A forged webhook (wrong secret) is refused before anything is stored.
-    bad = client.post(WEBHOOK, body, content_type="application/json",
-                      headers={"X-Shopify-Topic": "products/update", "X-Shopify-Shop-Domain": SHOP,
-                               "X-Shopify-Webhook-Id": "w-1", "X-Shopify-Hmac-Sha256": "AAAA"})  # fmt: skip
+    bad = client.post(
+        WEBHOOK,
+        body,
+        content_type="application/json",
+        headers={
+            "X-Shopify-Topic": "products/update",
+            "X-Shopify-Shop-Domain": SHOP,
+            "X-Shopify-Webhook-Id": "w-1",
+            "X-Shopify-Hmac-Sha256": "AAAA",
+        },
+    )
     assert bad.status_code == 401
     assert not WebhookDelivery.objects.exists()
     assert deliver(shopify_server, "products/update", payload, webhook_id="w-1") == [200]
@@ -153,8 +172,15 @@ def test_webhooks_are_verified_by_hmac_and_stored_once(shop, shopify_server, cli
     assert delivery.status == "applied"  # the job ran (eagerly) after the commit
     assert Product.objects.filter(title="Trail Jacket 2").exists()
     # An unknown shop and a missing id are refused.
-    assert client.post(WEBHOOK, body, content_type="application/json",
-                       headers={"X-Shopify-Shop-Domain": "nope.myshopify.com"}).status_code == 404  # fmt: skip
+    assert (
+        client.post(
+            WEBHOOK,
+            body,
+            content_type="application/json",
+            headers={"X-Shopify-Shop-Domain": "nope.myshopify.com"},
+        ).status_code
+        == 404
+    )
 
 
 def test_a_webhook_older_than_the_applied_update_is_ignored(shop, shopify_server):
@@ -175,9 +201,12 @@ def test_field_rules_keep_what_shoploop_owns_and_record_both_sides(shop, shopify
     jacket = Product.objects.get(title="Trail Jacket")
     product_id = int(ExternalProduct.objects.get(product=jacket).external_id)
     shopify_server.update_product(
-        SHOP, product_id, title="Shopify title", vendor="Southwind",
+        SHOP,
+        product_id,
+        title="Shopify title",
+        vendor="Southwind",
         variants=[{"price": "79.00"}],
-    )  # fmt: skip
+    )
     deliver(shopify_server, "products/update", shopify_server.rest_product(SHOP, product_id))
     jacket.refresh_from_db()
     assert jacket.title == "Trail Jacket"  # Shoploop owns it
@@ -239,8 +268,11 @@ def test_inventory_levels_update_changes_one_location(shop, shopify_server):
     small.refresh_from_db()
     assert small.stock_on_hand == 13  # 3 at 1001, 10 at 1002
     # An older level for that location is ignored.
-    deliver(shopify_server, "inventory_levels/update",
-            {**payload, "available": 1, "updated_at": "2000-01-01T00:00:00+00:00"})  # fmt: skip
+    deliver(
+        shopify_server,
+        "inventory_levels/update",
+        {**payload, "available": 1, "updated_at": "2000-01-01T00:00:00+00:00"},
+    )
     small.refresh_from_db()
     assert small.stock_on_hand == 13
 
@@ -261,7 +293,11 @@ def test_stock_owned_by_shoploop_is_not_overwritten(shop, shopify_server):
     services.connection_set_field_rules(connection_id=shop.pk, owners={"stock": "shoploop"})
     small = Variant.objects.get(sku="TJ-S")
     item_id = int(ExternalVariant.objects.get(variant=small).inventory_item_id)
-    deliver(shopify_server, "inventory_levels/update", shopify_server.set_level(SHOP, item_id, "1001", 50))
+    deliver(
+        shopify_server,
+        "inventory_levels/update",
+        shopify_server.set_level(SHOP, item_id, "1001", 50),
+    )
     small.refresh_from_db()
     assert small.stock_on_hand == 7
 
@@ -288,7 +324,9 @@ def test_pasting_a_custom_app_token_connects_after_checking_it(
     # Its webhooks are signed with the custom app's secret, not the OAuth app's.
     shopify_server.add_product(SHOP, title="Mug", variants=[{"sku": "MUG-1"}])
     product_id = max(shopify_server.shops[SHOP].products)
-    statuses = deliver(shopify_server, "products/update", shopify_server.rest_product(SHOP, product_id))
+    statuses = deliver(
+        shopify_server, "products/update", shopify_server.rest_product(SHOP, product_id)
+    )
     assert statuses == [200]
     assert Variant.objects.filter(sku="MUG-1").exists()
 
@@ -339,14 +377,21 @@ def test_field_rules_accept_only_known_fields_and_owners(shop):
 
 def test_bulk_lines_are_put_together_whatever_their_order():
     lines = [
-        {"id": "gid://shopify/InventoryLevel/9", "location": {"id": "gid://shopify/Location/1"},
-         "quantities": [{"name": "available", "quantity": 2}],
-         "__parentId": "gid://shopify/InventoryItem/77"},
-        {"id": "gid://shopify/ProductVariant/5", "sku": "A", "price": "1.00",
-         "inventoryItem": {"id": "gid://shopify/InventoryItem/77"},
-         "__parentId": "gid://shopify/Product/4"},
+        {
+            "id": "gid://shopify/InventoryLevel/9",
+            "location": {"id": "gid://shopify/Location/1"},
+            "quantities": [{"name": "available", "quantity": 2}],
+            "__parentId": "gid://shopify/InventoryItem/77",
+        },
+        {
+            "id": "gid://shopify/ProductVariant/5",
+            "sku": "A",
+            "price": "1.00",
+            "inventoryItem": {"id": "gid://shopify/InventoryItem/77"},
+            "__parentId": "gid://shopify/Product/4",
+        },
         {"id": "gid://shopify/Product/4", "title": "T", "status": "DRAFT"},
-    ]  # fmt: skip
+    ]
     [product] = inbound.products_from_bulk(lines)
     assert (product.external_id, product.active) == ("4", False)
     assert product.variants[0].levels == {"1": {"available": 2, "updated_at": ""}}

@@ -49,9 +49,12 @@ def test_tiktok_shop_sign_leaves_out_sign_and_access_token_and_appends_the_body(
         == expected
     )
     # Any change to a signed part changes the signature.
-    assert tiktok_shop_sign(
-        app_secret="e59af819cc", path="/event/202309/webhooks", params=params, body=body + b" "
-    ) != expected
+    assert (
+        tiktok_shop_sign(
+            app_secret="e59af819cc", path="/event/202309/webhooks", params=params, body=body + b" "
+        )
+        != expected
+    )
 
 
 def test_shopify_webhook_hmac_is_base64_of_the_raw_body():
@@ -71,5 +74,7 @@ def test_shopify_oauth_hmac_covers_every_other_parameter_sorted():
     expected = hmac.new(b"secret", message.encode(), hashlib.sha256).hexdigest()
     assert shopify_oauth_hmac("secret", params) == expected
     assert shopify_oauth_valid("secret", {**params, "hmac": expected})
-    assert not shopify_oauth_valid("secret", {**params, "shop": "evil.myshopify.com", "hmac": expected})
+    assert not shopify_oauth_valid(
+        "secret", {**params, "shop": "evil.myshopify.com", "hmac": expected}
+    )
     assert not shopify_oauth_valid("secret", params)

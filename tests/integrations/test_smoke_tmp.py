@@ -1,7 +1,7 @@
 import pytest
 
 from integrations import push
-from integrations.models import Connection, Listing
+from integrations.models import Listing
 from tests.integrations.helpers import SHOP, connect, product
 
 
@@ -11,6 +11,7 @@ def test_tiktok_connect_and_push(owner_client, tiktok_server):
     assert connection.status == "active", connection.status
     services_settings = {"default_category_id": "600001", "package_weight_kg": "0.5"}
     from integrations import services
+
     services.connection_update_settings(connection_id=connection.pk, values=services_settings)
     p = product()
     report = push.connection_push(connection_id=connection.pk)
@@ -27,9 +28,11 @@ def test_shopify_connect_import(owner_client, shopify_server):
     connection = connect(owner_client, "shopify", shop=SHOP)
     assert connection.status == "active"
     from integrations import sync
+
     run = sync.shopify_import_run(connection_id=connection.pk)
     print(run.counts, run.error)
     from catalog.models import Variant
+
     assert Variant.objects.get(sku="CAP-1").price == 12
 
 

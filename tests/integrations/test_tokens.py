@@ -105,9 +105,7 @@ def test_a_token_the_platform_refuses_is_refreshed_once_by_concurrent_jobs(
 
 
 @pytest.mark.django_db
-def test_a_refused_refresh_marks_the_connection_needs_reconnecting(
-    owner_client, tiktok_server
-):
+def test_a_refused_refresh_marks_the_connection_needs_reconnecting(owner_client, tiktok_server):
     connection = connect(owner_client, "tiktok_shop")
     tiktok_server.revoke_all()  # the seller removed the app
     expire(connection)
@@ -119,8 +117,10 @@ def test_a_refused_refresh_marks_the_connection_needs_reconnecting(
     assert "refresh_token is invalid" in connection.status_reason
     event = connection.events.order_by("-pk").first()
     assert (event.action, event.from_status, event.to_status) == (
-        "needs_reconnect", "active", "needs_reconnect",
-    )  # fmt: skip
+        "needs_reconnect",
+        "active",
+        "needs_reconnect",
+    )
     # The console says so, with a button to reconnect.
     page = owner_client.get(f"/admin/integrations/connection/{connection.pk}/change/")
     assert b"Needs reconnecting." in page.content
@@ -161,8 +161,10 @@ def test_a_transient_refresh_failure_changes_nothing(owner_client, tiktok_server
     assert getattr(exc.value, "transient", False)
     fresh = Connection.objects.get(pk=connection.pk)
     assert (fresh.status, fresh.token_version, fresh.refresh_token) == (
-        "active", 1, connection.refresh_token,
-    )  # fmt: skip
+        "active",
+        1,
+        connection.refresh_token,
+    )
 
 
 @pytest.mark.django_db
