@@ -17,7 +17,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_price_change_reaches_the_destination_through_the_beat_job(
-    owner_client, google_server, celery_worker  # noqa: F811
+    owner_client,
+    google_server,
+    celery_worker,  # noqa: F811
 ):
     google = connect(owner_client, "google")
     product(sku="W-1")
