@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case, Prefetch, Value, When
 from django.utils import timezone
 
@@ -76,9 +77,9 @@ class PushReport:
         return data
 
 
-def due_listings(connection_id: int):
+def due_listings(connection_id: int, *, as_of=None):
     return Listing.objects.filter(
-        connection_id=connection_id, dirty=True, next_attempt_at__lte=timezone.now()
+        connection_id=connection_id, dirty=True, next_attempt_at__lte=as_of or timezone.now()
     )
 
 
@@ -114,9 +115,12 @@ def connection_push(
             connection, access
         )
         destination.prepare()
+        # Listings due when the run began: one that fails now waits for a later run, and one
+        # that changed while it was being sent is taken again by this one.
+        began = timezone.now()
         while time.monotonic() < deadline and not report.stopped:
             listings = list(
-                due_listings(connection_id).order_by("next_attempt_at", "pk")[
+                due_listings(connection_id, as_of=began).order_by("next_attempt_at", "pk")[
                     : settings.INTEGRATIONS_PUSH_CHUNK
                 ]
             )
@@ -181,6 +185,7 @@ def _at_destination(listing: Listing) -> bool:
 def _push_chunk(destination, listings: list[Listing], report: PushReport) -> None:
     products, source_images = _load([lst.product_id for lst in listings if lst.product_id])
     items = []
+    settled: list[Listing] = []  # no request needed, written together
     for listing in listings:
         report.checked += 1
         view = product_view(
@@ -193,17 +198,21 @@ def _push_chunk(destination, listings: list[Listing], report: PushReport) -> Non
         payload = payload if payload is not None else REMOVE
         print_ = fingerprint(payload)
         if print_ == listing.fingerprint:
-            _settle(listing, state=State.REMOVED if action == "remove" else State.SYNCED)
+            # The destination already has exactly this.
+            _settle(listing, State.REMOVED if action == "remove" else State.SYNCED)
+            settled.append(listing)
             report.unchanged += 1
             continue
         if action == "remove" and not _at_destination(listing):
-            _settle(listing, state=State.NOT_LISTED)
+            _settle(listing, State.NOT_LISTED)
+            settled.append(listing)
             report.not_listed += 1
             continue
         if action == "upsert":
             problems = destination.validate(payload, listing)
             if problems:
-                _settle(listing, state=State.INVALID, messages=problems)
+                _settle(listing, State.INVALID, problems)
+                settled.append(listing)
                 report.invalid += 1
                 continue
         items.append(
@@ -216,6 +225,11 @@ def _push_chunk(destination, listings: list[Listing], report: PushReport) -> Non
                 units=destination.units(payload) if action == "upsert" else 1,
             )
         )
+    _write(
+        settled,
+        ["state", "messages", "attempts", "updated_at"],
+        versions={lst.pk: lst.version for lst in settled},
+    )
     for batch in destination.batches(items):
         report.batches += 1
         report.sent += len(batch)
@@ -231,62 +245,119 @@ def _push_chunk(destination, listings: list[Listing], report: PushReport) -> Non
                 item.listing.pk: Result.failure(exc.message, retryable=exc.transient)
                 for item in batch
             }
-        for item in batch:
-            result = results.get(item.listing.pk) or Result.failure(
-                "The destination did not answer for this item.", retryable=True
-            )
-            _record(item, result, report)
+        _record(batch, results, report)
 
 
-def _clear_if_unchanged(version: int):
-    return Case(When(version=version, then=Value(False)), default=Value(True))
-
-
-def _settle(listing: Listing, *, state: str, messages=None) -> None:
-    """No request needed: the destination already has it, or must not have it, or it is invalid."""
-    update = {"state": state, "dirty": _clear_if_unchanged(listing.version), "attempts": 0}
+def _settle(listing: Listing, state: str, messages=None) -> None:
+    """In memory: no request needed (the destination has it, must not, or it is invalid)."""
     if messages is not None:
-        update["messages"] = messages
+        listing.messages = messages
     elif state != listing.state:
-        update["messages"] = []
-    Listing.objects.filter(pk=listing.pk).update(**update, updated_at=timezone.now())
+        listing.messages = []
+    listing.state = state
+    listing.attempts = 0
+    listing.updated_at = timezone.now()
 
 
-def _record(item: Item, result: Result, report: PushReport) -> None:
+# SQL types of the columns a push writes (PostgreSQL).
+CASTS = {
+    "state": "varchar",
+    "messages": "jsonb",
+    "attempts": "integer",
+    "last_pushed_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "fingerprint": "varchar",
+    "accepted_at": "timestamptz",
+    "external_id": "varchar",
+    "external_data": "jsonb",
+    "next_attempt_at": "timestamptz",
+}
+
+
+def _write(listings: list[Listing], fields: list[str], *, versions: dict | None) -> None:
+    """Write `fields` of `listings` in one statement; with `versions` ({pk: version read}),
+    also clear `dirty` on each listing whose version did not move since it was read."""
+    if not listings:
+        return
+    if connection.vendor != "postgresql":  # the embedded default: one statement a row
+        for listing in listings:
+            update = {f: getattr(listing, f) for f in fields}
+            if versions is not None:
+                update["dirty"] = Case(
+                    When(version=versions[listing.pk], then=Value(False)), default=Value(True)
+                )
+            Listing.objects.filter(pk=listing.pk).update(**update)
+        return
+    columns = ["id", "read_version", *fields]
+    row = "(" + ", ".join(["%s::bigint", "%s::bigint"] + [f"%s::{CASTS[f]}" for f in fields]) + ")"
+    params = []
+    for listing in listings:
+        params.append(listing.pk)
+        params.append(versions[listing.pk] if versions is not None else 0)
+        for name in fields:
+            value = getattr(listing, name)
+            params.append(json.dumps(value) if CASTS[name] == "jsonb" else value)
+    sets = [f"{f} = v.{f}" for f in fields]
+    if versions is not None:
+        sets.append("dirty = CASE WHEN l.version = v.read_version THEN false ELSE l.dirty END")
+    sql = (
+        f"UPDATE {Listing._meta.db_table} AS l SET {', '.join(sets)} "  # noqa: S608 - our names
+        f"FROM (VALUES {', '.join([row] * len(listings))}) AS v({', '.join(columns)}) "
+        "WHERE l.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _record(batch: list[Item], results: dict, report: PushReport) -> None:
+    """What the destination answered, per item: two or three statements for the batch."""
     now = timezone.now()
-    listing = item.listing
-    if result.ok:
-        update = {
-            "fingerprint": item.fingerprint,
-            "state": State.REMOVED if item.action == "remove" else State.SYNCED,
-            "messages": result.messages,
-            "attempts": 0,
-            "accepted_at": now,
-            "last_pushed_at": now,
-            "dirty": _clear_if_unchanged(item.version),
-        }
-        if result.external_id is not None:
-            update["external_id"] = result.external_id
-        if result.external_data is not None:
-            update["external_data"] = result.external_data
-        if item.action == "remove":
-            report.removed += 1
-        else:
-            report.accepted += 1
-    else:
-        attempts = listing.attempts + 1
-        update = {"messages": result.messages, "attempts": attempts, "last_pushed_at": now}
+    accepted, failed, refused = [], [], []
+    for item in batch:
+        result = results.get(item.listing.pk) or Result.failure(
+            "The destination did not answer for this item.", retryable=True
+        )
+        listing = item.listing
+        listing.messages = result.messages
+        listing.last_pushed_at = now
+        listing.updated_at = now
+        if result.ok:
+            listing.fingerprint = item.fingerprint
+            listing.state = State.REMOVED if item.action == "remove" else State.SYNCED
+            listing.attempts = 0
+            listing.accepted_at = now
+            if result.external_id is not None:
+                listing.external_id = result.external_id
+            if result.external_data is not None:
+                listing.external_data = result.external_data
+            accepted.append(item)
+            if item.action == "remove":
+                report.removed += 1
+            else:
+                report.accepted += 1
+            continue
+        listing.attempts += 1
         if result.retryable:
-            update["state"] = State.FAILED
-            update["next_attempt_at"] = now + timedelta(seconds=backoff(attempts))
+            listing.state = State.FAILED
+            listing.next_attempt_at = now + timedelta(seconds=backoff(listing.attempts))
+            failed.append(item)
             report.failed += 1
         else:
-            update["state"] = State.REJECTED
-            update["dirty"] = _clear_if_unchanged(item.version)
+            listing.state = State.REJECTED
+            refused.append(item)
             report.rejected += 1
         if len(report.errors) < 20:
             report.errors.extend(m["message"] for m in result.messages[:1])
-    Listing.objects.filter(pk=listing.pk).update(**update, updated_at=now)
+    common = ["state", "messages", "attempts", "last_pushed_at", "updated_at"]
+    _write(
+        [i.listing for i in accepted],
+        [*common, "fingerprint", "accepted_at", "external_id", "external_data"],
+        versions={i.listing.pk: i.version for i in accepted},
+    )
+    _write([i.listing for i in failed], [*common, "next_attempt_at"], versions=None)
+    _write(
+        [i.listing for i in refused], common, versions={i.listing.pk: i.version for i in refused}
+    )
 
 
 def prune_runs(*, keep: int = KEEP_RUNS) -> int:

@@ -97,6 +97,7 @@ class Server(PlatformServer):
             },
         ]
         self.products: dict[str, dict] = {}
+        self.sku_index: dict[str, str] = {}  # seller_sku -> product id
         self.images: dict[str, bytes] = {}
         self.ids = itertools.count(1729500000000000001)
         self._lock = threading.RLock()
@@ -328,10 +329,7 @@ class Server(PlatformServer):
         return ""
 
     def _owner_of(self, seller_sku: str) -> str | None:
-        for product_id, product in self.products.items():
-            if any(s["seller_sku"] == seller_sku for s in product["skus"]):
-                return product_id
-        return None
+        return self.sku_index.get(seller_sku)
 
     def _store(self, body: dict, product_id: str, existing: dict | None) -> dict:
         known = {s["seller_sku"]: s["id"] for s in (existing or {}).get("skus", [])}
@@ -346,6 +344,10 @@ class Server(PlatformServer):
             "status": (existing or {}).get("status", "ACTIVATE"),
             "update_time": int(time.time()),
         }
+        for sku in (existing or {}).get("skus", []):
+            self.sku_index.pop(sku["seller_sku"], None)
+        for sku in skus:
+            self.sku_index[sku["seller_sku"]] = product_id
         self.products[product_id] = product
         return product
 

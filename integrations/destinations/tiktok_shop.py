@@ -166,6 +166,9 @@ class TikTokShopDestination(Destination):
             pass  # another push uploaded it at the same time: either URI works
         return uri
 
+    def _images(self, payload: dict) -> list[dict]:
+        return [{"uri": self._uri(pk, name)} for pk, name in payload["images"]]
+
     def _body(self, item: Item) -> dict:
         payload = item.payload
         known = item.listing.external_data.get("sku_ids", {})
@@ -188,7 +191,7 @@ class TikTokShopDestination(Destination):
             "title": payload["title"],
             "description": payload["description"],
             "category_id": payload["category_id"],
-            "main_images": [{"uri": self._uri(pk, name)} for pk, name in payload["images"]],
+            "main_images": self._images(payload),
             "skus": skus,
             "package_weight": {"value": payload["package_weight"], "unit": "KILOGRAM"},
         }

@@ -160,7 +160,7 @@ def test_a_lost_create_answer_is_found_by_sku_not_created_twice(tiktok, tiktok_s
 def test_429_and_retry_after_are_honoured(tiktok, tiktok_server, settings):
     tiktok_server.limiter = type(tiktok_server.limiter)(rate=2.0, burst=1)
     tiktok_server.retry_after = "1"
-    items = [product(sku=f"R-{n}") for n in range(4)]
+    items = [product(sku=f"R-{n}") for n in range(2)]
     report = push_now(tiktok)
     assert report.accepted == len(items)
     assert report.throttled >= 1 and tiktok_server.limiter.throttled >= 1
