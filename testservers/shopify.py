@@ -96,6 +96,50 @@ class Server(PlatformServer):
         self.ids = itertools.count(7_000_000_000_001)
         self.deliveries: list[dict] = []
         self._state_lock = threading.RLock()
+        if kwargs.get("port"):  # stand-alone for the demo
+            self.seed_demo()
+
+    def seed_demo(self) -> None:
+        """A demo shop with a custom app (token `shpat_demo`, API secret `shopify-demo-secret`)
+        and three products; OAuth works for it too with the default app key and secret."""
+        shop = "demo-shop.myshopify.com"
+        self.add_shop(shop, "Demo Shopify shop")
+        self.add_custom_app(shop, token="shpat_demo", secret="shopify-demo-secret")  # noqa: S106
+        self.add_product(
+            shop,
+            title="Harbour Beanie",
+            vendor="Northwind",
+            options=["Colour"],
+            body_html="<p>Merino, ribbed.</p>",
+            variants=[
+                {
+                    "sku": "HB-NAVY",
+                    "price": "24.00",
+                    "options": {"Colour": "Navy"},
+                    "barcode": "4006381333931",
+                    "levels": {"1001": 12},
+                },
+                {
+                    "sku": "HB-RUST",
+                    "price": "24.00",
+                    "options": {"Colour": "Rust"},
+                    "levels": {"1001": 3},
+                },
+            ],
+        )
+        self.add_product(
+            shop,
+            title="Trail Flask",
+            vendor="Northwind",
+            variants=[{"sku": "TF-500", "price": "18.50", "levels": {"1001": 40}}],
+        )
+        self.add_product(
+            shop,
+            title="Canvas Tote",
+            vendor="Northwind",
+            status="draft",
+            variants=[{"sku": "CT-1", "price": "15.00"}],
+        )
 
     # -- test and demo helpers -----------------------------------------------------------
 

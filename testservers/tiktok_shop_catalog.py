@@ -101,6 +101,8 @@ class Server(PlatformServer):
         self.images: dict[str, bytes] = {}
         self.ids = itertools.count(1729500000000000001)
         self._lock = threading.RLock()
+        if kwargs.get("port") and not self.redirect_uri:  # stand-alone for `make run`'s demo
+            self.redirect_uri = "http://127.0.0.1:8000/integrations/oauth/tiktok_shop/callback"
 
     @property
     def shop(self) -> dict:
