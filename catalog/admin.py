@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
 from core import images
+from integrations.admin import ListingInline  # integrations: where a product is listed
 
 
 class ProductImageForm(forms.ModelForm):
@@ -80,7 +81,7 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["active", "brand", "variants__currency"]
     search_fields = ["title", "slug", "brand", "variants__sku", "variants__gtin"]
     prepopulated_fields = {"slug": ["title"]}
-    inlines = [VariantInline, ProductImageInline]
+    inlines = [VariantInline, ProductImageInline, ListingInline]
     list_per_page = 50
     actions = ["make_active", "make_inactive"]
     view_on_site = True

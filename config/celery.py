@@ -60,4 +60,19 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/10"),  # keeps forged or broken deliveries bounded
     },
     # --- end sales ---
+    # --- integrations: catalog sync -----------------------------------------------------
+    "integrations-sync-push": {
+        "task": "integrations.sync_push",
+        "schedule": 5.0,  # seconds: a changed price or stock reaches destinations in a minute
+        "options": {"expires": 4},
+    },
+    "integrations-sync-sweep": {
+        "task": "integrations.sync_sweep",
+        "schedule": crontab(minute="*/10"),
+    },
+    "integrations-refresh-tokens": {
+        "task": "integrations.refresh_tokens",
+        "schedule": crontab(minute="*/10"),
+    },
+    # --- end integrations ---------------------------------------------------------------
 }

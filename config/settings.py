@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "links",
     "ugc",
     "sales",
+    "integrations",
     "attribution",
     "demo",
 ]
@@ -381,3 +382,77 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     }
 )
 # --- end sales ------------------------------------------------------------------------------
+
+# --- integrations: platform connections and catalog sync (integrations app) ---------------
+# Each platform's base URLs are settings, so tests, benchmarks and the demo point them at the
+# local servers in testservers/. The OAuth apps' credentials come from each platform's
+# developer console (see the README's "Connections and catalog sync").
+SHOPIFY_API_KEY = env.str("SHOPIFY_API_KEY", default="")
+SHOPIFY_API_SECRET = env.str("SHOPIFY_API_SECRET", default="")
+SHOPIFY_SCOPES = env.list("SHOPIFY_SCOPES", default=["read_products", "read_inventory"])
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-01")
+# `{shop}` is the shop's myshopify.com domain.
+SHOPIFY_SHOP_URL = env.str("SHOPIFY_SHOP_URL", default="https://{shop}")
+TIKTOK_SHOP_APP_KEY = env.str("TIKTOK_SHOP_APP_KEY", default="")
+TIKTOK_SHOP_APP_SECRET = env.str("TIKTOK_SHOP_APP_SECRET", default="")
+TIKTOK_SHOP_SERVICE_ID = env.str("TIKTOK_SHOP_SERVICE_ID", default="")
+TIKTOK_SHOP_AUTHORIZE_URL = env.str(
+    "TIKTOK_SHOP_AUTHORIZE_URL", default="https://services.tiktokshop.com/open/authorize"
+)
+TIKTOK_SHOP_AUTH_URL = env.str("TIKTOK_SHOP_AUTH_URL", default="https://auth.tiktok-shops.com")
+TIKTOK_SHOP_API_URL = env.str(
+    "TIKTOK_SHOP_API_URL", default="https://open-api.tiktokglobalshop.com"
+)
+META_APP_ID = env.str("META_APP_ID", default="")
+META_APP_SECRET = env.str("META_APP_SECRET", default="")
+META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v21.0")
+META_DIALOG_URL = env.str("META_DIALOG_URL", default="https://www.facebook.com")
+META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com")
+META_SCOPES = env.list("META_SCOPES", default=["catalog_management", "business_management"])
+GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET = env.str("GOOGLE_CLIENT_SECRET", default="")
+GOOGLE_AUTHORIZE_URL = env.str(
+    "GOOGLE_AUTHORIZE_URL", default="https://accounts.google.com/o/oauth2/v2/auth"
+)
+GOOGLE_OAUTH_URL = env.str("GOOGLE_OAUTH_URL", default="https://oauth2.googleapis.com")
+GOOGLE_MERCHANT_API_URL = env.str(
+    "GOOGLE_MERCHANT_API_URL", default="https://merchantapi.googleapis.com"
+)
+# Requests a second and burst per destination account: the platforms' documented limits.
+INTEGRATIONS_RATE_LIMITS = {
+    "shopify": (
+        env.float("SHOPIFY_REQUESTS_PER_SECOND", default=2.0),
+        env.int("SHOPIFY_BURST", default=40),
+    ),
+    "tiktok_shop": (
+        env.float("TIKTOK_SHOP_REQUESTS_PER_SECOND", default=50.0),
+        env.int("TIKTOK_SHOP_BURST", default=50),
+    ),
+    "meta": (
+        env.float("META_REQUESTS_PER_SECOND", default=1.0),
+        env.int("META_BURST", default=5),
+    ),
+    "google": (
+        env.float("GOOGLE_REQUESTS_PER_SECOND", default=5.0),
+        env.int("GOOGLE_BURST", default=10),
+    ),
+}
+# Items a destination takes in one request (each below its documented maximum).
+INTEGRATIONS_BATCH_SIZES = {
+    "meta": env.int("META_BATCH_SIZE", default=1000),  # items_batch takes up to 5,000
+    "google": env.int("GOOGLE_BATCH_SIZE", default=500),  # HTTP batch takes up to 1,000 calls
+}
+# Redis for the token buckets and the one-push-per-connection locks; empty: in-process.
+INTEGRATIONS_REDIS_URL = env.str("INTEGRATIONS_REDIS_URL", default=REDIS_URL)
+INTEGRATIONS_HTTP_TIMEOUT = env.float("INTEGRATIONS_HTTP_TIMEOUT", default=20.0)
+INTEGRATIONS_PUSH_TIME_BUDGET = env.float("INTEGRATIONS_PUSH_TIME_BUDGET", default=45.0)
+INTEGRATIONS_PUSH_CHUNK = env.int("INTEGRATIONS_PUSH_CHUNK", default=500)
+INTEGRATIONS_RETRY_BASE = env.float("INTEGRATIONS_RETRY_BASE", default=1.0)
+INTEGRATIONS_RETRY_CAP = env.float("INTEGRATIONS_RETRY_CAP", default=900.0)
+INTEGRATIONS_MAX_RETRIES_PER_CALL = env.int("INTEGRATIONS_MAX_RETRIES_PER_CALL", default=4)
+# urllib3 logs whole URLs at DEBUG, and TikTok Shop's token endpoints take the app secret and
+# the refresh token in the query string: never let those lines out, whatever LOG_LEVEL says.
+LOGGING["loggers"]["urllib3.connectionpool"] = {"level": "WARNING"}
+# Seconds the OAuth state of a console session stays valid.
+INTEGRATIONS_OAUTH_STATE_TTL = env.int("INTEGRATIONS_OAUTH_STATE_TTL", default=600)
+# --- end integrations ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from catalog.api import ProductViewSet
 from core.views import healthz
+from integrations.api import ConnectionViewSet, ListingViewSet  # integrations
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
 from sales.api import OrderViewSet, SalesChannelViewSet
@@ -22,6 +23,9 @@ router.register("links", ShortLinkViewSet, basename="link")
 router.register("previews", LinkPreviewViewSet, basename="preview")
 router.register("orders", OrderViewSet, basename="order")  # sales
 router.register("sales-channels", SalesChannelViewSet, basename="sales-channel")  # sales
+# integrations
+router.register("integrations/connections", ConnectionViewSet, basename="integration-connection")
+router.register("integrations/listings", ListingViewSet, basename="integration-listing")
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
@@ -35,6 +39,7 @@ urlpatterns = [
     path("", include("ugc.urls")),
     path("", include("sales.urls")),  # webhooks and the checkout
     path("", include("catalog.urls")),
+    path("", include("integrations.urls")),  # integrations: OAuth callback, Shopify webhooks
 ]
 
 if settings.SERVE_MEDIA and not settings.MEDIA_URL.startswith(("http://", "https://")):

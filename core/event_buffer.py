@@ -44,12 +44,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 
+from core.redis_client import connect
+
 logger = logging.getLogger(__name__)
 
-RELEASE_LOCK_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 # KEYS: list, counter, epoch, then each event's first-seen key.
 # ARGV: a new epoch (used if the counter must start again), then per event its window in
 # seconds (0: no first-seen check) and its payload. Stored as "<epoch>:<seq>:<0|1><payload>".
@@ -101,17 +99,6 @@ class Buffered:
     first_seen: bool
     epoch: str = ""
     seq: int = 0
-
-
-def connect(url: str, **scripts: str) -> redis.Redis:
-    """A Redis client for a hot path: short timeouts (each caller has a fallback), and
-    `release_lock` plus each of `scripts` (name=Lua) registered as methods."""
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30
-    )
-    for name, source in {"release_lock": RELEASE_LOCK_SCRIPT, **scripts}.items():
-        setattr(client, name, client.register_script(source))
-    return client
 
 
 class EventBuffer:

@@ -53,6 +53,31 @@ SALES_FINANCE = {
     "sales.saleschannel": VIEW,
     "sales.reservation": VIEW,
 }
+# --- integrations: platform connections and catalog sync --------------------------------
+# "sync" is the custom permission to start a sync ("Sync now").
+INTEGRATIONS_MANAGE = {
+    "integrations.connection": (*ALL, "sync"),
+    "integrations.fieldrule": ALL,
+    "integrations.listing": ("view", "change"),  # change: a listing's category
+    "integrations.externalproduct": VIEW,
+    "integrations.webhookdelivery": VIEW,
+    "integrations.syncrun": VIEW,
+    "integrations.connectionevent": VIEW,
+}
+INTEGRATIONS_CATALOG = {
+    "integrations.connection": ("view", "sync"),
+    "integrations.fieldrule": VIEW,
+    "integrations.listing": ("view", "change"),
+    "integrations.externalproduct": VIEW,
+    "integrations.webhookdelivery": VIEW,
+    "integrations.syncrun": VIEW,
+}
+INTEGRATIONS_REPORTS = {
+    "integrations.connection": VIEW,
+    "integrations.listing": VIEW,
+    "integrations.syncrun": VIEW,
+}
+# --- end integrations -------------------------------------------------------------------
 
 ROLES = {
     "Owner": {
@@ -71,6 +96,7 @@ ROLES = {
         "authtoken.tokenproxy": ALL,
         **UGC_MODERATION,
         **SALES_OWNER,
+        **INTEGRATIONS_MANAGE,  # integrations
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -83,6 +109,7 @@ ROLES = {
         "creators.creator": VIEW,
         "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
+        **INTEGRATIONS_CATALOG,  # integrations
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -98,6 +125,7 @@ ROLES = {
         **LINK_REPORTS,
         **UGC_REPORTS,
         **SALES_FINANCE,
+        **INTEGRATIONS_REPORTS,  # integrations
     },
 }
 

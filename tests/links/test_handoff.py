@@ -5,7 +5,8 @@ import threading
 import pytest
 import redis
 
-from core.event_buffer import PUSH_SCRIPT, connect
+from core.event_buffer import PUSH_SCRIPT
+from core.redis_client import connect
 from links import clicks
 from links.handoff import Handoff
 from links.models import ClickEvent

@@ -1,0 +1,65 @@
+"""Thin integration jobs: load by id, call the work in `sync.py` / `push.py`, retry with backoff.
+
+Periodic ones are scheduled in `config/celery.py`.
+"""
+
+from core.jobs import TRANSIENT_ERRORS, shoploop_task
+from integrations import push, sync
+from integrations.http import PlatformError
+
+
+@shoploop_task(name="integrations.sync_push", time_limit=30)
+def sync_push() -> int:
+    """Every few seconds: queue a push for each destination with listings due."""
+    ids = sync.connections_due()
+    for connection_id in ids:
+        connection_push.apply_async((connection_id,), expires=60)
+    return len(ids)
+
+
+@shoploop_task(name="integrations.connection_push", time_limit=180)
+def connection_push(connection_id: int) -> dict:
+    return push.connection_push(connection_id=connection_id).counts()
+
+
+@shoploop_task(name="integrations.sync_sweep", time_limit=600)
+def sync_sweep() -> int:
+    """Mark dirty what a lost signal missed, re-queue lost webhooks, prune old runs."""
+    for delivery_id in sync.webhooks_sweep():
+        shopify_webhook_apply.delay(delivery_id)
+    push.prune_runs()
+    return sync.listings_sweep()
+
+
+@shoploop_task(
+    name="integrations.shopify_import",
+    time_limit=3600,
+    autoretry_for=(*TRANSIENT_ERRORS, PlatformError),
+    max_retries=5,
+)
+def shopify_import(connection_id: int) -> None:
+    sync.shopify_import_run(connection_id=connection_id)
+
+
+@shoploop_task(
+    name="integrations.shopify_webhook_apply",
+    time_limit=120,
+    autoretry_for=(*TRANSIENT_ERRORS, PlatformError),
+)
+def shopify_webhook_apply(delivery_id: int) -> str:
+    return sync.shopify_webhook_apply(delivery_id=delivery_id)
+
+
+@shoploop_task(
+    name="integrations.shopify_register_webhooks",
+    time_limit=120,
+    autoretry_for=(*TRANSIENT_ERRORS, PlatformError),
+)
+def shopify_register_webhooks(connection_id: int) -> int:
+    return len(sync.shopify_register_webhooks(connection_id=connection_id))
+
+
+@shoploop_task(name="integrations.refresh_tokens", time_limit=300)
+def refresh_tokens() -> int:
+    """Refresh tokens before they expire; Meta's expired ones need reconnecting."""
+    return sync.tokens_refresh_due() + sync.meta_tokens_expired()

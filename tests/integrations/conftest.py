@@ -1,0 +1,81 @@
+"""Fixtures: the platforms' local servers, started per test, with the settings pointed at them;
+a console client in the Owner role; Redis keys of the buckets and locks emptied."""
+
+import os
+
+import pytest
+import redis
+
+from integrations import ratelimit
+from tests.integrations.helpers import SHOP, owner_client  # noqa: F401
+from testservers import google, meta, shopify, tiktok_shop_catalog
+
+
+@pytest.fixture(autouse=True)
+def _integrations_settings(settings):
+    settings.INTEGRATIONS_REDIS_URL = os.environ["REDIS_URL"]
+    settings.INTEGRATIONS_RETRY_BASE = 0.02
+    settings.INTEGRATIONS_RETRY_CAP = 0.2
+    settings.INTEGRATIONS_PUSH_TIME_BUDGET = 30.0
+    settings.INTEGRATIONS_RATE_LIMITS = {
+        "shopify": (100.0, 100),
+        "tiktok_shop": (200.0, 200),
+        "meta": (100.0, 100),
+        "google": (100.0, 100),
+    }
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    for prefix in (ratelimit.PREFIX, ratelimit.LOCK_PREFIX):
+        keys = list(client.scan_iter(f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+    ratelimit.reset_local()
+    yield
+
+
+@pytest.fixture
+def shopify_server(settings):
+    server = shopify.Server().start()
+    server.add_shop(SHOP, "Acme Outfitters")
+    settings.SHOPIFY_API_KEY = server.api_key
+    settings.SHOPIFY_API_SECRET = server.api_secret
+    settings.SHOPIFY_SHOP_URL = server.url + "/{shop}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tiktok_server(settings):
+    server = tiktok_shop_catalog.Server(
+        redirect_uri="https://shop.example.com/integrations/oauth/tiktok_shop/callback"
+    ).start()
+    settings.TIKTOK_SHOP_APP_KEY = server.app_key
+    settings.TIKTOK_SHOP_APP_SECRET = server.app_secret
+    settings.TIKTOK_SHOP_SERVICE_ID = server.service_id
+    settings.TIKTOK_SHOP_AUTHORIZE_URL = server.url + "/open/authorize"
+    settings.TIKTOK_SHOP_AUTH_URL = server.url
+    settings.TIKTOK_SHOP_API_URL = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def meta_server(settings):
+    server = meta.Server().start()
+    settings.META_APP_ID = server.app_id
+    settings.META_APP_SECRET = server.app_secret
+    settings.META_DIALOG_URL = server.url
+    settings.META_GRAPH_URL = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def google_server(settings):
+    server = google.Server().start()
+    settings.GOOGLE_CLIENT_ID = server.client_id
+    settings.GOOGLE_CLIENT_SECRET = server.client_secret
+    settings.GOOGLE_AUTHORIZE_URL = server.url + "/o/oauth2/v2/auth"
+    settings.GOOGLE_OAUTH_URL = server.url
+    settings.GOOGLE_MERCHANT_API_URL = server.url
+    yield server
+    server.stop()
