@@ -9,7 +9,9 @@
 - `shopify_oauth_valid`: the OAuth callback's `hmac` is the hex HMAC-SHA256 of the other
   query parameters, sorted, joined as `name=value` with `&`.
 
-Comparisons are constant-time.
+Comparisons are constant-time. The TikTok Shop request signature and the Shopify webhook
+digest are the sales providers' own (`sales/providers/`), used here for catalog calls and
+catalog webhooks: one implementation of each.
 """
 
 import base64
@@ -18,8 +20,8 @@ import hmac
 from collections.abc import Mapping
 
 from core.crypto import constant_time_equals
-
-TIKTOK_UNSIGNED = frozenset({"sign", "access_token"})
+from sales.providers import shopify as shopify_orders
+from sales.providers import tiktok_shop as tiktok_orders
 
 
 def tiktok_shop_sign(
@@ -29,17 +31,11 @@ def tiktok_shop_sign(
 
     `body` is the exact bytes sent (empty for GET and for multipart uploads).
     """
-    pieces = "".join(
-        f"{name}{params[name]}" for name in sorted(params) if name not in TIKTOK_UNSIGNED
-    )
-    if isinstance(body, bytes):
-        body = body.decode()
-    message = f"{app_secret}{path}{pieces}{body}{app_secret}"
-    return hmac.new(app_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return tiktok_orders.sign_request(app_secret, path, dict(params), body)
 
 
 def shopify_webhook_hmac(secret: str, body: bytes) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(shopify_orders.sign(secret, body)).decode()
 
 
 def shopify_webhook_valid(secret: str, body: bytes, header: str) -> bool:

@@ -42,7 +42,7 @@ ORDER_TOPICS = {
 REFUND_TOPICS = {"refunds/create"}
 
 
-def sign(secret: str, body: bytes) -> str:
+def sign(secret: str, body: bytes) -> bytes:
     return hmac.new(secret.encode(), body, hashlib.sha256).digest()
 
 
