@@ -17,6 +17,12 @@ from tests.links.test_destinations import HOSTILE
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def client(edge_client):
+    """Every request of this module goes through the WSGI application production serves."""
+    return edge_client
+
+
 def test_shopper_gets_a_302_with_tracking_merged_into_the_destination_query(client, link):
     response = human(client, "/p/hoodie")
     assert response.status_code == 302
