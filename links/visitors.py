@@ -91,8 +91,9 @@ def network_of(ip: str) -> str:
     if not ip:
         return ""
     address = ipaddress.ip_address(ip)
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    if address.version == 4:
+        return str(ipaddress.IPv4Network((int(address), 24), strict=False))
+    return str(ipaddress.IPv6Network((int(address), 48), strict=False))  # any %scope dropped
 
 
 _OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
