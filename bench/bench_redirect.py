@@ -233,6 +233,18 @@ def measured(path: str) -> dict:
     return run
 
 
+def worker_rss_kib() -> dict[int, int]:
+    """Resident memory of each live worker (VmRSS), to see whether workers grow under load."""
+    sizes = {}
+    for pid in worker_counts():
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        sizes[pid] = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
+    return sizes
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -257,9 +269,11 @@ def main():
         warm_clicks = ClickEvent.objects.filter(link=link).count()
         warm_served = served_redirects()
         workers = len(worker_counts())
+        rss_before = worker_rss_kib()
         for _ in range(ROUNDS):
             floors.append(measured("/bench/floor"))
             redirects.append(measured("/p/bench"))
+        rss_after = worker_rss_kib()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -301,6 +315,10 @@ def main():
         "drain_after_run_per_s": round(drained / drain_seconds) if drain_seconds else None,
         "workers": workers,
         "workers_restarted": restarted,
+        # Resident memory of the workers after the warm-up and after every round: the most
+        # any one grew, and the largest at the end (no max_requests recycling).
+        "rss_growth_kib": max(rss_after.get(pid, size) - size for pid, size in rss_before.items()),
+        "rss_max_kib": max(rss_after.values()),
         "worker_class": os.environ.get("BENCH_WORKER_CLASS") or "config",
         "edge": ENV["LINK_EDGE"],
         "connections": CONNECTIONS,
@@ -338,6 +356,10 @@ def main():
         f"PostgreSQL holds {recorded}: lost {figures['lost']}"
     )
     print(f"drain   : {figures['drain_per_s']} clicks/s (target >= 20000)")
+    print(
+        f"memory  : workers grew at most {figures['rss_growth_kib']} KiB over the rounds "
+        f"(largest {figures['rss_max_kib']} KiB)"
+    )
     print(f"load    : {load_before} before, {load_after} after (1, 5, 15 min)")
     ok = (
         figures["ratio"] >= 1.0 and figures["p99_ratio"] <= 1.0 and figures["lost"] == 0
