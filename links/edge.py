@@ -127,7 +127,11 @@ class LinkEdge:
             return None
         now = time.time()
         snapshot = snapshots.cached(match[1])
-        if snapshot is None or snapshot.get("missing") or redirect.state(snapshot, now) != "live":
+        if (
+            snapshot is None
+            or snapshot.get("missing")
+            or redirect.state(snapshot, now) != redirect.LIVE
+        ):
             return None
         try:
             request = WSGIRequest(dict(environ))  # Django's own request, on a copy
