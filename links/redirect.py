@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 from django.conf import settings
 from django.core import signing
 from django.http import HttpResponse, HttpResponseRedirect
+from django.utils.encoding import force_bytes
 from django.utils.http import http_date
 
 from links import clicks, routing
@@ -138,9 +139,9 @@ def attribution_value(snapshot: dict, click_id: str, product_id, now: float) -> 
 
 
 @lru_cache(maxsize=4)
-def _signing_key(secret: str) -> bytes:
+def _signing_key(secret) -> bytes:
     # django.utils.crypto.salted_hmac's derived key, for the attribution signer's salt.
-    return hashlib.sha256(f"{ATTRIBUTION_SALT}signer".encode() + secret.encode()).digest()
+    return hashlib.sha256(force_bytes(f"{ATTRIBUTION_SALT}signer") + force_bytes(secret)).digest()
 
 
 def sign(value: str) -> str:
