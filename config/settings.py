@@ -299,6 +299,11 @@ HEALTH_EXTRA_CHECKS = {
 # redirect writes them to the database itself (see links/handoff.py).
 CLICK_HANDOFF_MAX_QUEUE = env.int("CLICK_HANDOFF_MAX_QUEUE", default=50_000)
 CLICK_HANDOFF_LINGER = env.float("CLICK_HANDOFF_LINGER", default=0.005)
+# -- link edge (issue 11) ----------------------------------------------------------------
+# config/wsgi.py answers a shopper's /p/<code> before Django (links/edge.py); false: Django
+# answers every request.
+LINK_EDGE = env.bool("LINK_EDGE", default=True)
+# -- end link edge -------------------------------------------------------------------------
 
 # Link previews (previews app). The fetcher's own settings are read in previews/fetch.py.
 PREVIEW_USER_AGENT = env.str(

@@ -2,11 +2,14 @@
 link's own destination. Works on snapshots (plain dicts), never on the database."""
 
 import random
+import secrets
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 
 
+@lru_cache(maxsize=1024)
 def preferred_language(accept_language: str) -> str:
     """The most preferred language tag of an Accept-Language header, lower-cased."""
     best, best_q = "", -1.0
@@ -112,8 +115,42 @@ def with_params(destination: str, forwarded: list[tuple[str, str]], tracking) ->
 
 def tracking_params(snapshot: dict, click_id: str) -> list[tuple[str, str]]:
     """The parameters a link adds: extras, UTM, the affiliate code and the click id."""
-    params = list(snapshot["extra"].items()) + list(snapshot["utm"].items())
+    return [*_link_params(snapshot), (settings.CLICK_ID_PARAM, click_id)]
+
+
+def _link_params(snapshot: dict) -> tuple[tuple[str, str], ...]:
+    params = (*snapshot["extra"].items(), *snapshot["utm"].items())
     if snapshot["affiliate_code"]:
-        params.append((settings.AFFILIATE_PARAM, snapshot["affiliate_code"]))
-    params.append((settings.CLICK_ID_PARAM, click_id))
+        params += ((settings.AFFILIATE_PARAM, snapshot["affiliate_code"]),)
     return params
+
+
+# A value urlencode leaves as it is, and that no request can know: it stands for the click id
+# in a cached location, which is then cut around it.
+_CLICK_MARK = secrets.token_hex(16)
+_CACHED_QUERY_MAX = 512  # shoppers' queries longer than this are not cached
+
+
+def location(
+    destination: str, forwarded: list[tuple[str, str]], snapshot: dict, click_id: str
+) -> str:
+    """`with_params(destination, forwarded, tracking_params(snapshot, click_id))`, with the
+    work that does not depend on the click id done once per link and query."""
+    key = tuple(forwarded)
+    if sum(len(k) + len(v) for k, v in key) > _CACHED_QUERY_MAX:
+        return with_params(destination, forwarded, tracking_params(snapshot, click_id))
+    before, after = _location_around_click(
+        destination, key, _link_params(snapshot), settings.CLICK_ID_PARAM
+    )
+    if before is None:
+        return with_params(destination, forwarded, tracking_params(snapshot, click_id))
+    return before + click_id + after
+
+
+@lru_cache(maxsize=4096)
+def _location_around_click(destination, forwarded, link_params, click_param):
+    url = with_params(destination, forwarded, [*link_params, (click_param, _CLICK_MARK)])
+    if url.count(_CLICK_MARK) != 1:  # pragma: no cover - a request cannot know the mark
+        return None, None
+    before, _, after = url.partition(_CLICK_MARK)
+    return before, after

@@ -57,6 +57,28 @@ def get(code: str) -> dict | None:
     return None if snapshot.get("missing") else snapshot
 
 
+def cached(code: str) -> dict | None:
+    """The snapshot of `code` if this process or the shared cache has it, without ever
+    asking the database; None when neither has it (or the cache cannot be reached).
+
+    A cached unknown code comes back as a dict with "missing" set."""
+    now = time.monotonic()
+    lowered = code.lower()
+    hit = _local.get(lowered)
+    if hit and hit[0] > now:
+        return hit[1]
+    try:
+        snapshot = cache.get(_current_key(code))
+    except Exception:  # the cache is down: the caller takes the road that can build it
+        return None
+    if snapshot is not None:
+        with _local_lock:
+            if len(_local) >= LOCAL_MAX_ENTRIES:
+                _local.clear()
+            _local[lowered] = (now + settings.LINK_SNAPSHOT_LOCAL_TTL, snapshot)
+    return snapshot
+
+
 def _current_key(code: str) -> str:
     """The cache key of the snapshot of `code` at the current generations."""
     generations = cache.get_many([GLOBAL_GENERATION, _generation_key(code)])

@@ -7,23 +7,19 @@ It never waits on PostgreSQL.
 
 import logging
 import time
-from urllib.parse import quote, unquote, urlsplit
 
 import segno
-from django.conf import settings
-from django.core import signing
 from django.db import DatabaseError
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from links import clicks, routing, snapshots
-from links.models import UTM_FIELDS
-from links.visitors import classify, client_ip, network_of, visitor_hash
+from links import clicks, redirect, snapshots
+from links.redirect import NO_STORE
+from links.visitors import classify, visitor_hash  # noqa: F401 - visitor_hash: public here too
 
 logger = logging.getLogger(__name__)
-ATTRIBUTION_SALT = "shoploop.attribution"
-NO_STORE = "private, no-store"
 
 
 def _gone(request, snapshot=None):
@@ -51,25 +47,11 @@ def _not_found(request, message="This link does not exist."):
     return response
 
 
-def _country(request) -> str:
-    value = request.META.get(settings.COUNTRY_HEADER_META, "").strip().upper()
-    return value if len(value) == 2 and value.isalpha() and value.isascii() else ""
-
-
-def _referrer_host(request) -> str:
-    referrer = request.META.get("HTTP_REFERER", "")
-    try:
-        return (urlsplit(referrer).hostname or "")[:253]
-    except ValueError:
-        return ""
-
-
-def _absolute(request, url: str) -> str:
-    return request.build_absolute_uri(url) if url.startswith("/") else url
-
-
+@csrf_exempt  # it takes no form: any other method than GET and HEAD is a 405, not a 403
 @require_safe
 def short_link(request, code):
+    """The Django entry of the redirect. The link edge (links/edge.py) answers most shoppers'
+    GETs before Django and hands everything else here; both decide with links/redirect.py."""
     try:
         snapshot = snapshots.get(code)
     except DatabaseError:  # not cached anywhere, and PostgreSQL is down
@@ -77,120 +59,25 @@ def short_link(request, code):
         return _unavailable(request)
     if snapshot is None:
         return _not_found(request)
-    if not snapshot["active"]:
-        return _gone(request, snapshot)
     now = time.time()
-    if snapshot["starts_at"] and now < snapshot["starts_at"]:
+    state = redirect.state(snapshot, now)
+    if state == redirect.GONE:
+        return _gone(request, snapshot)
+    if state == redirect.NOT_YET:
         return _not_found(request, "This link is not live yet.")
-    if snapshot["expires_at"] and now >= snapshot["expires_at"]:
+    if state == redirect.EXPIRED:
         if snapshot["fallback_url"]:
-            return _redirect(snapshot["fallback_url"])
+            return redirect.redirect_response(snapshot["fallback_url"])
         return _gone(request, snapshot)
 
     user_agent = request.META.get("HTTP_USER_AGENT", "")[:512]
-    agent = classify(user_agent)
-    is_bot = agent.is_bot or request.method == "HEAD"
-    query = request.GET
-    country = _country(request)
-    arm_cookie = f"sl_ab_{snapshot['id']}"
-    destination, product_id, route, arm = routing.choose(
-        snapshot,
-        country=country,
-        language=routing.preferred_language(request.META.get("HTTP_ACCEPT_LANGUAGE", "")),
-        agent=agent,
-        query=query,
-        now=now,
-        sticky_arm=unquote(request.COOKIES.get(arm_cookie, "")),
+    visit = redirect.plan(
+        request, snapshot, agent=classify(user_agent), user_agent=user_agent, now=now
     )
-    click_id = clicks.new_click_id()
-    ip = client_ip(request)
-    clicks.record(
-        {
-            "click_id": click_id,
-            "link_id": snapshot["id"],
-            "creator_id": snapshot["creator_id"],
-            "product_id": product_id,
-            "ts": now,
-            "route": route,
-            "country": country,
-            "device_type": agent.device_type,
-            "os": agent.os,
-            "browser": agent.browser,
-            "in_app": agent.in_app,
-            "referrer_host": _referrer_host(request),
-            **{f: snapshot["utm"].get(f, "") for f in UTM_FIELDS},
-            "is_qr": query.get("qr") == "1",
-            "is_bot": is_bot,
-            "network": network_of(ip),
-            "visitor_hash": visitor_hash(ip, user_agent) if ip else "",
-        }
-    )
-    forwarded = [(k, v) for k, values in query.lists() if k != "qr" for v in values]
-    location = routing.with_params(
-        _absolute(request, destination), forwarded, routing.tracking_params(snapshot, click_id)
-    )
-    if is_bot:
-        return _unfurl(request, snapshot, location, product_id)
-
-    response = _redirect(location)
-    _set_attribution_cookie(request, response, snapshot, click_id, product_id)
-    if arm is not None:
-        response.set_cookie(
-            arm_cookie,
-            quote(arm["label"], safe=""),
-            max_age=settings.ATTRIBUTION_WINDOW_DAYS * 86400,
-            secure=request.is_secure(),
-            httponly=True,
-            samesite="Lax",
-        )
-    return response
-
-
-def _redirect(location: str) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(location)  # 302: a link's destination can change
-    response["Cache-Control"] = NO_STORE
-    return response
-
-
-def _set_attribution_cookie(request, response, snapshot, click_id, product_id) -> None:
-    """A signed, first-party cookie: click id, link, creator, product, source, time."""
-    fields = (
-        click_id, snapshot["code"], snapshot["creator_id"] or "", product_id or "",
-        snapshot["utm"].get("utm_source", ""), int(time.time()),
-    )  # fmt: skip
-    value = _attribution_signer.sign("|".join(quote(str(f), safe="") for f in fields))
-    response.set_cookie(
-        settings.ATTRIBUTION_COOKIE_NAME,
-        value,
-        max_age=settings.ATTRIBUTION_WINDOW_DAYS * 86400,
-        secure=request.is_secure(),
-        httponly=True,
-        samesite="Lax",
-    )
-
-
-ATTRIBUTION_FIELDS = ("click", "link", "creator", "product", "source", "at")
-_attribution_signer = signing.Signer(salt=ATTRIBUTION_SALT)
-
-
-def read_attribution_cookie(request) -> dict | None:
-    """The attribution a shopper carries, if its signature holds and it is in the window."""
-    raw = request.COOKIES.get(settings.ATTRIBUTION_COOKIE_NAME)
-    if not raw:
-        return None
-    try:
-        parts = [unquote(p) for p in _attribution_signer.unsign(raw).split("|")]
-    except signing.BadSignature:
-        return None
-    if len(parts) != len(ATTRIBUTION_FIELDS):
-        return None
-    value = dict(zip(ATTRIBUTION_FIELDS, parts, strict=True))
-    value["creator"] = int(value["creator"]) if value["creator"] else None
-    value["product"] = int(value["product"]) if value["product"] else None
-    value["at"] = int(value["at"])
-    if time.time() - value["at"] > settings.ATTRIBUTION_WINDOW_DAYS * 86400:
-        return None
-    return value
+    clicks.record(visit.click)
+    if visit.is_bot:
+        return _unfurl(request, snapshot, visit.location, visit.product_id)
+    return redirect.visit_response(request, visit)
 
 
 def _unfurl(request, snapshot, location, product_id):

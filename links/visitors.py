@@ -9,7 +9,9 @@ cached per user-agent string: a viral link sees the same few thousand strings ag
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -67,21 +69,21 @@ def classify(user_agent: str) -> Agent:
     return Agent(False, device_type, os_family[:40], os_group, browser[:60], in_app)
 
 
+def _candidate_ip(request) -> str:
+    header = settings.CLIENT_IP_HEADER
+    addresses = [a.strip() for a in request.META.get(header, "").split(",")] if header else []
+    hops = settings.CLIENT_IP_HOPS
+    candidate = addresses[-hops] if len(addresses) >= hops else ""
+    return candidate or request.META.get("REMOTE_ADDR", "")
+
+
 def client_ip(request) -> str:
     """The visitor's IP: from the header the edge sets (CLIENT_IP_HEADER), else the socket.
 
     In a list such as X-Forwarded-For only the address CLIENT_IP_HOPS from the right is
     trusted: it was appended by our own proxy; addresses to its left are the client's word.
     """
-    header = settings.CLIENT_IP_HEADER
-    addresses = [a.strip() for a in request.META.get(header, "").split(",")] if header else []
-    hops = settings.CLIENT_IP_HOPS
-    candidate = addresses[-hops] if len(addresses) >= hops else ""
-    candidate = candidate or request.META.get("REMOTE_ADDR", "")
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return ""
+    return client_address(request)[0]
 
 
 def network_of(ip: str) -> str:
@@ -89,8 +91,31 @@ def network_of(ip: str) -> str:
     if not ip:
         return ""
     address = ipaddress.ip_address(ip)
-    prefix = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+    if address.version == 4:
+        return str(ipaddress.IPv4Network((int(address), 24), strict=False))
+    return str(ipaddress.IPv6Network((int(address), 48), strict=False))  # any %scope dropped
+
+
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# An IPv4 address already in the one form ipaddress would print (no leading zeros).
+_CANONICAL_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
+
+
+def client_address(request) -> tuple[str, str]:
+    """(IP, its network) as `client_ip` and `network_of` give them; ("", "") if unknown.
+
+    The common case, a canonical IPv4 address, is read without the ipaddress module, which
+    costs more than the rest of the click put together.
+    """
+    candidate = _candidate_ip(request)
+    match = _CANONICAL_V4.fullmatch(candidate)
+    if match is not None:
+        return candidate, f"{match[1]}.{match[2]}.{match[3]}.0/24"
+    try:
+        ip = str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return "", ""
+    return ip, network_of(ip)
 
 
 _day_keys: dict[str, bytes] = {}
@@ -113,9 +138,31 @@ def day_key(day: str) -> bytes | None:
     return key
 
 
-def visitor_hash(ip: str, user_agent: str, *, now: datetime | None = None) -> str:
-    """A keyed hash of who is visiting; the key changes every day (UTC). Empty if unknown."""
-    key = day_key((now or datetime.now(UTC)).strftime("%Y-%m-%d"))
+_day_names: tuple[int, str] = (-1, "")
+
+
+def _day_name(at: float) -> str:
+    """`at` (a Unix time) as its UTC day, `YYYY-MM-DD`; formatted once a day."""
+    global _day_names
+    number = int(at // 86400)
+    cached = _day_names
+    if cached[0] != number:
+        cached = _day_names = (number, datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d"))
+    return cached[1]
+
+
+def visitor_hash(
+    ip: str, user_agent: str, *, now: datetime | None = None, at: float | None = None
+) -> str:
+    """A keyed hash of who is visiting; the key changes every day (UTC). Empty if unknown.
+
+    `now` (a datetime) or `at` (a Unix time) says when; by default, now.
+    """
+    if now is not None:
+        day = now.astimezone(UTC).strftime("%Y-%m-%d")
+    else:
+        day = _day_name(time.time() if at is None else at)
+    key = day_key(day)
     if key is None or not ip:
         return ""
     return hmac.new(key, f"{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from core.absolute_urls import absolute_url
 from core.errors import ApplicationError, error_response
 from core.money import format_money, quantize
-from links.views import read_attribution_cookie
+from links.redirect import read_attribution_cookie
 from sales import services
 from sales.models import Order, Reservation
 

@@ -22,6 +22,15 @@ def clean_buffers(redis_client):
 
 
 @pytest.fixture
+def edge_client():
+    """A client whose requests go through config.wsgi.application, the callable gunicorn
+    serves: the link edge answers shoppers' redirects, Django the rest."""
+    from tests.wsgi_client import WSGIClient
+
+    return WSGIClient()
+
+
+@pytest.fixture
 def allowed_domain(db):
     return AllowedDomainFactory(domain="shop.example.com")
 

@@ -13,6 +13,12 @@ from links.models import ClickEvent, LinkDailyStats
 from tests.links.helpers import ANDROID_CHROME, MOBILE_SAFARI, TIKTOK_IOS, drain_all, human
 
 
+@pytest.fixture
+def client(edge_client):
+    """Every request of this module goes through the WSGI application production serves."""
+    return edge_client
+
+
 def buffered() -> int:
     """Clicks waiting in the Redis buffer, once this process has handed over its own."""
     assert clicks.flush()

@@ -13,6 +13,12 @@ from links.models import ClickEvent
 from tests.links.helpers import drain_all, human
 
 
+@pytest.fixture
+def client(edge_client):
+    """Every request of this module goes through the WSGI application production serves."""
+    return edge_client
+
+
 class FlakyRedis:
     def __init__(self, failures: int):
         self.failures = failures

@@ -10,11 +10,17 @@ from django.utils import timezone
 
 from links import services
 from links.models import ClickEvent
-from links.views import read_attribution_cookie
+from links.redirect import read_attribution_cookie
 from tests.links.helpers import MOBILE_SAFARI, drain_all, human, query_of
 from tests.links.test_destinations import HOSTILE
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client(edge_client):
+    """Every request of this module goes through the WSGI application production serves."""
+    return edge_client
 
 
 def test_shopper_gets_a_302_with_tracking_merged_into_the_destination_query(client, link):

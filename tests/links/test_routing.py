@@ -24,6 +24,13 @@ from tests.links.helpers import (
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture
+def client(edge_client):
+    """Every request of this module goes through the WSGI application production serves."""
+    return edge_client
+
+
 SHOP = "https://shop.example.com"
 
 

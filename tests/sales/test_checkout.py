@@ -10,7 +10,7 @@ from bs4 import BeautifulSoup
 from django.core import signing
 
 from catalog.models import Variant
-from links.views import ATTRIBUTION_SALT
+from links.redirect import ATTRIBUTION_SALT
 from sales.models import Order, Reservation, WebhookDelivery
 from tests.catalog.factories import ProductFactory, VariantFactory
 from tests.sales.factories import SalesChannelFactory
