@@ -95,7 +95,7 @@ def rulesets_in_force(*, group_id: int, creator_id: int | None, at: datetime) ->
                 creator_id=creator,
                 status=RuleSet.Status.PUBLISHED,
                 effective_at__lte=at,
-            )  # fmt: skip
+            )
             .order_by("-effective_at", "-version")
             .values_list("pk", flat=True)
             .first()
@@ -149,16 +149,20 @@ class _Rule:
 
     def snapshot(self, program_currency: str) -> dict:
         return {
-            "ruleset_id": self.ruleset_id, "version": self.version, "rule_id": self.pk,
-            "position": self.position, "name": self.name, "kind": self.kind,
+            "ruleset_id": self.ruleset_id,
+            "version": self.version,
+            "rule_id": self.pk,
+            "position": self.position,
+            "name": self.name,
+            "kind": self.kind,
             "percent": str(self.percent) if self.percent is not None else None,
             "flat_amount": str(self.flat_amount) if self.flat_amount is not None else None,
             "cap": str(self.cap) if self.cap is not None else None,
             "currency": program_currency,
             "description": f"{self.amount_text(program_currency)} under rule {self.position}"
-                           f"{f' ({self.name})' if self.name else ''} of {self.ruleset_label} "
-                           f"v{self.version}",
-        }  # fmt: skip
+            f"{f' ({self.name})' if self.name else ''} of {self.ruleset_label} "
+            f"v{self.version}",
+        }
 
 
 @functools.lru_cache(maxsize=512)
@@ -204,7 +208,7 @@ def _load(ruleset: RuleSet) -> tuple[_Rule, ...]:
                 percent=rule.percent,
                 flat_amount=rule.flat_amount,
                 cap=rule.cap,
-            )  # fmt: skip
+            )
         )
     return tuple(rules)
 
@@ -258,8 +262,9 @@ def bases(facts: OrderFacts, program: Program) -> list[Decimal]:
     """Each line's commission base (exact, before rounding)."""
     gross = [line.unit_price * line.quantity for line in facts.lines]
     paid = [g - line.discount for g, line in zip(gross, facts.lines, strict=True)]
-    order_discount = max(ZERO, (facts.discounts or ZERO) - sum((x.discount for x in facts.lines),
-                                                                ZERO))  # fmt: skip
+    order_discount = max(
+        ZERO, (facts.discounts or ZERO) - sum((x.discount for x in facts.lines), ZERO)
+    )
     discount_share = _shares(order_discount, paid)
     line_tax = [line.tax for line in facts.lines]
     if not any(line_tax) and facts.tax:
@@ -309,9 +314,13 @@ def compute(facts: OrderFacts, program: Program, ruleset_ids: list[int]) -> Resu
             if rule.pk in per_order_done:
                 continue
             per_order_done.add(rule.pk)
-            earned = Earned(None, quantize(sum(line_bases, ZERO), currency),
-                            quantize(rule.flat_amount, currency), rule.snapshot(program.currency),
-                            "the order")  # fmt: skip
+            earned = Earned(
+                None,
+                quantize(sum(line_bases, ZERO), currency),
+                quantize(rule.flat_amount, currency),
+                rule.snapshot(program.currency),
+                "the order",
+            )
             by_rule.setdefault(rule.pk, []).append(earned)
             continue
         earned = Earned(line.line_id, base, amount, rule.snapshot(program.currency), line.title)
@@ -345,8 +354,10 @@ def preview_sentence(*, facts: OrderFacts, program: Program, ruleset_ids: list[i
     if not result.earned:
         return f"An order of {items} for {who}{where} would earn nothing: no rule matches."
     positions = sorted({e.rule["position"] for e in result.earned})
-    under = "rule " + ", ".join(str(p) for p in positions) if len(positions) == 1 else (
-        "rules " + ", ".join(str(p) for p in positions)
-    )  # fmt: skip
+    under = (
+        "rule " + ", ".join(str(p) for p in positions)
+        if len(positions) == 1
+        else ("rules " + ", ".join(str(p) for p in positions))
+    )
     money = format_money(result.total, facts.currency)
     return f"An order of {items} for {who}{where} would earn {money} under {under}."

@@ -62,9 +62,11 @@ class Program(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     description = models.TextField(blank=True)
     currency = models.CharField(
-        max_length=3, choices=CURRENCY_CHOICES, default="USD",
+        max_length=3,
+        choices=CURRENCY_CHOICES,
+        default="USD",
         help_text="The currency of flat amounts and order-value conditions in its rules.",
-    )  # fmt: skip
+    )
     active = models.BooleanField(default=True)
     is_default = models.BooleanField(
         default=False,
@@ -73,9 +75,10 @@ class Program(models.Model):
     # The attribution policy (versioned: each change bumps policy_version, audited).
     touch = models.CharField(max_length=5, choices=Touch.choices, default=Touch.LAST)
     window_days = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1)],
+        default=30,
+        validators=[MinValueValidator(1)],
         help_text="Clicks older than this before the order do not count.",
-    )  # fmt: skip
+    )
     lifetime_lock = models.BooleanField(
         default=False,
         help_text="A customer stays with the creator who first brought them.",
@@ -99,7 +102,7 @@ class Program(models.Model):
                 condition=Q(is_default=True),
                 name="creators_program_one_default",
                 violation_error_message="Another program is already the default.",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self):
@@ -108,10 +111,13 @@ class Program(models.Model):
     def policy(self) -> dict:
         """The policy a decision freezes."""
         return {
-            "program": self.pk, "version": self.policy_version, "touch": self.touch,
-            "window_days": self.window_days, "lifetime_lock": self.lifetime_lock,
+            "program": self.pk,
+            "version": self.policy_version,
+            "touch": self.touch,
+            "window_days": self.window_days,
+            "lifetime_lock": self.lifetime_lock,
             "precedence": ["lifetime_lock", "code", "order_click", "cookie_click", "content"],
-        }  # fmt: skip
+        }
 
     def current_terms(self):
         return self.terms.filter(published_at__isnull=False).order_by("-version").first()
@@ -182,9 +188,10 @@ class CreatorGroup(models.Model):
         default=30, help_text="Days a commission is held (from delivery, fulfilment or payment)."
     )
     minimum_payout = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text='Smallest payout per currency, e.g. {"USD": "50.00", "JPY": "5000"}.',
-    )  # fmt: skip
+    )
     position = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -238,7 +245,7 @@ class GroupMembership(models.Model):
                 condition=Q(status="active"),
                 name="creators_membership_one_per_program",
                 violation_error_message="The creator is already in a group of this program.",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self):
@@ -278,9 +285,13 @@ class RuleSet(models.Model):
 
     group = models.ForeignKey(CreatorGroup, on_delete=models.CASCADE, related_name="rulesets")
     creator = models.ForeignKey(
-        "creators.Creator", null=True, blank=True, on_delete=models.CASCADE,
-        related_name="rule_overrides", help_text="Set for a creator's personal override.",
-    )  # fmt: skip
+        "creators.Creator",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rule_overrides",
+        help_text="Set for a creator's personal override.",
+    )
     version = models.PositiveIntegerField()
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True
@@ -288,9 +299,10 @@ class RuleSet(models.Model):
     note = models.CharField(max_length=300, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     effective_at = models.DateTimeField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="When it applies: at once for raises, after the notice for a decrease.",
-    )  # fmt: skip
+    )
     lowers = models.BooleanField(
         default=False, help_text="It lowers or removes something: the notice period applies."
     )
@@ -306,18 +318,18 @@ class RuleSet(models.Model):
                 fields=["group", "version"],
                 condition=Q(creator__isnull=True),
                 name="creators_ruleset_group_version",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
                 fields=["group", "creator", "version"],
                 condition=Q(creator__isnull=False),
                 name="creators_ruleset_override_version",
-            ),  # fmt: skip
+            ),
             models.UniqueConstraint(
                 fields=["group"],
                 condition=Q(status="draft", creator__isnull=True),
                 name="creators_ruleset_one_group_draft",
                 violation_error_message="This group already has a draft; edit that one.",
-            ),  # fmt: skip
+            ),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(effective_at__isnull=False),
                 name="creators_ruleset_published_has_effective_at",
@@ -328,7 +340,7 @@ class RuleSet(models.Model):
                 fields=["group", "creator", "effective_at"],
                 condition=Q(status="published"),
                 name="creators_ruleset_in_force",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self):
@@ -385,7 +397,7 @@ class CommissionRule(models.Model):
                 | (~Q(kind="percent") & Q(flat_amount__isnull=False) & Q(flat_amount__gte=0)),
                 name="creators_rule_amount_fits_kind",
                 violation_error_message="A percentage rule needs 0–100 %; a flat rule an amount.",
-            ),  # fmt: skip
+            ),
             models.CheckConstraint(
                 condition=Q(cap__isnull=True) | Q(cap__gte=0), name="creators_rule_cap_gte_0"
             ),
@@ -449,7 +461,7 @@ class DiscountCode(models.Model):
                 Lower("code"),
                 name="creators_discountcode_ci_unique",
                 violation_error_message="This discount code is taken (codes ignore case).",
-            ),  # fmt: skip
+            ),
         ]
 
     def __str__(self):
