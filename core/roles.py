@@ -54,6 +54,45 @@ SALES_FINANCE = {
     "sales.reservation": VIEW,
 }
 
+# --- attribution (issue 13): programs, rules and codes; decisions; fraud review; outbox ---
+PROGRAMS_OWNER = {
+    "creators.program": ALL,
+    "creators.programterms": ALL,
+    "creators.programpolicychange": VIEW,
+    "creators.creatorgroup": ALL,
+    "creators.groupmembership": ALL,
+    "creators.productcollection": ALL,
+    "creators.ruleset": ALL,
+    "creators.commissionrule": ALL,
+    "creators.discountcode": ALL,
+    "creators.creatorfingerprint": ALL,
+    "attribution.attribution": ("view", "change"),  # change = re-run the decision
+    "attribution.attributionrevision": VIEW,
+    "attribution.fraudsignal": VIEW,
+    "attribution.heldcommission": ("view", "change"),  # change = approve, reduce, reject
+    "attribution.conversiondestination": ALL,
+    "attribution.conversionevent": ("view", "change"),  # change = retry
+}
+PROGRAMS_VIEW = {
+    "creators.program": VIEW,
+    "creators.programterms": VIEW,
+    "creators.creatorgroup": VIEW,
+    "creators.groupmembership": VIEW,
+    "creators.productcollection": VIEW,
+    "creators.ruleset": VIEW,
+    "creators.commissionrule": VIEW,
+    "creators.discountcode": VIEW,
+}
+ATTRIBUTION_FINANCE = {
+    **PROGRAMS_VIEW,
+    "attribution.attribution": VIEW,
+    "attribution.attributionrevision": VIEW,
+    "attribution.fraudsignal": VIEW,
+    "attribution.heldcommission": ("view", "change"),
+    "attribution.conversionevent": VIEW,
+}
+# --- end attribution ---
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -71,6 +110,7 @@ ROLES = {
         "authtoken.tokenproxy": ALL,
         **UGC_MODERATION,
         **SALES_OWNER,
+        **PROGRAMS_OWNER,  # attribution (issue 13)
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -83,6 +123,7 @@ ROLES = {
         "creators.creator": VIEW,
         "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
+        **PROGRAMS_VIEW,  # attribution (issue 13)
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -98,6 +139,7 @@ ROLES = {
         **LINK_REPORTS,
         **UGC_REPORTS,
         **SALES_FINANCE,
+        **ATTRIBUTION_FINANCE,  # attribution (issue 13)
     },
 }
 
