@@ -312,7 +312,7 @@ class RuleSet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["group", "creator", "-version"]
+        ordering = ["group_id", "creator_id", "-version"]
         constraints = [
             models.UniqueConstraint(
                 fields=["group", "version"],

@@ -74,7 +74,7 @@ def _save(instance, **clean_kwargs):
 
 
 def _get(model, pk, what: str):
-    found = model.objects.select_for_update().filter(pk=pk).first()
+    found = model.objects.select_for_update().filter(pk=pk).order_by().first()
     if found is None:
         raise ApplicationError(f"{what} #{pk} does not exist.", code="not_found")
     return found

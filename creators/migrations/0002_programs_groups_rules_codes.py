@@ -119,7 +119,7 @@ class Migration(migrations.Migration):
                 ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'ordering': ['group', 'creator', '-version'],
+                'ordering': ['group_id', 'creator_id', '-version'],
             },
         ),
         migrations.CreateModel(
