@@ -73,11 +73,17 @@ def test_a_partial_refund_takes_back_pro_rata_at_the_frozen_rate():
     attribution_decide(order_id=order.pk)
     # The rate is raised afterwards: the order keeps the rate it earned at.
     publish(group, [{"kind": "percent", "percent": Decimal("20")}])
-    refund = Refund.objects.create(order=order, channel=order.channel, external_id="re-1",
-                                   currency="KWD", total=Decimal("5.000"))
+    refund = Refund.objects.create(
+        order=order,
+        channel=order.channel,
+        external_id="re-1",
+        currency="KWD",
+        total=Decimal("5.000"),
+    )
     line_b = order.lines.get(sku="B")
-    RefundLine.objects.create(refund=refund, line=line_b, sku="B", quantity=1,
-                              amount=Decimal("5.000"))
+    RefundLine.objects.create(
+        refund=refund, line=line_b, sku="B", quantity=1, amount=Decimal("5.000")
+    )
     from sales import commissions
 
     assert commissions.commissions_reverse_for_refund(refund_id=refund.pk) == 500
@@ -93,22 +99,39 @@ def test_rules_match_product_collection_customer_country_and_value_first_match_w
     hoodie = ProductFactory(title="Cloud Knit Hoodie")
     serum = ProductFactory(title="Glow Serum", brand="Lumen Lab")
     lumen = creator_services.collection_create(name="Lumen", slug="lumen", brands="Lumen Lab")
-    publish(group, [
-        {"kind": "percent", "percent": Decimal("30"), "customer": "new",
-         "product_ids": [hoodie.pk]},
-        {"kind": "percent", "percent": Decimal("20"), "collection_ids": [lumen.pk],
-         "countries": "DE, AT"},
-        {"kind": "flat_unit", "flat_amount": Decimal("1.50"), "min_order_value": Decimal("50")},
-        {"kind": "percent", "percent": Decimal("5")},
-    ], now=timezone.now() - timedelta(days=1))
+    publish(
+        group,
+        [
+            {
+                "kind": "percent",
+                "percent": Decimal("30"),
+                "customer": "new",
+                "product_ids": [hoodie.pk],
+            },
+            {
+                "kind": "percent",
+                "percent": Decimal("20"),
+                "collection_ids": [lumen.pk],
+                "countries": "DE, AT",
+            },
+            {"kind": "flat_unit", "flat_amount": Decimal("1.50"), "min_order_value": Decimal("50")},
+            {"kind": "percent", "percent": Decimal("5")},
+        ],
+        now=timezone.now() - timedelta(days=1),
+    )
     creator_services.membership_set(creator_id=maya.pk, group_id=group.pk)
     products = {"H": hoodie, "S": serum}
     # A returning customer in DE: the hoodie skips rule 1 (new only) and takes rule 3 (order
     # over 50 EUR: 1.50 per unit); the serum takes rule 2 (its brand's collection, in DE).
-    make_order(email_hash="r" * 64, currency="EUR",
-               placed_at=timezone.now() - timedelta(days=30))
-    order = credit(maya, lines=[("H", 2, "59.00"), ("S", 1, "24.99")], currency="EUR",
-                   country="DE", email_hash="r" * 64, products=products)
+    make_order(email_hash="r" * 64, currency="EUR", placed_at=timezone.now() - timedelta(days=30))
+    order = credit(
+        maya,
+        lines=[("H", 2, "59.00"), ("S", 1, "24.99")],
+        currency="EUR",
+        country="DE",
+        email_hash="r" * 64,
+        products=products,
+    )
     attribution = attribution_decide(order_id=order.pk)
     by_sku = {c.line.sku: c for c in Commission.objects.filter(order=order)}
     assert (by_sku["H"].amount, by_sku["H"].rule["position"]) == (300, 3)
@@ -121,8 +144,11 @@ def test_a_flat_amount_per_order_is_earned_once_and_a_cap_is_split_back_over_lin
     maya = CreatorFactory(handle="maya")
     program = ProgramFactory(currency="USD")
     group = GroupFactory(program=program)
-    publish(group, [{"kind": "percent", "percent": Decimal("50"), "cap": Decimal("10.00")}],
-            now=timezone.now() - timedelta(days=1))
+    publish(
+        group,
+        [{"kind": "percent", "percent": Decimal("50"), "cap": Decimal("10.00")}],
+        now=timezone.now() - timedelta(days=1),
+    )
     creator_services.membership_set(creator_id=maya.pk, group_id=group.pk)
     order = credit(maya, lines=[("A", 1, "30.00"), ("B", 1, "10.00")])
     assert attribution_decide(order_id=order.pk).commission_total == 1000
@@ -131,8 +157,11 @@ def test_a_flat_amount_per_order_is_earned_once_and_a_cap_is_split_back_over_lin
 
     leo = CreatorFactory(handle="leo")
     flat_group = GroupFactory(program=program)
-    publish(flat_group, [{"kind": "flat_order", "flat_amount": Decimal("4.00")}],
-            now=timezone.now() - timedelta(days=1))
+    publish(
+        flat_group,
+        [{"kind": "flat_order", "flat_amount": Decimal("4.00")}],
+        now=timezone.now() - timedelta(days=1),
+    )
     creator_services.membership_set(creator_id=leo.pk, group_id=flat_group.pk)
     order = credit(leo, lines=[("A", 1, "30.00"), ("B", 2, "10.00")])
     attribution_decide(order_id=order.pk)
@@ -144,8 +173,11 @@ def test_flat_amounts_never_convert_currencies():
     maya = CreatorFactory(handle="maya")
     program = ProgramFactory(currency="USD")
     group = GroupFactory(program=program)
-    publish(group, [{"kind": "flat_unit", "flat_amount": Decimal("2.00")}],
-            now=timezone.now() - timedelta(days=1))
+    publish(
+        group,
+        [{"kind": "flat_unit", "flat_amount": Decimal("2.00")}],
+        now=timezone.now() - timedelta(days=1),
+    )
     creator_services.membership_set(creator_id=maya.pk, group_id=group.pk)
     order = credit(maya, lines=[("A", 1, "1000")], currency="JPY")
     attribution = attribution_decide(order_id=order.pk)
@@ -168,16 +200,21 @@ def test_an_order_placed_before_a_rate_cut_earns_the_old_rate_and_a_raise_applie
         order.save()
     assert attribution_decide(order_id=before_notice.pk).commission_total == 1000
     assert attribution_decide(order_id=after_notice.pk).commission_total == 500
-    raise_ = publish(group, [{"kind": "percent", "percent": Decimal("15")}],
-                     now=now + timedelta(days=40))
+    raise_ = publish(
+        group, [{"kind": "percent", "percent": Decimal("15")}], now=now + timedelta(days=40)
+    )
     assert not raise_.lowers and raise_.effective_at == now + timedelta(days=40)
 
 
 def test_a_creators_override_comes_before_the_group_rules():
     maya, leo = CreatorFactory(handle="maya"), CreatorFactory(handle="leo")
     program, group = program_with("10", creators=[maya, leo])
-    publish(group, [{"kind": "percent", "percent": Decimal("25")}], creator=maya,
-            now=timezone.now() - timedelta(days=1))
+    publish(
+        group,
+        [{"kind": "percent", "percent": Decimal("25")}],
+        creator=maya,
+        now=timezone.now() - timedelta(days=1),
+    )
     for creator, expected in ((maya, 2500), (leo, 1000)):
         order = credit(creator, lines=[("A", 1, "100.00")])
         assert attribution_decide(order_id=order.pk).commission_total == expected
@@ -197,8 +234,9 @@ def test_published_versions_never_change_and_bad_rules_say_why():
         creator_services.rule_save(ruleset_id=draft.pk, kind="percent", percent=Decimal(120))
     assert "percent" in exc.value.fields
     with pytest.raises(ApplicationError) as exc:
-        creator_services.rule_save(ruleset_id=draft.pk, kind="percent", percent=Decimal(5),
-                                   countries="Germany")
+        creator_services.rule_save(
+            ruleset_id=draft.pk, kind="percent", percent=Decimal(5), countries="Germany"
+        )
     assert "countries" in exc.value.fields
     assert draft.rules.count() == 1
 
@@ -207,9 +245,19 @@ def test_the_preview_sentence():
     program, group = program_with("10", currency="EUR")
     hoodie = ProductFactory(title="Cloud Knit Hoodie")
     facts = rules.OrderFacts(
-        currency="EUR", placed_at=timezone.now(), country="de", returning=True,
-        lines=[rules.LineFacts(line_id=None, product_id=hoodie.pk, title=hoodie.title,
-                               quantity=2, unit_price=Decimal("42.00"))],
+        currency="EUR",
+        placed_at=timezone.now(),
+        country="de",
+        returning=True,
+        lines=[
+            rules.LineFacts(
+                line_id=None,
+                product_id=hoodie.pk,
+                title=hoodie.title,
+                quantity=2,
+                unit_price=Decimal("42.00"),
+            )
+        ],
     )
     ids = rules.rulesets_in_force(group_id=group.pk, creator_id=None, at=timezone.now())
     assert rules.preview_sentence(facts=facts, program=program, ruleset_ids=ids) == (
@@ -221,12 +269,23 @@ def test_the_preview_sentence():
 def test_the_base_leaves_out_tax_shipping_and_discounts_as_the_program_says():
     program = ProgramFactory()
     facts = rules.OrderFacts(
-        currency="USD", placed_at=timezone.now(), subtotal=Decimal("120.00"),
-        discounts=Decimal("30.00"), shipping=Decimal("10.00"), tax=Decimal("20.00"),
+        currency="USD",
+        placed_at=timezone.now(),
+        subtotal=Decimal("120.00"),
+        discounts=Decimal("30.00"),
+        shipping=Decimal("10.00"),
+        tax=Decimal("20.00"),
         total=Decimal("100.00"),  # tax included in prices: 120 - 30 + 10
         lines=[
-            rules.LineFacts(None, None, "A", 1, Decimal("80.00"), discount=Decimal("10.00"),
-                            tax=Decimal("12.00")),
+            rules.LineFacts(
+                None,
+                None,
+                "A",
+                1,
+                Decimal("80.00"),
+                discount=Decimal("10.00"),
+                tax=Decimal("12.00"),
+            ),
             rules.LineFacts(None, None, "B", 1, Decimal("40.00"), tax=Decimal("8.00")),
         ],
     )
