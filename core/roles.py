@@ -66,7 +66,7 @@ PROGRAMS_OWNER = {
     "creators.commissionrule": ALL,
     "creators.discountcode": ALL,
     "creators.creatorfingerprint": ALL,
-    "attribution.attribution": ("view", "change"),  # change = re-run the decision
+    "attribution.attribution": ("view", "add", "change"),  # add, change = (re)decide
     "attribution.attributionrevision": VIEW,
     "attribution.fraudsignal": VIEW,
     "attribution.heldcommission": ("view", "change"),  # change = approve, reduce, reject

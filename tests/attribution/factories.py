@@ -117,7 +117,7 @@ def make_order(
         customer_email_hash=email_hash,
         **fields,
     )
-    for i, (sku, quantity, price) in enumerate(lines):
+    for sku, quantity, price in lines:
         product = (products or {}).get(sku)
         OrderLine.objects.create(
             order=order,
