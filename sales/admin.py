@@ -330,6 +330,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return [*self.extra_inlines, *self.inlines]
+
     fieldsets = [
         (None, {"fields": ["oversold_notice", "channel", "external_id", "name", "status",
                            "placed_at", "paid_at", "cancelled_at", "fulfilled_at",
