@@ -60,4 +60,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/10"),  # keeps forged or broken deliveries bounded
     },
     # --- end sales ---
+    # --- attribution (issue 13) ---
+    "attribution-conversions-sweep": {
+        "task": "attribution.conversions_sweep",
+        "schedule": crontab(minute="*/5"),  # conversions a lost message left pending
+    },
+    # --- end attribution ---
 }
