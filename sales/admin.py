@@ -329,7 +329,7 @@ class OrderAdmin(admin.ModelAdmin):
     actions = ["remap_lines", "settle_stock"]
 
     def get_inlines(self, request, obj):
-        return [*self.extra_inlines, *self.inlines]
+        return [*self.inlines, *self.extra_inlines]
 
     fieldsets = [
         (None, {"fields": ["oversold_notice", "channel", "external_id", "name", "status",
