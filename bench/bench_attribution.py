@@ -204,13 +204,14 @@ def generate(rng: random.Random) -> dict:
                         now,
                     )
                 )
+        cursor.execute("SELECT id, total FROM sales_order ORDER BY id")
+        totals = cursor.fetchall()
         with cursor.connection.cursor().copy(
             "COPY sales_orderline (order_id, external_id, sku, product_id, title, quantity, "
             "unit_price, discount, tax, total, stock_committed, stock_shipped, shortfall) "
             "FROM STDIN"
         ) as copy:
-            cursor.execute("SELECT id, total FROM sales_order ORDER BY id")
-            for order_id, total in cursor.fetchall():
+            for order_id, total in totals:
                 copy.write_row(
                     (
                         order_id,
