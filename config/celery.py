@@ -75,4 +75,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/10"),
     },
     # --- end integrations ---------------------------------------------------------------
+    # --- attribution (issue 13) ---
+    "attribution-conversions-sweep": {
+        "task": "attribution.conversions_sweep",
+        "schedule": crontab(minute="*/5"),  # conversions a lost message left pending
+    },
+    # --- end attribution ---
 }

@@ -461,3 +461,31 @@ LOGGING["loggers"]["urllib3.connectionpool"] = {"level": "WARNING"}
 # Seconds the OAuth state of a console session stays valid.
 INTEGRATIONS_OAUTH_STATE_TTL = env.int("INTEGRATIONS_OAUTH_STATE_TTL", default=600)
 # --- end integrations ----------------------------------------------------------------------
+# --- attribution (issue 13): who gets the credit, commissions, fraud, conversions ----------
+# A rule-set version that lowers a rate applies to orders placed this many days after it is
+# published (a raise applies at once).
+COMMISSION_DECREASE_NOTICE_DAYS = env.int("COMMISSION_DECREASE_NOTICE_DAYS", default=30)
+# Fraud signals (each flags the commission for review; none drops it).
+FRAUD_SPIKE_WINDOW_MINUTES = env.int("FRAUD_SPIKE_WINDOW_MINUTES", default=60)
+FRAUD_SPIKE_MIN_CLICKS = env.int("FRAUD_SPIKE_MIN_CLICKS", default=50)
+FRAUD_SPIKE_SHARE = env.float("FRAUD_SPIKE_SHARE", default=0.5)
+FRAUD_REPEAT_WINDOW_HOURS = env.int("FRAUD_REPEAT_WINDOW_HOURS", default=24)
+FRAUD_REPEAT_MAX_ORDERS = env.int("FRAUD_REPEAT_MAX_ORDERS", default=3)
+FRAUD_DISPOSABLE_DOMAINS_EXTRA = env.list("FRAUD_DISPOSABLE_DOMAINS_EXTRA", default=[])
+# Conversions sent server to server (the outbox); base URLs point tests at local servers.
+TIKTOK_EVENTS_API_BASE = env.str(
+    "TIKTOK_EVENTS_API_BASE", default="https://business-api.tiktok.com"
+).rstrip("/")
+META_CAPI_BASE = env.str("META_CAPI_BASE", default="https://graph.facebook.com").rstrip("/")
+META_CAPI_VERSION = env.str("META_CAPI_VERSION", default="v21.0")
+CONVERSIONS_TIMEOUT = env.float("CONVERSIONS_TIMEOUT", default=10.0)
+CONVERSIONS_MAX_ATTEMPTS = env.int("CONVERSIONS_MAX_ATTEMPTS", default=8)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "AttributionRuleEnum": "attribution.models.Attribution.Rule",
+        "CommissionRuleKindEnum": "creators.program_models.CommissionRule.Kind",
+        "ApplicationModeEnum": "creators.program_models.CreatorGroup.ApplicationMode",
+        "ConversionStatusEnum": "attribution.models.ConversionEvent.Status",
+    }
+)
+# --- end attribution ------------------------------------------------------------------------

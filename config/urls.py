@@ -5,6 +5,12 @@ from django.views.static import serve as serve_media
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from attribution.api import (  # attribution (issue 13)
+    AttributionViewSet,
+    CreatorGroupViewSet,
+    ProgramViewSet,
+    RuleSetViewSet,
+)
 from catalog.api import ProductViewSet
 from core.views import healthz
 from integrations.api import ConnectionViewSet, ListingViewSet  # integrations
@@ -26,6 +32,12 @@ router.register("sales-channels", SalesChannelViewSet, basename="sales-channel")
 # integrations
 router.register("integrations/connections", ConnectionViewSet, basename="integration-connection")
 router.register("integrations/listings", ListingViewSet, basename="integration-listing")
+# --- attribution (issue 13) ---
+router.register("programs", ProgramViewSet, basename="program")
+router.register("creator-groups", CreatorGroupViewSet, basename="creator-group")
+router.register("rulesets", RuleSetViewSet, basename="ruleset")
+router.register("attributions", AttributionViewSet, basename="attribution")
+# --- end attribution ---
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path

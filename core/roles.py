@@ -79,6 +79,45 @@ INTEGRATIONS_REPORTS = {
 }
 # --- end integrations -------------------------------------------------------------------
 
+# --- attribution (issue 13): programs, rules and codes; decisions; fraud review; outbox ---
+PROGRAMS_OWNER = {
+    "creators.program": ALL,
+    "creators.programterms": ALL,
+    "creators.programpolicychange": VIEW,
+    "creators.creatorgroup": ALL,
+    "creators.groupmembership": ALL,
+    "creators.productcollection": ALL,
+    "creators.ruleset": ALL,
+    "creators.commissionrule": ALL,
+    "creators.discountcode": ALL,
+    "creators.creatorfingerprint": ALL,
+    "attribution.attribution": ("view", "add", "change"),  # add, change = (re)decide
+    "attribution.attributionrevision": VIEW,
+    "attribution.fraudsignal": VIEW,
+    "attribution.heldcommission": ("view", "change"),  # change = approve, reduce, reject
+    "attribution.conversiondestination": ALL,
+    "attribution.conversionevent": ("view", "change"),  # change = retry
+}
+PROGRAMS_VIEW = {
+    "creators.program": VIEW,
+    "creators.programterms": VIEW,
+    "creators.creatorgroup": VIEW,
+    "creators.groupmembership": VIEW,
+    "creators.productcollection": VIEW,
+    "creators.ruleset": VIEW,
+    "creators.commissionrule": VIEW,
+    "creators.discountcode": VIEW,
+}
+ATTRIBUTION_FINANCE = {
+    **PROGRAMS_VIEW,
+    "attribution.attribution": VIEW,
+    "attribution.attributionrevision": VIEW,
+    "attribution.fraudsignal": VIEW,
+    "attribution.heldcommission": ("view", "change"),
+    "attribution.conversionevent": VIEW,
+}
+# --- end attribution ---
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -97,6 +136,7 @@ ROLES = {
         **UGC_MODERATION,
         **SALES_OWNER,
         **INTEGRATIONS_MANAGE,  # integrations
+        **PROGRAMS_OWNER,  # attribution (issue 13)
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -110,6 +150,7 @@ ROLES = {
         "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
         **INTEGRATIONS_CATALOG,  # integrations
+        **PROGRAMS_VIEW,  # attribution (issue 13)
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -126,6 +167,7 @@ ROLES = {
         **UGC_REPORTS,
         **SALES_FINANCE,
         **INTEGRATIONS_REPORTS,  # integrations
+        **ATTRIBUTION_FINANCE,  # attribution (issue 13)
     },
 }
 

@@ -42,3 +42,8 @@ class Creator(models.Model):
 
     def __str__(self):
         return f"{self.name} (@{self.handle})"
+
+
+# --- programs, groups, rules, discount codes (issue 13) ---
+from creators.program_models import *  # noqa: E402,F403 - in their own module
+# --- end programs ---

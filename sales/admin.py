@@ -323,7 +323,14 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "placed_at"
     list_per_page = 50
     inlines = [OrderLineInline, RefundInline, DeliveryInline, OrderEventInline]
+    # Hook: apps above sales add panels to the order page here (attribution adds who the
+    # order is credited to and why, from `attribution/admin.py`).
+    extra_inlines: list = []
     actions = ["remap_lines", "settle_stock"]
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *self.extra_inlines]
+
     fieldsets = [
         (None, {"fields": ["oversold_notice", "channel", "external_id", "name", "status",
                            "placed_at", "paid_at", "cancelled_at", "fulfilled_at",

@@ -45,8 +45,8 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
         return OrderDetailSerializer if self.action == "retrieve" else OrderSerializer
 
     def get_queryset(self):
-        if self.action == "retrieve":
-            return selectors.order_detail()
+        if self.action == "retrieve":  # with its attribution (issue 13)
+            return selectors.order_detail().select_related("attribution__creator")
         queryset = Order.objects.select_related("channel").prefetch_related(
             "lines__variant"
         ).order_by("-placed_at", "-pk")  # fmt: skip

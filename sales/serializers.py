@@ -57,12 +57,20 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderDetailSerializer(OrderSerializer):
     refunds = RefundSerializer(many=True, read_only=True)
+    # Hook for apps above sales (attribution, issue 13): who the order is credited to and why.
+    attribution = serializers.SerializerMethodField()
     events = OrderEventSerializer(many=True, read_only=True)
     deliveries = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta(OrderSerializer.Meta):
-        fields = [*ORDER_FIELDS, "refunds", "events", "deliveries"]
+        fields = [*ORDER_FIELDS, "refunds", "events", "deliveries", "attribution"]
         read_only_fields = fields
+
+    def get_attribution(self, obj) -> dict | None:
+        from attribution.serializers import AttributionSerializer
+
+        attribution = getattr(obj, "attribution", None)
+        return AttributionSerializer(attribution).data if attribution is not None else None
 
 
 class SalesChannelSerializer(serializers.ModelSerializer):
