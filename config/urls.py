@@ -35,6 +35,7 @@ urlpatterns = [
     path("", include("ugc.urls")),
     path("", include("sales.urls")),  # webhooks and the checkout
     path("", include("catalog.urls")),
+    path("creators/", include("creators.portal.urls")),  # the creator portal (issue 15)
 ]
 
 if settings.SERVE_MEDIA and not settings.MEDIA_URL.startswith(("http://", "https://")):

@@ -93,6 +93,26 @@ ATTRIBUTION_FINANCE = {
 }
 # --- end attribution ---
 
+# --- creator portal (issue 15): applications, invitations, code requests, licences ---
+PORTAL_OWNER = {
+    "creators.creatorapplication": ("view", "change"),  # change = approve, reject, ask
+    "creators.applicationevent": VIEW,
+    "creators.creatorinvitation": ("add", "view", "change"),  # change = revoke
+    "creators.coderequest": ("view", "change"),  # change = approve, reject
+    "creators.contentlicence": ("add", "view"),
+    "creators.programportaloptions": ALL,
+    "creators.creatoraccount": VIEW,
+}
+PORTAL_VIEW = {
+    "creators.creatorapplication": VIEW,
+    "creators.applicationevent": VIEW,
+    "creators.creatorinvitation": VIEW,
+    "creators.coderequest": VIEW,
+    "creators.contentlicence": VIEW,
+    "creators.programportaloptions": VIEW,
+}
+# --- end creator portal ---
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -111,6 +131,7 @@ ROLES = {
         **UGC_MODERATION,
         **SALES_OWNER,
         **PROGRAMS_OWNER,  # attribution (issue 13)
+        **PORTAL_OWNER,  # creator portal (issue 15)
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -124,6 +145,7 @@ ROLES = {
         "previews.linkpreview": ("add", "change", "view"),  # change: what a card shows
         **UGC_REPORTS,
         **PROGRAMS_VIEW,  # attribution (issue 13)
+        **PORTAL_VIEW,  # creator portal (issue 15)
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -131,6 +153,7 @@ ROLES = {
         "catalog.productimage": VIEW,
         "creators.creator": VIEW,
         **UGC_MODERATION,
+        "creators.contentlicence": VIEW,  # creator portal (issue 15): what uploads accepted
     },
     "Finance": {
         "catalog.product": VIEW,

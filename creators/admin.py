@@ -51,3 +51,9 @@ class CreatorAdmin(admin.ModelAdmin):
 
     def has_add_link_permission(self, request):
         return request.user.has_perm("links.add_shortlink")
+
+
+# --- creator portal (issue 15): applications, invitations, code requests, licences ---
+from creators.portal import admin as portal_admin  # noqa: E402,F401 - registers its models
+
+# --- end creator portal ---
