@@ -417,7 +417,7 @@ INSTALLED_APPS += ["axes", "csp"]
 # the last middleware: it answers a locked-out login with the portal's lockout page.
 MIDDLEWARE += ["creators.portal.middleware.PortalCSPMiddleware", "axes.middleware.AxesMiddleware"]
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login at once
+    "creators.portal.auth.ThrottleBackend",  # first: django-axes refuses a locked-out login
     "django.contrib.auth.backends.ModelBackend",
     "creators.portal.auth.CreatorEmailBackend",  # creators log in by email
 ]

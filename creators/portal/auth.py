@@ -7,11 +7,23 @@ Only users with a creator account are creators; they are never staff, so `/admin
 them, and the portal refuses staff (who have no creator account).
 """
 
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth.backends import ModelBackend
 from django.shortcuts import render
 
 from creators.accounts import account_for_email
 from links.visitors import client_ip as _client_ip
+
+
+class ThrottleBackend(AxesStandaloneBackend):
+    """django-axes' backend for logins made by an HTTP request (portal and console);
+    `authenticate()` without a request (a script, the test client's `login`) has no client
+    address to count failures by, and is not throttled."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class CreatorEmailBackend(ModelBackend):
