@@ -278,7 +278,7 @@ def link_breakdown(short_link: ShortLink, *, since: datetime) -> dict[str, list[
     """Clicks of a link since `since` by day, country, device and source (utm_source, else
     the in-app browser or the referring site)."""
     found = {
-        name: link_click_counts(short_link, group_by=name, since=since)
+        name: [r for r in link_click_counts(short_link, group_by=name, since=since) if r["clicks"]]
         for name in ("day", "country", "device")
     }
     sources = (

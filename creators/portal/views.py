@@ -412,7 +412,7 @@ def links(request):
             )
             code = form.cleaned_data["code"].strip()
             if code and not applications.program_options(program.pk).allow_custom_slugs:
-                form.add_error("code", f"{program.name} does not allow custom link codes.")
+                form.add_error(None, f"{program.name} does not allow custom link codes.")
             else:
                 try:
                     made = link_services.link_create(

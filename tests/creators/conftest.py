@@ -16,3 +16,17 @@ def program(db):
     from tests.creators.factories import program_with
 
     return program_with(name="Glow Program", slug="glow")
+
+
+@pytest.fixture
+def owner_client(db, merchant_roles):
+    """Its own client, logged in as a staff user in the Owner role (the roles put back
+    first, in case a transactional test emptied them), beside a creator's `client`."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    user = User.objects.create_user("owner-user", password="pw", is_staff=True)
+    user.groups.add(merchant_roles["Owner"])
+    client.force_login(user)
+    return client

@@ -71,7 +71,7 @@ def ugc_portal_submit(
         raise ApplicationError(
             "Accept the content licence to submit.",
             code="licence_required",
-            fields={"accept_licence": "Required."},
+            fields={"accept_licence": "Accept the content licence to submit."},
         )
     product_ids = list(dict.fromkeys(int(pk) for pk in product_ids or []))
     if not product_ids:
