@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from core.errors import ApplicationError
 from creators import services
 from creators.models import (
     ApplicationEvent,
@@ -14,7 +15,6 @@ from creators.models import (
     CreatorGroup,
     GroupMembership,
 )
-from core.errors import ApplicationError
 from tests.creators.factories import PASSWORD, creator_account, program_with
 
 pytestmark = pytest.mark.django_db
@@ -236,8 +236,12 @@ def test_a_creator_with_an_account_joins_a_second_program_with_the_same_login(
     apply(client)
     application = CreatorApplication.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
-        services.application_approve(application_id=application.pk, group_id=program[1].pk,
-                                     actor=None, set_password_url=lambda s: "https://x/login")  # fmt: skip
+        services.application_approve(
+            application_id=application.pk,
+            group_id=program[1].pk,
+            actor=None,
+            set_password_url=lambda s: "https://x/login",
+        )
     application.refresh_from_db()
     assert application.creator == existing
     assert CreatorAccount.objects.count() == 1

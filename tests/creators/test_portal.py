@@ -276,8 +276,8 @@ def test_a_held_commission_says_why_in_the_creators_words(client, maya, program)
 
 
 def test_settings_save_the_profile_and_export_the_data(client, maya):
-    answer = client.post("/creators/settings/", {"name": "Maya M.", "handle_tiktok": "@maya",
-                                                 "country": "fr", "notify_content": "on"})  # fmt: skip
+    profile = {"name": "Maya M.", "handle_tiktok": "@maya", "country": "fr", "notify_content": "on"}
+    answer = client.post("/creators/settings/", profile)
     assert answer.status_code == 302
     maya.refresh_from_db()
     assert maya.name == "Maya M." and maya.account.country == "FR"
