@@ -394,7 +394,7 @@ def invitation_create(
     """Invite an email into a group; the link works once, for PORTAL_INVITATION_DAYS."""
     email = normalise_email(email)
     token = new_token()
-    with transaction.atomic(durable=True):
+    with transaction.atomic():  # the console's add view runs inside its own transaction
         group = CreatorGroup.objects.select_related("program").filter(pk=group_id).first()
         if group is None:
             raise ApplicationError("Choose a group.", fields={"group": "Required."})
