@@ -57,9 +57,13 @@ class CreatorFactory(factory.django.DjangoModelFactory):
 
 
 def program_with(
-    *, percent="10", mode=CreatorGroup.ApplicationMode.OPEN, terms="Be nice.", licence=True,
+    *,
+    percent="10",
+    mode=CreatorGroup.ApplicationMode.OPEN,
+    terms="Be nice.",
+    licence=True,
     **fields,
-):  # fmt: skip
+):
     """A program with published terms, one group paying `percent`, and a content licence."""
     program = ProgramFactory(**fields)
     group = GroupFactory(program=program, application_mode=mode)
@@ -68,12 +72,15 @@ def program_with(
     # A published version, written directly: `ruleset_draft`/`ruleset_publish` lock with an
     # ordering PostgreSQL refuses until the attribution branch's fix lands.
     ruleset = RuleSet.objects.create(
-        group=group, version=1, status=RuleSet.Status.PUBLISHED,
+        group=group,
+        version=1,
+        status=RuleSet.Status.PUBLISHED,
         published_at=timezone.now() - timedelta(days=365),
         effective_at=timezone.now() - timedelta(days=365),
-    )  # fmt: skip
-    CommissionRule.objects.create(ruleset=ruleset, position=1, kind="percent",
-                                  percent=Decimal(percent))  # fmt: skip
+    )
+    CommissionRule.objects.create(
+        ruleset=ruleset, position=1, kind="percent", percent=Decimal(percent)
+    )
     if licence:
         creator_services.content_licence_publish(
             program_id=program.pk, text="You let us show it.", channels=["site", "social"]
@@ -107,23 +114,41 @@ def link_for(creator, product=None, **fields) -> ShortLink:
 
 def click(link, *, ago=timedelta(hours=1), bot=False, **fields) -> ClickEvent:
     return ClickEvent.objects.create(
-        click_id=uuid.uuid4(), link=link, creator=link.creator, product=link.product,
-        clicked_at=timezone.now() - ago, is_bot=bot, **fields,
-    )  # fmt: skip
+        click_id=uuid.uuid4(),
+        link=link,
+        creator=link.creator,
+        product=link.product,
+        clicked_at=timezone.now() - ago,
+        is_bot=bot,
+        **fields,
+    )
 
 
-def paid_order(*, product=None, price="100.00", codes=(), click_id="", currency="USD",
-               placed_at=None) -> Order:  # fmt: skip
+def paid_order(
+    *, product=None, price="100.00", codes=(), click_id="", currency="USD", placed_at=None
+) -> Order:
     channel = SalesChannelFactory(currency=currency)
     placed_at = placed_at or timezone.now() - timedelta(minutes=5)
     order = Order.objects.create(
-        channel=channel, external_id=f"o-{uuid.uuid4().hex[:10]}", status=Order.Status.PAID,
-        currency=currency, subtotal=Decimal(price), total=Decimal(price), placed_at=placed_at,
-        paid_at=placed_at, discount_codes=list(codes), click_id=click_id,
+        channel=channel,
+        external_id=f"o-{uuid.uuid4().hex[:10]}",
+        status=Order.Status.PAID,
+        currency=currency,
+        subtotal=Decimal(price),
+        total=Decimal(price),
+        placed_at=placed_at,
+        paid_at=placed_at,
+        discount_codes=list(codes),
+        click_id=click_id,
         customer_email_hash=accounts.keyed_hash("customer-email", f"{uuid.uuid4()}@shopper.test"),
-    )  # fmt: skip
+    )
     OrderLine.objects.create(
-        order=order, sku="SKU-1", title=product.title if product else "Thing", quantity=1,
-        unit_price=Decimal(price), total=Decimal(price), product=product,
-    )  # fmt: skip
+        order=order,
+        sku="SKU-1",
+        title=product.title if product else "Thing",
+        quantity=1,
+        unit_price=Decimal(price),
+        total=Decimal(price),
+        product=product,
+    )
     return order

@@ -63,18 +63,21 @@ def test_failed_logins_are_throttled_by_axes(client, maya, settings):
 
 def test_next_only_goes_to_the_portal(client, maya):
     assert login(client, next="https://evil.example/").status_code == 302
-    answer = client.post("/creators/login/", {"email": "maya@example.com", "password": PASSWORD,
-                                              "next": "https://evil.example/"})  # fmt: skip
+    answer = client.post(
+        "/creators/login/",
+        {"email": "maya@example.com", "password": PASSWORD, "next": "https://evil.example/"},
+    )
     assert answer["Location"] == "/creators/"
     client.logout()
-    answer = client.post("/creators/login/", {"email": "maya@example.com", "password": PASSWORD,
-                                              "next": "/creators/earnings/"})  # fmt: skip
+    answer = client.post(
+        "/creators/login/",
+        {"email": "maya@example.com", "password": PASSWORD, "next": "/creators/earnings/"},
+    )
     assert answer["Location"] == "/creators/earnings/"
 
 
 def test_staff_cannot_use_the_portal_and_creators_cannot_use_the_console(client, maya):
-    User.objects.create_user("staffer", email="staff@example.com", password=PASSWORD,
-                             is_staff=True)  # fmt: skip
+    User.objects.create_user("staffer", email="staff@example.com", password=PASSWORD, is_staff=True)
     assert login(client, email="staff@example.com").status_code == 400
     client.login(username="staffer", password=PASSWORD)
     assert client.get("/creators/").status_code == 403
@@ -183,8 +186,10 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(client, ma
     log_in(client, maya)
     log_in(other, maya)
     new = "a-brand-new-password-99"
-    answer = client.post("/creators/settings/password/", {"old_password": PASSWORD,
-                         "new_password1": new, "new_password2": new})  # fmt: skip
+    answer = client.post(
+        "/creators/settings/password/",
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert answer.status_code == 302
     assert client.get("/creators/").status_code == 200
     assert other.get("/creators/").status_code == 302
@@ -192,8 +197,10 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(client, ma
 
 def test_weak_passwords_are_refused(client, maya):
     log_in(client, maya)
-    answer = client.post("/creators/settings/password/", {"old_password": PASSWORD,
-                         "new_password1": "123", "new_password2": "123"})  # fmt: skip
+    answer = client.post(
+        "/creators/settings/password/",
+        {"old_password": PASSWORD, "new_password1": "123", "new_password2": "123"},
+    )
     assert answer.status_code == 400
     assert maya.account.user.check_password(PASSWORD)
 

@@ -75,8 +75,9 @@ def test_an_application_keeps_the_terms_version_and_time_and_emails_the_applican
         ({"country": "D1"}, "country", "A two-letter country code, e.g. DE."),
     ],
 )
-def test_bad_applications_say_which_field_and_store_nothing(client, program, changes, field,
-                                                            message):  # fmt: skip
+def test_bad_applications_say_which_field_and_store_nothing(
+    client, program, changes, field, message
+):
     answer = apply(client, **changes)
     assert answer.status_code == 400
     assert message in answer.context["form"].errors[field]
@@ -98,8 +99,9 @@ def test_applications_are_rate_limited_per_network(client, program, settings):
     assert answer.status_code == 429
     assert "Too many applications" in answer.content.decode()
     assert CreatorApplication.objects.count() == 2
-    other = client.post("/creators/apply/glow/", {**FORM, "email": "b@example.com"},
-                        REMOTE_ADDR="10.9.8.7")  # fmt: skip
+    other = client.post(
+        "/creators/apply/glow/", {**FORM, "email": "b@example.com"}, REMOTE_ADDR="10.9.8.7"
+    )
     assert other.status_code == 302
 
 
@@ -167,8 +169,9 @@ def test_approving_makes_the_creator_their_account_and_membership_and_emails_a_l
     path = link.removeprefix("https://shop.example.com")
     form = client.get(path, follow=True)
     assert form.status_code == 200 and "Set your password" in form.content.decode()
-    done = client.post(form.redirect_chain[-1][0],
-                       {"new_password1": PASSWORD, "new_password2": PASSWORD})  # fmt: skip
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": PASSWORD, "new_password2": PASSWORD}
+    )
     assert done.status_code == 302 and done["Location"] == "/creators/"
     assert client.get("/creators/").status_code == 200
     user.refresh_from_db()
@@ -190,8 +193,9 @@ def test_rejecting_needs_a_reason_which_the_applicant_is_emailed(
     assert application.status == "rejected"
     assert "Audience too small for now." in mail.outbox[-1].body
     with pytest.raises(ApplicationError) as refused:
-        services.application_approve(application_id=application.pk, group_id=program[1].pk,
-                                     actor=None, set_password_url=str)  # fmt: skip
+        services.application_approve(
+            application_id=application.pk, group_id=program[1].pk, actor=None, set_password_url=str
+        )
     assert refused.value.code == "invalid_transition"
 
 
@@ -220,8 +224,9 @@ def test_approving_into_another_programs_group_is_refused(owner_client, client, 
     application = CreatorApplication.objects.get()
     _, other_group = program_with(slug="other")
     with pytest.raises(ApplicationError) as refused:
-        services.application_approve(application_id=application.pk, group_id=other_group.pk,
-                                     actor=None, set_password_url=str)  # fmt: skip
+        services.application_approve(
+            application_id=application.pk, group_id=other_group.pk, actor=None, set_password_url=str
+        )
     assert "group" in refused.value.fields
     application.refresh_from_db()
     assert application.status == "pending"

@@ -22,33 +22,57 @@ from ugc.models import UGCItem, UGCRights
 pytestmark = pytest.mark.django_db
 
 
-def test_erasing_removes_personal_data_and_keeps_the_ledger(client, program,
-                                                           django_capture_on_commit_callbacks):  # fmt: skip
-    maya = creator_account(program[1], email="maya@example.com", name="Maya Real",
-                           handle="maya-real", affiliate_code="MAYAREAL")  # fmt: skip
+def test_erasing_removes_personal_data_and_keeps_the_ledger(
+    client, program, django_capture_on_commit_callbacks
+):
+    maya = creator_account(
+        program[1],
+        email="maya@example.com",
+        name="Maya Real",
+        handle="maya-real",
+        affiliate_code="MAYAREAL",
+    )
     account = maya.account
     account.handle_tiktok, account.country = "@maya.real", "DE"
     account.save()
     CreatorApplication.objects.create(
-        program=program[0], name="Maya Real", email="maya@example.com", why="Because.",
-        terms=program[0].current_terms(), terms_version=1, terms_accepted_at=account.created_at,
-        status="approved", creator=maya, handle_tiktok="@maya.real",
-    )  # fmt: skip
+        program=program[0],
+        name="Maya Real",
+        email="maya@example.com",
+        why="Because.",
+        terms=program[0].current_terms(),
+        terms_version=1,
+        terms_accepted_at=account.created_at,
+        status="approved",
+        creator=maya,
+        handle_tiktok="@maya.real",
+    )
     CreatorFingerprint.objects.create(creator=maya, kind="email", value_hash="h" * 64)
-    CreatorLoginLink.objects.create(user=account.user, token_hash="t" * 64,
-                                    expires_at=account.created_at)  # fmt: skip
+    CreatorLoginLink.objects.create(
+        user=account.user, token_hash="t" * 64, expires_at=account.created_at
+    )
     code = DiscountCode.objects.create(code="MAYAREAL10", creator=maya, program=program[0])
     link = link_for(maya)
     visit = click(link)
     order = paid_order(product=link.product, codes=["MAYAREAL10"], click_id=str(visit.click_id))
     attribution_decide(order_id=order.pk)
-    item = UGCItem.objects.create(source="portal", creator=maya, media_type="image",
-                                  caption="Me in Berlin", author_handle="maya-real",
-                                  status="published", media_status="ready",
-                                  file_sha256="f" * 64)  # fmt: skip
+    item = UGCItem.objects.create(
+        source="portal",
+        creator=maya,
+        media_type="image",
+        caption="Me in Berlin",
+        author_handle="maya-real",
+        status="published",
+        media_status="ready",
+        file_sha256="f" * 64,
+    )
     item.original.save("me.jpg", ContentFile(b"jpeg"), save=True)
-    UGCRights.objects.create(item=item, consent_method="creator_agreement",
-                             allowed_channels=["site"], proof_text="signed by Maya Real")  # fmt: skip
+    UGCRights.objects.create(
+        item=item,
+        consent_method="creator_agreement",
+        allowed_channels=["site"],
+        proof_text="signed by Maya Real",
+    )
     balances = sorted(LedgerAccount.objects.values_list("pk", "balance"))
     entries = LedgerEntry.objects.count()
     commission = Commission.objects.get()
@@ -98,5 +122,9 @@ def test_erasing_removes_personal_data_and_keeps_the_ledger(client, program,
     result = ledger.verify()
     assert result["ok"], result["problems"]
     # Nobody can log in as them any more, by password or by link.
-    assert client.post("/creators/login/", {"email": "maya@example.com",
-                                            "password": PASSWORD}).status_code == 400  # fmt: skip
+    assert (
+        client.post(
+            "/creators/login/", {"email": "maya@example.com", "password": PASSWORD}
+        ).status_code
+        == 400
+    )

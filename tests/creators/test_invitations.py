@@ -21,43 +21,52 @@ NEW_PASSWORD = "a-long-invited-password-5"
 
 def invite(owner_client, group, capture, email="leo@example.com"):
     with capture(execute=True):
-        owner_client.post("/admin/creators/creatorinvitation/add/",
-                          {"email": email, "group": group.pk, "message": "Join us!"})  # fmt: skip
+        owner_client.post(
+            "/admin/creators/creatorinvitation/add/",
+            {"email": email, "group": group.pk, "message": "Join us!"},
+        )
     body = mail.outbox[-1].body
     return re.search(r"https://shop.example.com(/creators/invitation/\S+/)", body).group(1)
 
 
-def test_an_invitation_makes_the_account_once(owner_client, client, program,
-                                              django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_invitation_makes_the_account_once(
+    owner_client, client, program, django_capture_on_commit_callbacks
+):
     path = invite(owner_client, program[1], django_capture_on_commit_callbacks)
     invitation = CreatorInvitation.objects.get()
     assert invitation.status == "pending" and invitation.invited_by.username == "owner-user"
     assert path.rstrip("/").rsplit("/", 1)[1] not in invitation.token_hash
     page = client.get(path)
     assert "Join us!" in page.content.decode() and "leo@example.com" in page.content.decode()
-    answer = client.post(path, {"name": "Leo Lifts", "password1": NEW_PASSWORD,
-                                "password2": NEW_PASSWORD})  # fmt: skip
+    answer = client.post(
+        path, {"name": "Leo Lifts", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
     assert answer.status_code == 302 and answer["Location"] == "/creators/"
     assert client.get("/creators/").context["creator"].name == "Leo Lifts"
     invitation.refresh_from_db()
     assert invitation.status == "accepted" and invitation.creator.handle == "leo-lifts"
     assert GroupMembership.objects.filter(creator=invitation.creator, group=program[1]).exists()
-    again = Client().post(path, {"name": "Mallory", "password1": NEW_PASSWORD,
-                                 "password2": NEW_PASSWORD})  # fmt: skip
+    again = Client().post(
+        path, {"name": "Mallory", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
     assert again.status_code == 404
 
 
-def test_an_expired_or_revoked_invitation_is_refused(owner_client, client, program,
-                                                     django_capture_on_commit_callbacks):  # fmt: skip
+def test_an_expired_or_revoked_invitation_is_refused(
+    owner_client, client, program, django_capture_on_commit_callbacks
+):
     path = invite(owner_client, program[1], django_capture_on_commit_callbacks)
     CreatorInvitation.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     page = client.get(path)
     assert page.status_code == 404 and "expired" in page.content.decode()
-    path = invite(owner_client, program[1], django_capture_on_commit_callbacks,
-                  email="other@example.com")  # fmt: skip
+    path = invite(
+        owner_client, program[1], django_capture_on_commit_callbacks, email="other@example.com"
+    )
     invitation = CreatorInvitation.objects.get(email="other@example.com")
-    owner_client.post("/admin/creators/creatorinvitation/",
-                      {"action": "revoke", "_selected_action": [invitation.pk]})  # fmt: skip
+    owner_client.post(
+        "/admin/creators/creatorinvitation/",
+        {"action": "revoke", "_selected_action": [invitation.pk]},
+    )
     invitation.refresh_from_db()
     assert invitation.status == "revoked"
     assert client.get(path).status_code == 404
@@ -65,10 +74,13 @@ def test_an_expired_or_revoked_invitation_is_refused(owner_client, client, progr
 
 def test_a_weak_password_keeps_the_invitation(client, program):
     tokens = []
-    services.invitation_create(email="leo@example.com", group_id=program[1].pk, actor=None,
-                               accept_url=tokens.append)  # fmt: skip
-    answer = client.post(f"/creators/invitation/{tokens[0]}/",
-                         {"name": "Leo", "password1": "1234", "password2": "1234"})  # fmt: skip
+    services.invitation_create(
+        email="leo@example.com", group_id=program[1].pk, actor=None, accept_url=tokens.append
+    )
+    answer = client.post(
+        f"/creators/invitation/{tokens[0]}/",
+        {"name": "Leo", "password1": "1234", "password2": "1234"},
+    )
     assert answer.status_code == 200 and "too short" in answer.content.decode()
     assert CreatorInvitation.objects.get().status == "pending"
 
@@ -77,8 +89,9 @@ def test_an_existing_creator_accepting_joins_the_group(program):
     _, other = program_with(slug="other")
     leo = creator_account(program[1], email="leo@example.com")
     tokens = []
-    services.invitation_create(email="leo@example.com", group_id=other.pk, actor=None,
-                               accept_url=tokens.append)  # fmt: skip
+    services.invitation_create(
+        email="leo@example.com", group_id=other.pk, actor=None, accept_url=tokens.append
+    )
     assert services.invitation_accept(token=tokens[0], name="Leo", password=NEW_PASSWORD) == leo
     assert GroupMembership.objects.filter(creator=leo, group=other, status="active").exists()
 
@@ -87,16 +100,18 @@ def test_an_existing_creator_accepting_joins_the_group(program):
 def test_two_people_accepting_one_invitation_at_once_make_one_account(merchant_roles):
     _, group = program_with(slug="race-invite")
     tokens = []
-    services.invitation_create(email="race@example.com", group_id=group.pk, actor=None,
-                               accept_url=tokens.append)  # fmt: skip
+    services.invitation_create(
+        email="race@example.com", group_id=group.pk, actor=None, accept_url=tokens.append
+    )
     barrier = threading.Barrier(2)
     results = []
 
     def accept(name):
         try:
             barrier.wait()
-            results.append(services.invitation_accept(token=tokens[0], name=name,
-                                                      password=NEW_PASSWORD).pk)  # fmt: skip
+            results.append(
+                services.invitation_accept(token=tokens[0], name=name, password=NEW_PASSWORD).pk
+            )
         except ApplicationError as exc:
             results.append(exc.code)
         finally:

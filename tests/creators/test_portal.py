@@ -23,8 +23,9 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.
 
 @pytest.fixture
 def maya(program, client):
-    creator = creator_account(program[1], email="maya@example.com", name="Maya",
-                              handle="maya", affiliate_code="MAYA")  # fmt: skip
+    creator = creator_account(
+        program[1], email="maya@example.com", name="Maya", handle="maya", affiliate_code="MAYA"
+    )
     log_in(client, creator)
     return creator
 
@@ -54,12 +55,18 @@ def test_home_counts_clicks_orders_and_conversion_and_draws_the_chart(client, ma
 def test_home_lists_what_needs_attention(client, maya, program):
     order = paid_order()
     commission = commissions.commission_post(
-        key="t:1", order_id=order.pk, creator_id=maya.pk, base=10000, amount=1000, hold_days=30,
+        key="t:1",
+        order_id=order.pk,
+        creator_id=maya.pk,
+        base=10000,
+        amount=1000,
+        hold_days=30,
         review_reason="Self-referral.",
-    )  # fmt: skip
+    )
     assert commission.status == Commission.Status.HELD
-    item = UGCItem.objects.create(source="portal", creator=maya, media_type="image",
-                                  status="rejected", file_sha256="x" * 64)  # fmt: skip
+    item = UGCItem.objects.create(
+        source="portal", creator=maya, media_type="image", status="rejected", file_sha256="x" * 64
+    )
     item.rejection_reason = RejectionReason.objects.create(label="Blurry")
     item.save()
     kinds = [a.kind for a in client.get("/creators/").context["attention"]]
@@ -71,8 +78,9 @@ def test_home_lists_what_needs_attention(client, maya, program):
 
 def test_a_creator_makes_a_link_with_their_code_and_utm_defaults(client, maya, program):
     product = ProductFactory(title="Glow Serum")
-    answer = client.post("/creators/links/", {"program": program[0].pk, "product": product.pk,
-                                              "platform": "tiktok"})  # fmt: skip
+    answer = client.post(
+        "/creators/links/", {"program": program[0].pk, "product": product.pk, "platform": "tiktok"}
+    )
     link = ShortLink.objects.get(creator=maya)
     assert answer.status_code == 302 and answer["Location"] == f"/creators/links/{link.pk}/"
     assert (
@@ -149,9 +157,15 @@ def test_codes_show_their_uses_and_a_custom_code_request_waits_for_the_merchant(
     taken = client.post("/creators/codes/", {"program": program[0].pk, "code": "maya10"})
     assert taken.status_code == 400 and "Taken." in taken.content.decode()
     # The merchant rejects it in the console with a reason the creator reads.
-    owner_client.post("/admin/creators/coderequest/", {
-        "action": "reject", "_selected_action": [requested.pk], "apply": "1",
-        "reason": "Too close to another brand."})  # fmt: skip
+    owner_client.post(
+        "/admin/creators/coderequest/",
+        {
+            "action": "reject",
+            "_selected_action": [requested.pk],
+            "apply": "1",
+            "reason": "Too close to another brand.",
+        },
+    )
     requested.refresh_from_db()
     assert requested.status == "rejected"
     assert "Too close to another brand." in client.get("/creators/codes/").content.decode()
@@ -160,10 +174,14 @@ def test_codes_show_their_uses_and_a_custom_code_request_waits_for_the_merchant(
 
 def submit(client, program, chosen, **changes):
     licence = program[0].content_licences.get()
-    data = {"program": program[0].pk, "licence": licence.pk, "accept_licence": "on",
-            "caption": "Glowing", "products": [p.pk for p in chosen],
-            "media_file": media_upload("glow.jpg", pattern_bytes(3, "JPEG", (720, 900)),
-                                       "image/jpeg")}  # fmt: skip
+    data = {
+        "program": program[0].pk,
+        "licence": licence.pk,
+        "accept_licence": "on",
+        "caption": "Glowing",
+        "products": [p.pk for p in chosen],
+        "media_file": media_upload("glow.jpg", pattern_bytes(3, "JPEG", (720, 900)), "image/jpeg"),
+    }
     data.update(changes)
     return client.post("/creators/content/new/", {k: v for k, v in data.items() if v is not None})
 
@@ -230,8 +248,9 @@ def test_withdrawing_consent_takes_a_published_item_off_the_feed(client, maya, p
     product = ProductFactory()
     submit(client, program, [product])
     item = UGCItem.objects.get()
-    UGCItem.objects.filter(pk=item.pk).update(status="published", media_status="ready",
-                                              published_at=timezone.now())  # fmt: skip
+    UGCItem.objects.filter(pk=item.pk).update(
+        status="published", media_status="ready", published_at=timezone.now()
+    )
     assert list(publishable_items()) == [item]
     answer = client.post(f"/creators/content/{item.pk}/withdraw/")
     assert answer.status_code == 302
@@ -245,8 +264,9 @@ def test_earnings_show_each_commission_with_why_and_the_hold(client, maya, progr
     product = ProductFactory(title="Glow Serum")
     DiscountCode.objects.create(code="MAYA10", creator=maya, program=program[0])
     visit = click(link_for(maya, product), ago=timedelta(days=2))  # the order carries it
-    order = paid_order(product=product, codes=["MAYA10"], price="59.00",
-                       click_id=str(visit.click_id))  # fmt: skip
+    order = paid_order(
+        product=product, codes=["MAYA10"], price="59.00", click_id=str(visit.click_id)
+    )
     attribution_decide(order_id=order.pk)
     page = client.get("/creators/earnings/")
     (earning,) = page.context["earnings"]
@@ -288,8 +308,15 @@ def test_settings_save_the_profile_and_export_the_data(client, maya):
     assert data["creator"]["name"] == "Maya M." and data["account"]["handles"] == {
         "tiktok": "@maya"
     }
-    assert set(data) >= {"applications", "links", "discount_codes", "content", "commissions",
-                         "balances", "programs"}  # fmt: skip
+    assert set(data) >= {
+        "applications",
+        "links",
+        "discount_codes",
+        "content",
+        "commissions",
+        "balances",
+        "programs",
+    }
     bad = client.post("/creators/settings/", {"name": "", "country": "France"})
     assert bad.status_code == 400
 

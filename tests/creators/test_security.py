@@ -18,17 +18,31 @@ ID_URLS = [
 ]
 # Every page of the portal behind the login.
 PAGES = [
-    "/creators/", "/creators/links/", "/creators/codes/", "/creators/content/",
-    "/creators/content/new/", "/creators/earnings/", "/creators/settings/",
-    "/creators/settings/export/", "/creators/settings/erase/",
-]  # fmt: skip
+    "/creators/",
+    "/creators/links/",
+    "/creators/codes/",
+    "/creators/content/",
+    "/creators/content/new/",
+    "/creators/earnings/",
+    "/creators/settings/",
+    "/creators/settings/export/",
+    "/creators/settings/erase/",
+]
 # Every form, posted without its CSRF token.
 FORMS = [
-    "/creators/login/", "/creators/login/link/", "/creators/logout/",
-    "/creators/password/reset/", "/creators/apply/glow/", "/creators/links/",
-    "/creators/codes/", "/creators/content/new/", "/creators/content/{item}/withdraw/",
-    "/creators/settings/", "/creators/settings/password/", "/creators/settings/erase/",
-]  # fmt: skip
+    "/creators/login/",
+    "/creators/login/link/",
+    "/creators/logout/",
+    "/creators/password/reset/",
+    "/creators/apply/glow/",
+    "/creators/links/",
+    "/creators/codes/",
+    "/creators/content/new/",
+    "/creators/content/{item}/withdraw/",
+    "/creators/settings/",
+    "/creators/settings/password/",
+    "/creators/settings/erase/",
+]
 
 
 @pytest.fixture
@@ -37,10 +51,12 @@ def two(program):
     theirs = creator_account(program[1], email="them@example.com")
     objects = {}
     for who in (mine, theirs):
-        item = UGCItem.objects.create(source="portal", creator=who, media_type="image",
-                                      file_sha256=f"{who.pk:064d}")  # fmt: skip
-        UGCRights.objects.create(item=item, consent_method="creator_agreement",
-                                 allowed_channels=["site"], proof_text="x")  # fmt: skip
+        item = UGCItem.objects.create(
+            source="portal", creator=who, media_type="image", file_sha256=f"{who.pk:064d}"
+        )
+        UGCRights.objects.create(
+            item=item, consent_method="creator_agreement", allowed_channels=["site"], proof_text="x"
+        )
         objects[who.pk] = {"link": link_for(who).pk, "item": item.pk}
     return mine, theirs, objects
 
