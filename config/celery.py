@@ -60,4 +60,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/10"),  # keeps forged or broken deliveries bounded
     },
     # --- end sales ---
+    # --- creator portal (issue 15) ---
+    "creators-prune-login-links": {
+        "task": "creators.prune_login_links",
+        "schedule": crontab(minute=20, hour=3),  # daily: used and expired one-time login links
+    },
+    # --- end creator portal ---
 }

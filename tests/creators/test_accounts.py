@@ -210,3 +210,14 @@ def test_logging_out_needs_a_post(client, maya):
     assert client.get("/creators/logout/").status_code == 405
     assert client.post("/creators/logout/").status_code == 302
     assert client.get("/creators/").status_code == 302
+
+
+def test_the_daily_job_prunes_old_login_links(maya):
+    from creators.tasks import prune_login_links
+
+    services.login_link_request(email="maya@example.com", login_url=str)
+    services.login_link_request(email="maya@example.com", login_url=str)
+    old, fresh = CreatorLoginLink.objects.order_by("pk")
+    CreatorLoginLink.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=2))
+    assert prune_login_links.delay().get() == 1
+    assert list(CreatorLoginLink.objects.all()) == [fresh]
