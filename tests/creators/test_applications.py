@@ -251,3 +251,41 @@ def test_a_creator_with_an_account_joins_a_second_program_with_the_same_login(
     assert application.creator == existing
     assert CreatorAccount.objects.count() == 1
     assert "Log in to the creator portal with your email and password" in mail.outbox[-1].body
+
+
+def test_the_applications_changelist_costs_the_same_queries_for_more_rows(
+    owner_client, program, query_budget
+):
+    def add(n):
+        for i in range(n):
+            CreatorApplication.objects.create(
+                program=program[0],
+                name=f"A{i}",
+                email=f"a{i}-{CreatorApplication.objects.count()}@example.com",
+                terms=program[0].current_terms(),
+                terms_version=1,
+                terms_accepted_at=program[0].current_terms().published_at,
+            )
+
+    add(2)
+    query_budget(owner_client, "/admin/creators/creatorapplication/", lambda: add(5))
+
+
+def test_the_code_requests_changelist_costs_the_same_queries_for_more_rows(
+    owner_client, program, query_budget
+):
+    from creators.models import DiscountCode
+
+    creator = creator_account(program[1])
+
+    def add(n):
+        for _ in range(n):
+            DiscountCode.objects.create(
+                code=f"REQ{DiscountCode.objects.count()}",
+                creator=creator,
+                program=program[0],
+                status="requested",
+            )
+
+    add(2)
+    query_budget(owner_client, "/admin/creators/coderequest/", lambda: add(5))
