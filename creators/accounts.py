@@ -41,7 +41,7 @@ from creators.signals import creator_changed, creator_erased
 logger = logging.getLogger(__name__)
 
 LOGIN_LINK_PURPOSE = "creator-login-link"
-PROFILE_FIELDS = {"name", "country", "notify_content", "notify_earnings", "notify_news"} | {
+PROFILE_FIELDS = {"name", "country", "notify_content", "notify_earnings"} | {
     f"handle_{n}" for n in NETWORKS
 }
 
@@ -258,7 +258,7 @@ def account_erase(*, creator_id: int) -> Creator:
         for network in NETWORKS:
             setattr(account, f"handle_{network}", "")
         account.country = ""
-        account.notify_content = account.notify_earnings = account.notify_news = False
+        account.notify_content = account.notify_earnings = False
         account.erased_at = timezone.now()
         account.save()
         scrub = {"name": "(erased)", "email": f"{alias}@invalid", "country": "", "why": "",

@@ -72,7 +72,6 @@ class CreatorAccount(HandlesMixin):
     notify_earnings = models.BooleanField(
         "email me when a commission is held for review", default=True
     )
-    notify_news = models.BooleanField("email me programme news", default=False)
     created_at = models.DateTimeField(default=timezone.now)
     erased_at = models.DateTimeField(null=True, blank=True)
 

@@ -39,7 +39,6 @@ class Migration(migrations.Migration):
                 ('country', models.CharField(blank=True, help_text='ISO country code.', max_length=2)),
                 ('notify_content', models.BooleanField(default=True, verbose_name='email me when my content is published or rejected')),
                 ('notify_earnings', models.BooleanField(default=True, verbose_name='email me when a commission is held for review')),
-                ('notify_news', models.BooleanField(default=False, verbose_name='email me programme news')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('erased_at', models.DateTimeField(blank=True, null=True)),
                 ('creator', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='account', to='creators.creator')),

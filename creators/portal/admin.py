@@ -360,7 +360,7 @@ class CreatorAccountAdmin(admin.ModelAdmin):
     search_fields = ["creator__name", "creator__handle", "user__email"]
     list_filter = ["erased_at"]
     fields = ["creator", "user", "handle_tiktok", "handle_instagram", "handle_youtube",
-              "handle_other", "country", "notify_content", "notify_earnings", "notify_news",
+              "handle_other", "country", "notify_content", "notify_earnings",
               "created_at", "erased_at"]  # fmt: skip
     readonly_fields = fields
 

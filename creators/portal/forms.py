@@ -150,7 +150,7 @@ class ProfileForm(forms.ModelForm):
         model = CreatorAccount
         fields = [
             "handle_tiktok", "handle_instagram", "handle_youtube", "handle_other", "country",
-            "notify_content", "notify_earnings", "notify_news",
+            "notify_content", "notify_earnings",
         ]  # fmt: skip
 
     field_order = ["name"]

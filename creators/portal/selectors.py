@@ -470,7 +470,6 @@ def export(creator: Creator) -> dict:
             "notifications": {
                 "content": account.notify_content,
                 "earnings": account.notify_earnings,
-                "news": account.notify_news,
             },
             "created_at": account.created_at,
         }
