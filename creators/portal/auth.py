@@ -57,6 +57,10 @@ def locked_out(request, original_response=None, credentials=None):
     return render(
         request,
         "creators/portal/locked_out.html",
-        {"minutes": minutes, "brand": settings.PORTAL_BRAND_NAME},
+        {
+            "minutes": minutes,
+            "brand": settings.PORTAL_BRAND_NAME,
+            "portal": request.path.startswith("/creators/"),
+        },
         status=429,
     )

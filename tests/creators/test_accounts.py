@@ -221,3 +221,13 @@ def test_the_daily_job_prunes_old_login_links(maya):
     CreatorLoginLink.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=2))
     assert prune_login_links.delay().get() == 1
     assert list(CreatorLoginLink.objects.all()) == [fresh]
+
+
+def test_failed_console_logins_are_throttled_too(client, db, settings):
+    settings.AXES_FAILURE_LIMIT = 2
+    User.objects.create_user("staffer", password=PASSWORD, is_staff=True)
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "staffer", "password": "wrong"})
+    locked = client.post("/admin/login/", {"username": "staffer", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert "reset your password" not in locked.content.decode()
