@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -46,6 +46,14 @@ HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+class PasswordChangeForm(DjangoPasswordChangeForm):
+    """Django's form, without the autofocus that scrolls the settings page to it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
 
 
 def _show(form, exc: ApplicationError) -> None:
