@@ -83,14 +83,16 @@ class InvitationForm(NewPasswordMixin):
 
 
 class CreatorPasswordResetForm(PasswordResetForm):
-    """Django's reset form, for creator accounts only (staff reset theirs elsewhere)."""
+    """Django's reset form, for live creator accounts only (staff reset theirs elsewhere),
+    including those that never set a password (a lost approval email)."""
 
     def get_users(self, email):
-        return [
-            user
-            for user in super().get_users(email)
-            if hasattr(user, "creator_account") and user.creator_account.erased_at is None
-        ]
+        from creators.accounts import account_for_email
+
+        account = account_for_email(email)
+        if account is None or not account.user.is_active:
+            return []
+        return [account.user]
 
 
 class CreatorSetPasswordForm(SetPasswordForm):

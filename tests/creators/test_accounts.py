@@ -231,3 +231,11 @@ def test_failed_console_logins_are_throttled_too(client, db, settings):
     locked = client.post("/admin/login/", {"username": "staffer", "password": PASSWORD})
     assert locked.status_code == 429
     assert "reset your password" not in locked.content.decode()
+
+
+def test_a_creator_who_never_set_a_password_can_still_ask_for_a_reset(client, maya):
+    user = maya.account.user
+    user.set_unusable_password()
+    user.save()
+    client.post("/creators/password/reset/", {"email": "maya@example.com"})
+    assert "/creators/password/set/" in mail.outbox[-1].body
