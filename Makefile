@@ -40,6 +40,7 @@ run: $(VENV)/.runtime
 	@echo "  Merchant console http://$(HOST):$(PORT)/admin/  (login: $${DEMO_ADMIN_USERNAME:-admin} / $${DEMO_ADMIN_PASSWORD:-shoploop-demo})"
 	@echo "  Moderation queue http://$(HOST):$(PORT)/admin/ugc/ugcitem/  (also as demo-moderator, same password)"
 	@echo "  Shoppable feed   http://$(HOST):$(PORT)/shop/feed"
+	@echo "  Creator portal   http://$(HOST):$(PORT)/creators/  (login: maya-makes@example.com / $${DEMO_ADMIN_PASSWORD:-shoploop-demo}; apply at /creators/apply/creators-club/)"
 	@echo "  API docs         http://$(HOST):$(PORT)/api/docs/"
 	@echo "  Orders           http://$(HOST):$(PORT)/admin/sales/order/  (Buy on a product page pays in test mode;"
 	@echo "                   'make demo-orders' in another shell sends signed webhooks of every provider)"

@@ -81,4 +81,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/5"),  # conversions a lost message left pending
     },
     # --- end attribution ---
+    # --- creator portal (issue 15) ---
+    "creators-prune-login-links": {
+        "task": "creators.prune_login_links",
+        "schedule": crontab(minute=20, hour=3),  # daily: used and expired one-time login links
+    },
+    # --- end creator portal ---
 }

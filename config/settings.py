@@ -489,3 +489,52 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     }
 )
 # --- end attribution ------------------------------------------------------------------------
+
+# --- creator portal (issue 15): accounts, applications, email, login throttling, CSP -------
+INSTALLED_APPS += ["axes", "csp"]
+# The portal's Content-Security-Policy (on /creators/ only), then django-axes, which must be
+# the last middleware: it answers a locked-out login with the portal's lockout page.
+MIDDLEWARE += ["creators.portal.middleware.PortalCSPMiddleware", "axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "creators.portal.auth.ThrottleBackend",  # first: django-axes refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+    "creators.portal.auth.CreatorEmailBackend",  # creators log in by email
+]
+# Email: the console backend on the embedded default; SMTP with EMAIL_URL, e.g.
+# smtp+tls://user:password@smtp.example.com:587
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Shoploop <no-reply@localhost>")
+# The shop's brand on the portal and in its emails.
+PORTAL_BRAND_NAME = env.str("PORTAL_BRAND_NAME", default="Shoploop")
+PORTAL_BRAND_COLOR = env.str("PORTAL_BRAND_COLOR", default="#e3165b")
+PORTAL_INVITATION_DAYS = env.int("PORTAL_INVITATION_DAYS", default=14)
+PORTAL_LOGIN_LINK_MINUTES = env.int("PORTAL_LOGIN_LINK_MINUTES", default=15)
+# Spam guards: applications per network (/24 or /48) an hour; login links per address an hour.
+PORTAL_APPLY_PER_NETWORK_PER_HOUR = env.int("PORTAL_APPLY_PER_NETWORK_PER_HOUR", default=5)
+PORTAL_LOGIN_LINKS_PER_HOUR = env.int("PORTAL_LOGIN_LINKS_PER_HOUR", default=5)
+# Failed logins (portal and console alike), counted per address and user name by django-axes.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "creators.portal.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "creators.portal.auth.client_ip"
+AXES_VERBOSE = False
+# /creators/ only: scripts, styles, fonts and forms from the site itself; nothing inline.
+_MEDIA_ORIGIN = (
+    MEDIA_URL.split("/", 3)[:3] if MEDIA_URL.startswith(("http://", "https://")) else None
+)
+PORTAL_CONTENT_SECURITY_POLICY = {
+    "default-src": ["'none'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", *(["/".join(_MEDIA_ORIGIN)] if _MEDIA_ORIGIN else [])],
+    "media-src": ["'self'", *(["/".join(_MEDIA_ORIGIN)] if _MEDIA_ORIGIN else [])],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+# --- end creator portal ---------------------------------------------------------------------

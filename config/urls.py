@@ -52,6 +52,7 @@ urlpatterns = [
     path("", include("sales.urls")),  # webhooks and the checkout
     path("", include("catalog.urls")),
     path("", include("integrations.urls")),  # integrations: OAuth callback, Shopify webhooks
+    path("creators/", include("creators.portal.urls")),  # the creator portal (issue 15)
 ]
 
 if settings.SERVE_MEDIA and not settings.MEDIA_URL.startswith(("http://", "https://")):

@@ -118,6 +118,26 @@ ATTRIBUTION_FINANCE = {
 }
 # --- end attribution ---
 
+# --- creator portal (issue 15): applications, invitations, code requests, licences ---
+PORTAL_OWNER = {
+    "creators.creatorapplication": ("view", "change"),  # change = approve, reject, ask
+    "creators.applicationevent": VIEW,
+    "creators.creatorinvitation": ("add", "view", "change"),  # change = revoke
+    "creators.coderequest": ("view", "change"),  # change = approve, reject
+    "creators.contentlicence": ("add", "view"),
+    "creators.programportaloptions": ALL,
+    "creators.creatoraccount": VIEW,
+}
+PORTAL_VIEW = {
+    "creators.creatorapplication": VIEW,
+    "creators.applicationevent": VIEW,
+    "creators.creatorinvitation": VIEW,
+    "creators.coderequest": VIEW,
+    "creators.contentlicence": VIEW,
+    "creators.programportaloptions": VIEW,
+}
+# --- end creator portal ---
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -137,6 +157,7 @@ ROLES = {
         **SALES_OWNER,
         **INTEGRATIONS_MANAGE,  # integrations
         **PROGRAMS_OWNER,  # attribution (issue 13)
+        **PORTAL_OWNER,  # creator portal (issue 15)
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -151,6 +172,7 @@ ROLES = {
         **UGC_REPORTS,
         **INTEGRATIONS_CATALOG,  # integrations
         **PROGRAMS_VIEW,  # attribution (issue 13)
+        **PORTAL_VIEW,  # creator portal (issue 15)
     },
     "Moderator": {
         "catalog.product": VIEW,
@@ -158,6 +180,7 @@ ROLES = {
         "catalog.productimage": VIEW,
         "creators.creator": VIEW,
         **UGC_MODERATION,
+        "creators.contentlicence": VIEW,  # creator portal (issue 15): what uploads accepted
     },
     "Finance": {
         "catalog.product": VIEW,

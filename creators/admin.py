@@ -424,3 +424,7 @@ class DiscountCodeAdmin(admin.ModelAdmin):
 
 
 # --- end programs ---
+# --- creator portal (issue 15): applications, invitations, code requests, licences ---
+from creators.portal import admin as portal_admin  # noqa: E402,F401 - registers its models
+
+# --- end creator portal ---

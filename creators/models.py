@@ -44,6 +44,11 @@ class Creator(models.Model):
         return f"{self.name} (@{self.handle})"
 
 
+# --- creator portal (issue 15): accounts, applications, invitations, licences ---
+from creators.portal_models import *  # noqa: E402,F403 - in their own module
+
+# --- end creator portal ---
+# isort: split
 # --- programs, groups, rules, discount codes (issue 13) ---
 from creators.program_models import *  # noqa: E402,F403 - in their own module
 # --- end programs ---

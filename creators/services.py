@@ -427,3 +427,31 @@ def creator_fingerprint_record(*, creator_id: int, kind: str, value: str,
 
 
 # --- end programs ---
+
+
+# --- creator portal (issue 15): applications, invitations, accounts ------------------------
+# The writes live in their own modules (`creators/applications.py`, `creators/accounts.py`);
+# they are re-exported here so that every write of creators is found in one place.
+from creators.accounts import (  # noqa: E402,F401
+    account_erase,
+    account_set_password,
+    account_update,
+    login_link_redeem,
+    login_link_request,
+    login_links_prune,
+)
+from creators.applications import (  # noqa: E402,F401
+    application_answer,
+    application_approve,
+    application_ask,
+    application_reject,
+    application_submit,
+    code_request,
+    content_licence_publish,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
+    program_options_save,
+)
+
+# --- end creator portal ---

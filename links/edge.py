@@ -63,6 +63,8 @@ INERT = {
     "django.middleware.csrf.CsrfViewMiddleware",  # a safe method; no token read or sent
     "django.contrib.auth.middleware.AuthenticationMiddleware",  # request.user never read
     "django.contrib.messages.middleware.MessageMiddleware",  # no message added or read
+    "creators.portal.middleware.PortalCSPMiddleware",  # acts on /creators/ paths only
+    "axes.middleware.AxesMiddleware",  # acts only on a login that axes locked out
 }
 
 _generation = 0  # bumped when a setting changes (tests), so the edge reloads its middleware

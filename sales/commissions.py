@@ -25,6 +25,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.money import format_money, from_minor
+from creators import notifications
 from sales import ledger
 from sales.ledger_models import Commission, CommissionEvent, LedgerAccount, LedgerTransaction
 from sales.models import Order, OrderLine, Refund
@@ -76,6 +78,12 @@ def _event(commission, *, action, from_status, amount=0, reason="", actor=None) 
         to_status=commission.status, amount=amount, reason=reason,
         actor=actor if getattr(actor, "pk", None) else None,
     )  # fmt: skip
+    if commission.status == Status.HELD and from_status != Status.HELD:  # creator portal
+        notifications.commission_held(
+            creator_id=commission.creator_id,
+            amount=format_money(from_minor(commission.net, commission.currency),
+                                commission.currency),
+        )  # fmt: skip
 
 
 def _account(commission: Commission, kind: str) -> ledger.AccountKey:

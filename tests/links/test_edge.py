@@ -393,3 +393,14 @@ def test_a_relative_destination_is_made_absolute_by_django(
         assert django_served == ["/p/prod"]
     drain_all()
     assert ClickEvent.objects.count() == 2  # planned by the edge, recorded once by Django
+
+
+def test_the_projects_own_middleware_keeps_the_edge_on(settings):
+    """A middleware added to MIDDLEWARE that the edge does not know turns the fast path off
+    for every request; this fails first, so whoever adds one decides where it belongs."""
+    from config import settings as project
+
+    settings.MIDDLEWARE = project.MIDDLEWARE
+    from links.edge import LinkEdge
+
+    assert LinkEdge(django_application).setup() is not None

@@ -7,7 +7,8 @@
 - `ingest`: `ugc_ingest`, type sniffing, hashes, duplicates and the blocklist;
 - `media`: the media job that makes an item's display copy, thumbnail and renditions;
 - `feed`: the feed cards' short links and the feed metrics;
-- `lists`: the merchant's rejection reasons and blocklist.
+- `lists`: the merchant's rejection reasons and blocklist;
+- `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
 Callers use `from ugc import services` and `services.ugc_claim(...)`.
 """
@@ -48,6 +49,11 @@ from ugc.services.moderation import (
     ugc_reject,
     ugc_release_stale_claims,
     ugc_requeue,
+)
+from ugc.services.portal import (  # creator portal (issue 15)
+    ugc_creator_erase,
+    ugc_portal_submit,
+    ugc_portal_withdraw,
 )
 from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ugc_rights_revoke
 
@@ -90,4 +96,7 @@ __all__ = [
     "ugc_rights_grant",
     "ugc_rights_revoke",
     "ugc_unmap_product",
+    "ugc_creator_erase",  # creator portal (issue 15)
+    "ugc_portal_submit",
+    "ugc_portal_withdraw",
 ]

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from creators import notifications
 from ugc.media_files import delete_files, manifest_files
 from ugc.models import ModerationEvent, RejectionReason, UGCItem, UGCProductMap, UGCRights
 from ugc.services.feed import make_card_links
@@ -88,6 +89,11 @@ def _apply(item: UGCItem, action: str, *, actor, reason: str = "", at=None) -> U
         _withdraw_media(item)
     item.save()
     _event(item, action=action, actor=actor, from_status=from_status, reason=reason, at=at)
+    if item.source == UGCItem.Source.PORTAL and action in ("publish", "reject"):  # issue 15
+        notifications.content_decided(
+            creator_id=item.creator_id, item_id=item.pk, published=action == "publish",
+            reason=reason,
+        )  # fmt: skip
     logger.info(
         "ugc.transition",
         extra={"item_id": item.pk, "action": action, "from": from_status, "to": item.status},

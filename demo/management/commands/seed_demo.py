@@ -166,6 +166,16 @@ class Command(BaseCommand):
         )
         for problem in ugc.problems:
             self.stderr.write(f"Demo UGC item {problem}")
+        # --- creator portal (issue 15): a program to apply to, and Maya's portal login ---
+        from demo.portal import seed_portal
+
+        portal = seed_portal()
+        if portal is not None:
+            self.stdout.write(
+                f"Demo creator portal: /creators/ (login: {portal.email} / the admin's "
+                f"password); applications: /creators/apply/{portal.program.slug}/"
+            )
+        # --- end creator portal ---
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
