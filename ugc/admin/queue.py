@@ -183,7 +183,9 @@ class QueueMixin:
 
     @admin.display(description="Status · flags", ordering="status")
     def status_badge(self, obj):
-        flags = format_html('<span class="cell-sub">{}</span>', flags_html(obj)) if obj.flags else ""
+        flags = ""
+        if obj.flags:
+            flags = format_html('<span class="cell-sub">{}</span>', flags_html(obj))
         return format_html(
             '<span class="ugc-status ugc-status-{}">{}</span>{}',
             obj.status, obj.get_status_display(), flags,
