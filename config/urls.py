@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from catalog.api import ProductViewSet
-from core.views import healthz
+from core.views import favicon, healthz
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
 from sales.api import OrderViewSet, SalesChannelViewSet
@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),  # issue 10: browsers ask for it
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/ugc/feed", FeedView.as_view(), name="ugc-feed-list"),
