@@ -212,6 +212,15 @@ class VariantAdmin(admin.ModelAdmin):
     autocomplete_fields = ["product"]
     list_per_page = 100
 
+    def get_search_results(self, request, queryset, search_term):
+        # The variant autocomplete beside a product (a short link, its rules and arms, a UGC
+        # mapping) sends that product: list only its variants (static/console/variant_choices.js).
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        product = request.GET.get("product", "")
+        if request.GET.get("field_name") == "variant" and product.isdigit():
+            queryset = queryset.filter(product_id=int(product))
+        return queryset, may_have_duplicates
+
     @admin.display(description="Option")
     def option(self, obj):
         return obj.option_label or "–"

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -26,6 +27,15 @@ from links.models import (
 )
 from previews import selectors as preview_selectors
 
+# The variant picker lists only the chosen product's variants (catalog's VariantAdmin filters).
+VARIANT_CHOICES_JS = [
+    "admin/js/vendor/jquery/jquery.js",
+    "admin/js/vendor/select2/select2.full.js",
+    "admin/js/jquery.init.js",
+    "admin/js/autocomplete.js",
+    "console/variant_choices.js",
+]
+
 
 class ServiceValidatedForm(forms.ModelForm):
     """Runs the service's validation on the form's instance, so errors show beside fields."""
@@ -34,12 +44,30 @@ class ServiceValidatedForm(forms.ModelForm):
 
     def _post_clean(self):
         super()._post_clean()
+        self._drop_generic_destination_error()
         if self.errors:
             return
         try:
             type(self).validate(self.instance)
         except ApplicationError as exc:
             self._update_errors(as_validation_error(exc))
+
+    def _drop_generic_destination_error(self) -> None:
+        """The database's one-destination constraint only says "choose one", at the top of
+        the form. When it is the only error, the service's check says which rule broke
+        (nothing chosen, or both) beside the field, so its generic message goes."""
+        generic = [
+            constraint.violation_error_message
+            for constraint in self._meta.model._meta.constraints
+            if constraint.name.endswith("_one_destination")
+        ]
+        errors = self._errors or {}
+        if (
+            list(errors) == [NON_FIELD_ERRORS]
+            and errors[NON_FIELD_ERRORS]
+            and all(message in generic for message in errors[NON_FIELD_ERRORS])
+        ):
+            del self._errors[NON_FIELD_ERRORS]
 
 
 class ShortLinkForm(ServiceValidatedForm):
@@ -110,6 +138,10 @@ class ShortLinkAdmin(admin.ModelAdmin):
     readonly_fields = ["qr_preview", "short_url", "destination_preview", "created_at", "updated_at"]
     inlines = [RoutingRuleInline, SplitArmInline]
     actions = ["deactivate"]
+
+    class Media:
+        js = VARIANT_CHOICES_JS
+
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["code", "short_url", "qr_preview", "active"]}),

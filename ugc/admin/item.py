@@ -86,6 +86,17 @@ class UGCProductMapInline(admin.TabularInline):
     formset = ProductMapFormSet
     extra = 1
     autocomplete_fields = ["product", "variant"]
+
+    class Media:
+        # The variant picker lists only the chosen product's variants.
+        js = [
+            "admin/js/vendor/jquery/jquery.js",
+            "admin/js/vendor/select2/select2.full.js",
+            "admin/js/jquery.init.js",
+            "admin/js/autocomplete.js",
+            "console/variant_choices.js",
+        ]
+
     fields = ["product", "variant", "placement", "confidence", "pinned", "position"]
 
     def get_queryset(self, request):
