@@ -98,7 +98,8 @@ class VariantInline(admin.TabularInline):
         if not obj or not obj.pk:
             return "–"
         return format_html(
-            '<span class="nowrap">{} reserved</span><br><span class="nowrap">{} committed</span>',
+            '<span class="no-break">{} reserved</span><br>'
+            '<span class="no-break">{} committed</span>',
             obj.stock_reserved, obj.stock_committed,
         )  # fmt: skip
 

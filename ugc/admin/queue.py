@@ -211,7 +211,7 @@ class QueueMixin:
     def created(self, obj):
         local = timezone.localtime(obj.created_at)
         return format_html(
-            '<span class="nowrap">{}</span> <span class="nowrap">{}</span>',
+            '<span class="no-break">{}</span> <span class="no-break">{}</span>',
             f"{local:%Y-%m-%d}", f"{local:%H:%M}",
         )  # fmt: skip
 
