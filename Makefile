@@ -32,20 +32,11 @@ run demo-orders: export TIKTOK_SHOP_API_BASE ?= http://127.0.0.1:8791
 demo-orders: export DEBUG ?= true
 demo-orders: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 # --- end sales ---
+# The seed logs warnings only; `rundemo` is runserver printing the welcome after its banner.
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
-	@echo ""
-	@echo "  Shoploop is at   http://$(HOST):$(PORT)/products/cloud-knit-hoodie/"
-	@echo "  Merchant console http://$(HOST):$(PORT)/admin/  (login: $${DEMO_ADMIN_USERNAME:-admin} / $${DEMO_ADMIN_PASSWORD:-shoploop-demo})"
-	@echo "  Moderation queue http://$(HOST):$(PORT)/admin/ugc/ugcitem/  (also as demo-moderator, same password)"
-	@echo "  Shoppable feed   http://$(HOST):$(PORT)/shop/feed"
-	@echo "  Creator portal   http://$(HOST):$(PORT)/creators/  (login: maya-makes@example.com / $${DEMO_ADMIN_PASSWORD:-shoploop-demo}; apply at /creators/apply/creators-club/)"
-	@echo "  API docs         http://$(HOST):$(PORT)/api/docs/"
-	@echo "  Orders           http://$(HOST):$(PORT)/admin/sales/order/  (Buy on a product page pays in test mode;"
-	@echo "                   'make demo-orders' in another shell sends signed webhooks of every provider)"
-	@echo ""
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	LOG_LEVEL=WARNING $(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py rundemo $(HOST):$(PORT)
 
 test: $(VENV)/.dev lint migrations-check pytest
 

@@ -8,6 +8,8 @@ from django.utils.html import format_html
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
 from core import images
+from core.admin_filters import CurrencyInUseFilter
+from core.money import format_money, is_currency, quantize
 from integrations.admin import ListingInline  # integrations: where a product is listed
 
 
@@ -46,14 +48,69 @@ class ProductImageInline(admin.TabularInline):
         return f"{obj.width}×{obj.height}" if obj.pk else "–"
 
 
+def _sized(widget_class, width: str, **attrs):
+    return widget_class(attrs={"style": f"width:{width}", **attrs})
+
+
+class VariantForm(forms.ModelForm):
+    """A variant's prices read in its currency's minor units (`24.99`, `1999` for JPY, never
+    `24.9900`), and inputs sized so that the product page's variant rows fit a laptop."""
+
+    class Meta:
+        model = Variant
+        fields = [
+            "product", "sku", "gtin", "attributes", "price", "currency", "compare_at_price",
+            "stock_on_hand", "position", "active",
+        ]  # fmt: skip
+        widgets = {
+            "sku": _sized(forms.TextInput, "9em"),
+            "gtin": _sized(forms.TextInput, "9.5em", inputmode="numeric"),
+            "attributes": forms.Textarea(attrs={"rows": 2, "style": "width:11em"}),
+            "price": _sized(forms.NumberInput, "6.5em"),
+            "compare_at_price": _sized(forms.NumberInput, "6.5em"),
+            "stock_on_hand": _sized(forms.NumberInput, "4.5em"),
+            "position": _sized(forms.NumberInput, "3.5em"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        variant = self.instance
+        if variant.pk and is_currency(variant.currency):
+            for name in ("price", "compare_at_price"):
+                value = getattr(variant, name)
+                if value is not None and name in self.fields:
+                    self.initial[name] = quantize(value, variant.currency)
+
+
 class VariantInline(admin.TabularInline):
     model = Variant
+    form = VariantForm
     extra = 1
     fields = [
         "sku", "gtin", "attributes", "price", "currency", "compare_at_price",
-        "stock_on_hand", "stock_reserved", "stock_committed", "position", "active",
+        "stock_on_hand", "held", "position", "active",
     ]  # fmt: skip
-    readonly_fields = ["stock_reserved", "stock_committed"]
+    readonly_fields = ["held"]
+
+    @admin.display(description="Held")
+    def held(self, obj):
+        """Units checkouts reserve and paid orders not yet shipped hold (the sales app moves
+        them; the console never writes them)."""
+        if not obj or not obj.pk:
+            return "–"
+        return format_html(
+            '<span class="no-break">{} reserved</span><br>'
+            '<span class="no-break">{} committed</span>',
+            obj.stock_reserved, obj.stock_committed,
+        )  # fmt: skip
+
+
+class CurrencyFilter(CurrencyInUseFilter):
+    field_path = "currency"
+
+
+class ProductCurrencyFilter(CurrencyInUseFilter):
+    field_path = "variants__currency"
 
 
 def image_preview(image):
@@ -78,7 +135,7 @@ class ProductAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     list_display_links = ["thumb", "title"]
-    list_filter = ["active", "brand", "variants__currency"]
+    list_filter = ["active", "brand", ProductCurrencyFilter]
     search_fields = ["title", "slug", "brand", "variants__sku", "variants__gtin"]
     prepopulated_fields = {"slug": ["title"]}
     inlines = [VariantInline, ProductImageInline, ListingInline]
@@ -145,20 +202,34 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
+    form = VariantForm
     list_display = [
-        "sku", "product", "option", "price", "currency",
+        "sku", "product", "option", "price_display",
         "stock_on_hand", "stock_reserved", "stock_committed", "active",
     ]  # fmt: skip
     readonly_fields = ["stock_reserved", "stock_committed"]
-    list_filter = ["currency", "active"]
+    list_filter = [CurrencyFilter, "active"]
     search_fields = ["sku", "gtin", "product__title"]
     list_select_related = ["product"]
     autocomplete_fields = ["product"]
     list_per_page = 100
 
+    def get_search_results(self, request, queryset, search_term):
+        # The variant autocomplete beside a product (a short link, its rules and arms, a UGC
+        # mapping) sends that product: list only its variants (static/console/variant_choices.js).
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        product = request.GET.get("product", "")
+        if request.GET.get("field_name") == "variant" and product.isdigit():
+            queryset = queryset.filter(product_id=int(product))
+        return queryset, may_have_duplicates
+
     @admin.display(description="Option")
     def option(self, obj):
         return obj.option_label or "–"
+
+    @admin.display(description="Price", ordering="price")
+    def price_display(self, obj):
+        return format_money(obj.price, obj.currency, unambiguous=True)
 
     def save_model(self, request, obj, form, change):
         services.variant_save(variant=obj)

@@ -156,6 +156,12 @@ class Variant(models.Model):
     def display_price(self) -> str:
         return format_money(self.price_decimal, self.currency)
 
+    @property
+    def display_compare_at(self) -> str:
+        if self.compare_at_price is None:
+            return ""
+        return format_money(self.compare_at_price, self.currency)
+
 
 def product_image_path(instance, filename):
     return f"products/{instance.product_id}/{filename}"

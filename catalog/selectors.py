@@ -31,3 +31,13 @@ def product_offer(product: Product) -> Variant | None:
     if in_stock:
         return min(in_stock, key=lambda v: (v.price, v.position))
     return variants[0] if variants else None
+
+
+def variant_for_query(product: Product, sku: str | None) -> Variant | None:
+    """The active variant a product page's `?variant=<sku>` names (a short link to a variant
+    adds it), from the variants already fetched with the product; None for an unknown,
+    inactive or malformed SKU, which the page then ignores."""
+    sku = (sku or "").strip()
+    if not sku or len(sku) > 64:
+        return None
+    return next((v for v in product.variants.all() if v.sku == sku), None)

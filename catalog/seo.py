@@ -16,8 +16,11 @@ SCHEMA_IN_STOCK = "https://schema.org/InStock"
 SCHEMA_OUT_OF_STOCK = "https://schema.org/OutOfStock"
 
 
-def product_card(product: Product, request=None) -> dict:
-    """Everything a product card shows, as plain values (escaped later by templates)."""
+def product_card(product: Product, request=None, *, unambiguous_money: bool = False) -> dict:
+    """Everything a product card shows, as plain values (escaped later by templates).
+
+    `unambiguous_money` labels prices for a page that shows several currencies (`US$59.00`
+    beside `CA$79.00`, not `$59.00`)."""
     offer = product_offer(product)
     images = list(product.images.all())
     main_image = images[0] if images else None
@@ -47,9 +50,11 @@ def product_card(product: Product, request=None) -> dict:
             "gtin": offer.gtin,
             "amount": str(offer.price_decimal),
             "currency": offer.currency,
-            "display": format_money(offer.price_decimal, offer.currency),
+            "display": format_money(
+                offer.price_decimal, offer.currency, unambiguous=unambiguous_money
+            ),
             "compare_at": (
-                format_money(offer.compare_at_price, offer.currency)
+                format_money(offer.compare_at_price, offer.currency, unambiguous=unambiguous_money)
                 if offer.compare_at_price
                 else ""
             ),

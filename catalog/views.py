@@ -2,8 +2,9 @@ from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from catalog.selectors import products_with_details
+from catalog.selectors import product_offer, products_with_details, variant_for_query
 from catalog.seo import product_card, product_json_ld
+from core.money import currencies_are_mixed
 from sales.selectors import checkout_exists
 from ugc.selectors import product_gallery, product_gallery_exists
 
@@ -26,10 +27,14 @@ def product_page(request, slug):
     if product is None:
         raise Http404("No such product")
     card = product_card(product, request)
+    # `?variant=<sku>` (a short link to a variant): that option is preselected and its price
+    # shown; an unknown SKU is ignored.
+    selected = variant_for_query(product, request.GET.get("variant"))
     context = {
         "product": product,
         "card": card,
         "json_ld": product_json_ld(product, card),
+        "selected_variant": selected,
         "variants": list(product.variants.all()),
         "images": list(product.images.all()),
         "ugc_gallery": product_gallery(product=product) if product.has_ugc_gallery else [],
@@ -40,6 +45,9 @@ def product_page(request, slug):
 @require_safe
 def product_index(request):
     """The shop's front page: every active product."""
-    products = products_with_details().filter(active=True).order_by("title")
-    cards = [product_card(product, request) for product in products]
+    products = list(products_with_details().filter(active=True).order_by("title"))
+    # Prices in several currencies side by side: "$" alone could be any dollar.
+    offers = [product_offer(product) for product in products]
+    mixed = currencies_are_mixed(offer.currency for offer in offers if offer)
+    cards = [product_card(product, request, unambiguous_money=mixed) for product in products]
     return render(request, "catalog/product_index.html", {"cards": cards})

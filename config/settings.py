@@ -130,7 +130,10 @@ else:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "memory://"  # jobs run in-process; nothing is sent anywhere
+    # Jobs run in-process; nothing is sent anywhere. Celery still takes a producer from its
+    # pool to round-trip a job's arguments through JSON, and kombu warns "No hostname was
+    # supplied" for a URL without one: the in-memory transport ignores the name.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -260,6 +263,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+# --- issue 10: in-process jobs (no broker) do not log "Task ... succeeded" each, which
+# flooded `make run`; failures still log. Workers keep Celery's own logging. ---
+if CELERY_TASK_ALWAYS_EAGER:
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
+# --- end issue 10 ---
 
 # Demo data (manage.py seed_demo): the admin login it creates.
 DEMO_ADMIN_USERNAME = env.str("DEMO_ADMIN_USERNAME", default="admin")

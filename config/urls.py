@@ -12,7 +12,7 @@ from attribution.api import (  # attribution (issue 13)
     RuleSetViewSet,
 )
 from catalog.api import ProductViewSet
-from core.views import healthz
+from core.views import favicon, healthz
 from integrations.api import ConnectionViewSet, ListingViewSet  # integrations
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
@@ -43,6 +43,7 @@ urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),  # issue 10: browsers ask for it
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/ugc/feed", FeedView.as_view(), name="ugc-feed-list"),

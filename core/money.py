@@ -40,8 +40,16 @@ MINOR_UNITS: dict[str, int] = {
 }
 CURRENCY_CHOICES = sorted((code, code) for code in MINOR_UNITS)
 
-# Symbols shown on product pages; other currencies show their code.
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
+# Symbols shown with amounts, as CLDR's English locale writes them; other currencies show
+# their code after the amount. Each is one currency's only, except "$" and "¥", which people
+# also read as other dollars and yuan: where that could mislead (prices in several
+# currencies side by side, the console) `unambiguous=True` writes those two as below.
+SYMBOLS = {
+    "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "NZD": "NZ$",
+    "HKD": "HK$", "MXN": "MX$", "TWD": "NT$", "BRL": "R$", "CNY": "CN¥", "INR": "₹",
+    "KRW": "₩", "ILS": "₪", "VND": "₫", "PHP": "₱", "XCD": "EC$",
+}  # fmt: skip
+UNAMBIGUOUS_SYMBOLS = {"USD": "US$", "JPY": "JP¥"}
 
 
 def minor_units(currency: str) -> int:
@@ -110,9 +118,23 @@ def allocate(total: int, weights: list) -> list[int]:
     return [sign * part for part in parts]
 
 
-def format_money(amount, currency: str) -> str:
-    """`€24.00`, `¥1,999`, `12.500 KWD`: grouped, with the currency's own minor units."""
+def format_money(amount, currency: str, *, unambiguous: bool = False) -> str:
+    """`€24.00`, `$59.00`, `¥1,999`, `12.500 KWD`: grouped, rounded half-up to the currency's
+    own minor units (a stored `24.9900` reads `24.99`). With `unambiguous`, no symbol that
+    several currencies use: `US$59.00`, `JP¥1,999`, `CA$12.00`.
+
+    The one money formatter: pages, the console, e-mails and the API's display strings use it.
+    """
+    if isinstance(amount, float):
+        raise TypeError("money is never a float; pass a Decimal or a string")
     digits = minor_units(currency)
-    number = f"{amount:,.{digits}f}"
-    symbol = SYMBOLS.get(currency)
-    return f"{symbol}{number}" if symbol else f"{number} {currency}"
+    value = quantize(Decimal(amount), currency)
+    sign = "-" if value < 0 else ""
+    number = f"{abs(value):,.{digits}f}"
+    symbol = (UNAMBIGUOUS_SYMBOLS.get(currency) if unambiguous else None) or SYMBOLS.get(currency)
+    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {currency}"
+
+
+def currencies_are_mixed(currencies) -> bool:
+    """True when amounts in more than one currency are shown together."""
+    return len({code for code in currencies if code}) > 1

@@ -264,6 +264,7 @@ class SeedResult:
     created: int
     videos: bool
     problems: list[str]
+    reasons_added: int = 0
 
 
 def seed_ugc(*, videos: bool | None = None) -> SeedResult:
@@ -272,7 +273,9 @@ def seed_ugc(*, videos: bool | None = None) -> SeedResult:
     with transaction.atomic():
         moderator = demo_moderator()
         demo_blocklist()
-    result = SeedResult(created=0, videos=videos, problems=[])
+    # Rejecting needs a reason from the merchant's list: start with the default set.
+    reasons_added = services.rejection_reasons_add_defaults()
+    result = SeedResult(created=0, videos=videos, problems=[], reasons_added=reasons_added)
     for index, spec in enumerate(DEMO_ITEMS, start=1):
         try:
             result.created += seed_item(spec, index=index, moderator=moderator, videos=videos)

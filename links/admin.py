@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -26,6 +27,15 @@ from links.models import (
 )
 from previews import selectors as preview_selectors
 
+# The variant picker lists only the chosen product's variants (catalog's VariantAdmin filters).
+VARIANT_CHOICES_JS = [
+    "admin/js/vendor/jquery/jquery.js",
+    "admin/js/vendor/select2/select2.full.js",
+    "admin/js/jquery.init.js",
+    "admin/js/autocomplete.js",
+    "console/variant_choices.js",
+]
+
 
 class ServiceValidatedForm(forms.ModelForm):
     """Runs the service's validation on the form's instance, so errors show beside fields."""
@@ -34,12 +44,30 @@ class ServiceValidatedForm(forms.ModelForm):
 
     def _post_clean(self):
         super()._post_clean()
+        self._drop_generic_destination_error()
         if self.errors:
             return
         try:
             type(self).validate(self.instance)
         except ApplicationError as exc:
             self._update_errors(as_validation_error(exc))
+
+    def _drop_generic_destination_error(self) -> None:
+        """The database's one-destination constraint only says "choose one", at the top of
+        the form. When it is the only error, the service's check says which rule broke
+        (nothing chosen, or both) beside the field, so its generic message goes."""
+        generic = [
+            constraint.violation_error_message
+            for constraint in self._meta.model._meta.constraints
+            if constraint.name.endswith("_one_destination")
+        ]
+        errors = self._errors or {}
+        if (
+            list(errors) == [NON_FIELD_ERRORS]
+            and errors[NON_FIELD_ERRORS]
+            and all(message in generic for message in errors[NON_FIELD_ERRORS])
+        ):
+            del self._errors[NON_FIELD_ERRORS]
 
 
 class ShortLinkForm(ServiceValidatedForm):
@@ -91,8 +119,10 @@ class StatusFilter(admin.SimpleListFilter):
 @admin.register(ShortLink)
 class ShortLinkAdmin(admin.ModelAdmin):
     form = ShortLinkForm
+    # Creator and campaign share a column, and the copy button is small, so that the click
+    # columns stay on a laptop's screen (1440 px wide, the console's navigation open).
     list_display = [
-        "code", "copy_button", "target", "creator", "campaign", "active",
+        "code", "copy_button", "target", "attribution", "active",
         "total_clicks", "unique_clicks", "bot_hits", "clicks_7d",
     ]  # fmt: skip
     list_filter = [
@@ -108,6 +138,10 @@ class ShortLinkAdmin(admin.ModelAdmin):
     readonly_fields = ["qr_preview", "short_url", "destination_preview", "created_at", "updated_at"]
     inlines = [RoutingRuleInline, SplitArmInline]
     actions = ["deactivate"]
+
+    class Media:
+        js = VARIANT_CHOICES_JS
+
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["code", "short_url", "qr_preview", "active"]}),
@@ -153,7 +187,17 @@ class ShortLinkAdmin(admin.ModelAdmin):
 
     @admin.display(description="Destination")
     def target(self, obj):
-        return obj.destination_label
+        label = obj.destination_label
+        if obj.url and not obj.product_id:  # a URL breaks anywhere rather than widen the list
+            return format_html('<span style="overflow-wrap:anywhere">{}</span>', label)
+        return label
+
+    @admin.display(description="Creator · campaign", ordering="creator__name")
+    def attribution(self, obj):
+        creator = str(obj.creator) if obj.creator_id else "–"
+        if obj.campaign_id:
+            return format_html('{}<span class="cell-sub">{}</span>', creator, obj.campaign)
+        return creator
 
     @admin.display(description="Short URL")
     def short_url(self, obj):
@@ -165,9 +209,11 @@ class ShortLinkAdmin(admin.ModelAdmin):
     def copy_button(self, obj):
         url = absolute_url(obj.get_absolute_url())
         return format_html(
-            '<button type="button" class="button" data-copy="{}" '
+            '<button type="button" class="button" data-copy="{}" title="Copy {}" '
+            'style="padding:4px 6px;font-size:.75rem" '
             'onclick="navigator.clipboard.writeText(this.dataset.copy);'
             "this.textContent='Copied'\">Copy</button>",
+            url,
             url,
         )
 

@@ -13,8 +13,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from core.admin_filters import CurrencyInUseFilter
 from core.errors import ApplicationError
 from core.jobs import runs_inline
+from core.money import format_money, is_currency
 from previews import selectors, services
 from previews.fetch import BlockedURL, InvalidURL
 from previews.models import LinkPreview
@@ -92,7 +94,7 @@ class LinkPreviewAdmin(admin.ModelAdmin):
     list_display = ["thumb", "title_or_url", "site_name", "status", "problem", "http_status",
                     "price_label", "fetched_at", "next_refresh_at"]  # fmt: skip
     list_display_links = ["thumb", "title_or_url"]
-    list_filter = ["status", "type", "currency"]
+    list_filter = ["status", "type", CurrencyInUseFilter]
     search_fields = ["url", "final_url", "title", "title_override", "site_name"]
     list_per_page = 50
     actions = ["refetch"]
@@ -237,7 +239,11 @@ class LinkPreviewAdmin(admin.ModelAdmin):
 
     @admin.display(description="Price")
     def price_label(self, obj):
-        return f"{obj.price.normalize()} {obj.currency}" if obj.price is not None else "–"
+        if obj.price is None:
+            return "–"
+        if is_currency(obj.currency or ""):
+            return format_money(obj.price, obj.currency, unambiguous=True)
+        return f"{obj.price.normalize()} {obj.currency}".strip()
 
     @admin.display(description="Card")
     def card(self, obj):

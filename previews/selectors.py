@@ -5,6 +5,7 @@ import hashlib
 from django.core.cache import cache
 from django.utils import timezone
 
+from core.money import format_money, is_currency
 from previews.models import LinkPreview
 
 CACHE_TTL = 3600
@@ -48,6 +49,13 @@ def missing_reason(preview: LinkPreview | None) -> str:
     return "The preview is being made."
 
 
+def _price_display(preview: LinkPreview) -> str:
+    """`€89.00`: the scraped price in its currency's minor units, as cards show prices."""
+    if preview.price is None or not is_currency(preview.currency or ""):
+        return ""
+    return format_money(preview.price, preview.currency)
+
+
 def card_data(preview: LinkPreview) -> dict:
     """The fields a card shows, as plain values; templates and the component escape them.
     The merchant's title, description and image come before the scraped ones."""
@@ -61,6 +69,7 @@ def card_data(preview: LinkPreview) -> dict:
         "site_name": preview.site_name or preview.host,
         "price": str(preview.price.normalize()) if preview.price is not None else "",
         "currency": preview.currency,
+        "price_display": _price_display(preview),
         "availability": preview.availability,
         "favicon": preview.favicon_url,
     }

@@ -10,7 +10,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from core.absolute_urls import absolute_url
+from core.admin_filters import CurrencyInUseFilter
 from core.errors import ApplicationError, as_validation_error, error_message
+from core.money import format_money
 from sales import selectors, services
 from sales.models import (
     Order,
@@ -252,6 +254,27 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not replayed {line}", level=messages.WARNING)
 
 
+# --- money as people read it (issue 10): `US$59.00`, not `59.0000` ---
+def money_display(field: str, description: str, currency=lambda obj: obj.currency):
+    """A read-only column or field showing a decimal amount in its currency's minor units."""
+
+    def show(self, obj):
+        value = getattr(obj, field)
+        return "–" if value is None else format_money(value, currency(obj), unambiguous=True)
+
+    show.short_description = description
+    show.admin_order_field = field
+    show.__name__ = f"{field}_money"
+    return show
+
+
+def _order_currency(row):
+    return row.order.currency
+
+
+# --- end money ---
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -266,20 +289,38 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ["sku", "title", "variant", "quantity", "unit_price", "discount", "tax", "total",
-              "stock_committed", "stock_shipped", "shortfall"]  # fmt: skip
+    fields = ["sku", "title", "variant", "quantity", "unit_price_money", "discount_money",
+              "tax_money", "total_money", "stock_committed", "stock_shipped",
+              "shortfall"]  # fmt: skip
     readonly_fields = fields
+    unit_price_money = money_display("unit_price", "Unit price", _order_currency)
+    discount_money = money_display("discount", "Discount", _order_currency)
+    tax_money = money_display("tax", "Tax", _order_currency)
+    total_money = money_display("total", "Total", _order_currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
 
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ["external_id", "total", "shipping", "reason", "refunded_at", "refund_lines"]
+    fields = ["external_id", "total_money", "shipping_money", "reason", "refunded_at",
+              "refund_lines"]  # fmt: skip
     readonly_fields = fields
+    total_money = money_display("total", "Total", _order_currency)
+    shipping_money = money_display("shipping", "Shipping", _order_currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order")
 
     @admin.display(description="Lines")
     def refund_lines(self, obj):
-        return ", ".join(f"{line.sku or '?'} ×{line.quantity}: {line.amount}"
-                         for line in obj.lines.all()) or "–"  # fmt: skip
+        currency = obj.order.currency
+        return ", ".join(
+            f"{line.sku or '?'} ×{line.quantity}: "
+            f"{format_money(line.amount, currency, unambiguous=True)}"
+            for line in obj.lines.all()
+        ) or "–"  # fmt: skip
 
 
 class OrderEventInline(ReadOnlyInline):
@@ -316,9 +357,9 @@ class UnmappedFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "channel", "status", "amount", "placed_at", "click_id",
-                    "unmapped", "oversold"]  # fmt: skip
-    list_filter = ["status", "channel", "oversold", UnmappedFilter, "currency"]
+    list_display = ["__str__", "channel", "status", "amount", "placed_at", "click",
+                    "needs"]  # fmt: skip
+    list_filter = ["status", "channel", "oversold", UnmappedFilter, CurrencyInUseFilter]
     search_fields = ["external_id", "name", "click_id", "visitor_click_id"]
     date_hierarchy = "placed_at"
     list_per_page = 50
@@ -335,8 +376,8 @@ class OrderAdmin(admin.ModelAdmin):
         (None, {"fields": ["oversold_notice", "channel", "external_id", "name", "status",
                            "placed_at", "paid_at", "cancelled_at", "fulfilled_at",
                            "delivered_at"]}),
-        ("Amounts", {"fields": ["currency", "subtotal", "discounts", "shipping", "tax",
-                                "total"]}),
+        ("Amounts", {"fields": ["currency", "subtotal_money", "discounts_money",
+                                "shipping_money", "tax_money", "total_money"]}),
         ("Attribution", {"fields": ["click_id", "visitor_click_id", "landing_url",
                                     "referring_site", "discount_codes", "reservation"]}),
         ("Customer (hashed)", {"fields": ["customer_email_hash", "country",
@@ -356,13 +397,32 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    subtotal_money = money_display("subtotal", "Subtotal")
+    discounts_money = money_display("discounts", "Discounts")
+    shipping_money = money_display("shipping", "Shipping")
+    tax_money = money_display("tax", "Tax")
+    total_money = money_display("total", "Total")
+
     @admin.display(description="Total", ordering="total")
     def amount(self, obj):
-        return obj.display("total")
+        return format_money(obj.total, obj.currency, unambiguous=True)
 
-    @admin.display(description="Unmapped lines", ordering="unmapped_count")
-    def unmapped(self, obj):
-        return obj.unmapped_count or "–"
+    @admin.display(description="Click", ordering="click_id")
+    def click(self, obj):
+        """The click id, shortened for the list (the order page shows it whole)."""
+        if not obj.click_id:
+            return "–"
+        return format_html('<span title="{}">{}…</span>', obj.click_id, obj.click_id[:8])
+
+    @admin.display(description="Needs", ordering="unmapped_count")
+    def needs(self, obj):
+        """What the merchant must do about the order: unmapped lines, oversold stock."""
+        notes = []
+        if obj.unmapped_count:
+            notes.append(f"{obj.unmapped_count} unmapped line(s)")
+        if obj.oversold:
+            notes.append("oversold")
+        return ", ".join(notes) or "–"
 
     @admin.display(description="Stock")
     def oversold_notice(self, obj):
@@ -466,11 +526,12 @@ class ReservationAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["key", "checkout_session_id", "variant__sku", "click_id"]
     list_select_related = ["variant"]
-    readonly_fields = ["key", "channel", "variant", "quantity", "unit_price", "currency",
+    readonly_fields = ["key", "channel", "variant", "quantity", "unit_price_money", "currency",
                        "status", "expires_at", "checkout_session_id", "checkout_url",
                        "click_id", "visitor_click_id", "landing_url", "referring_site",
                        "created_at", "updated_at"]  # fmt: skip
     actions = ["release"]
+    unit_price_money = money_display("unit_price", "Unit price")
 
     def has_add_permission(self, request):
         return False

@@ -49,6 +49,34 @@
     }
   });
 
+  // --- sound: every clip starts muted (browsers only autoplay muted video); the header's
+  // button turns sound on or off for all of them, the one playing included --------------
+  var soundButton = document.querySelector(".feed-sound");
+  var soundOn = false;
+
+  function applySound(video) {
+    video.muted = !soundOn;
+    if (soundOn) video.removeAttribute("muted");
+    else video.setAttribute("muted", "");
+  }
+
+  function showSoundButton() {
+    if (soundButton && soundButton.hidden && feed.querySelector("video.feed-media")) {
+      soundButton.hidden = false;
+    }
+  }
+
+  if (soundButton) {
+    soundButton.addEventListener("click", function () {
+      soundOn = !soundOn;
+      soundButton.textContent = soundOn ? "Mute" : "Unmute";
+      soundButton.classList.toggle("sound-on", soundOn);
+      var videos = feed.querySelectorAll("video.feed-media");
+      for (var i = 0; i < videos.length; i++) applySound(videos[i]);
+    });
+    showSoundButton();
+  }
+
   // --- playing and preloading --------------------------------------------------------
   function items() {
     return feed.querySelectorAll(".feed-item");
@@ -122,8 +150,7 @@
     var media = item.media;
     if (media.kind === "video") {
       var video = el("video", "feed-media");
-      video.muted = true;
-      video.setAttribute("muted", "");
+      applySound(video);
       video.setAttribute("playsinline", "");
       video.loop = true;
       video.preload = "none";
@@ -187,6 +214,7 @@
         var added = Array.prototype.slice.call(fragment.childNodes);
         feed.insertBefore(fragment, more);
         added.forEach(function (node) { observer.observe(node); });
+        showSoundButton();
         nextCursor = page.next_cursor || "";
         if (more) {
           if (nextCursor) more.href = "?cursor=" + encodeURIComponent(nextCursor);

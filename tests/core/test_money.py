@@ -61,3 +61,33 @@ def test_every_split_sums_to_the_whole(total, weights):
 def test_display_uses_the_currency_digits():
     assert money.format_money(Decimal("1999"), "JPY") == "¥1,999"
     assert money.format_money(Decimal("12.5"), "KWD") == "12.500 KWD"
+
+
+def test_display_rounds_a_stored_amount_to_the_currency_and_signs_it_in_front():
+    # Prices are stored with four decimals: they read in their currency's minor units.
+    assert money.format_money(Decimal("24.9900"), "USD") == "$24.99"
+    assert money.format_money(Decimal("1999.0000"), "JPY") == "¥1,999"
+    assert money.format_money(Decimal("12.5005"), "KWD") == "12.501 KWD"  # half-up
+    assert money.format_money(Decimal("-5"), "EUR") == "-€5.00"
+    assert money.format_money("1234567.5", "USD") == "$1,234,567.50"
+    with pytest.raises(TypeError):
+        money.format_money(24.99, "USD")
+
+
+def test_unambiguous_display_never_uses_a_symbol_several_currencies_share():
+    shown = {
+        code: money.format_money(Decimal("59"), code, unambiguous=True)
+        for code in ["USD", "CAD", "AUD", "NZD", "JPY", "CNY", "EUR", "GBP", "CHF"]
+    }
+    assert shown == {
+        "USD": "US$59.00", "CAD": "CA$59.00", "AUD": "A$59.00", "NZD": "NZ$59.00",
+        "JPY": "JP¥59", "CNY": "CN¥59.00", "EUR": "€59.00", "GBP": "£59.00",
+        "CHF": "59.00 CHF",
+    }  # fmt: skip
+    # No two currencies read the same: one labelled amount names one currency.
+    labels = [
+        money.format_money(Decimal("1"), code, unambiguous=True) for code in money.MINOR_UNITS
+    ]
+    assert len(labels) == len(set(labels))
+    assert money.currencies_are_mixed(["USD", "USD", ""]) is False
+    assert money.currencies_are_mixed(["USD", "CAD"]) is True

@@ -76,7 +76,8 @@ def test_job_runs_on_a_real_worker_after_commit(celery_worker):
     image.refresh_from_db()
     assert image.thumbnail.name.endswith("-thumb.jpg")
     # It was the worker, over the broker, not an in-process call.
-    assert ("catalog.product_image_make_thumbnail", (image.pk,), False) in RUNS
+    # (recorded once the task has returned, a moment after its commit)
+    assert wait_for(lambda: ("catalog.product_image_make_thumbnail", (image.pk,), False) in RUNS)
 
 
 def test_a_rolled_back_transaction_sends_nothing(celery_worker):

@@ -7,7 +7,14 @@ from django.core.management.base import CommandError
 from catalog.models import Product, ProductImage, Variant
 from demo import ugc as demo_ugc
 from links.models import ShortLink
-from ugc.models import BlocklistEntry, ModerationEvent, UGCItem, UGCProductMap, UGCRights
+from ugc.models import (
+    BlocklistEntry,
+    ModerationEvent,
+    RejectionReason,
+    UGCItem,
+    UGCProductMap,
+    UGCRights,
+)
 from ugc.selectors import publishable_items
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +31,7 @@ def snapshot():
         UGCProductMap.objects.count(),
         ModerationEvent.objects.count(),
         BlocklistEntry.objects.count(),
+        sorted(RejectionReason.objects.values_list("label", "active")),
     )
 
 
@@ -41,6 +49,10 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     assert set(creator_links.values_list("utm_source", flat=True)) == {"tiktok"}
     admin = django_user_model.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("shoploop-demo")
+    # Rejecting works out of the box: the default reasons are there.
+    assert set(RejectionReason.objects.filter(active=True).values_list("label", flat=True)) == {
+        "Off-brand", "Low quality", "No rights", "Offensive", "Wrong product", "Duplicate"
+    }  # fmt: skip
 
     before = snapshot()
     with django_capture_on_commit_callbacks(execute=True):

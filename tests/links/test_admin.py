@@ -261,9 +261,38 @@ def test_an_empty_link_form_asks_for_a_destination_not_for_one_of_two(manager_cl
     response = manager_client.post(
         "/admin/links/shortlink/add/", {"active": "on", "extra_params": "{}", **_empty_inlines()}
     )
-    text = BeautifulSoup(response.content, "lxml").get_text(" ")
-    assert "not both" not in text
-    assert "choose one" in text or "Choose a product or enter an external URL" in text
+    soup = BeautifulSoup(response.content, "lxml")
+    assert "not both" not in soup.get_text(" ")
+    # Beside the field, what to do; not the database constraint's generic words at the top.
+    beside = [li.get_text() for li in soup.select(".field-url .errorlist li")]
+    assert beside == ["Choose a product or enter an external URL."]
+    assert not soup.select(".errorlist.nonfield")
+    assert not ShortLink.objects.exists()
+
+
+def test_a_link_form_with_both_destinations_says_not_both(manager_client, allowed_domain):
+    from tests.catalog.factories import ProductFactory
+
+    product = ProductFactory()
+    response = manager_client.post(
+        "/admin/links/shortlink/add/",
+        {"active": "on", "extra_params": "{}", "product": product.pk,
+         "url": "https://shop.example.com/sale", **_empty_inlines()},
+    )  # fmt: skip
+    soup = BeautifulSoup(response.content, "lxml")
+    beside = [li.get_text() for li in soup.select(".field-url .errorlist li")]
+    assert beside == ["Choose a product or an external URL, not both."]
+    assert not ShortLink.objects.exists()
+
+
+def test_the_list_keeps_creator_and_campaign_in_one_column(manager_client, link):
+    from links.models import Campaign
+
+    campaign = Campaign.objects.create(name="Spring drop", slug="spring-drop")
+    ShortLink.objects.filter(pk=link.pk).update(campaign=campaign)
+    html = manager_client.get("/admin/links/shortlink/").content.decode()
+    cell = BeautifulSoup(html, "lxml").select_one("#result_list tbody tr .field-attribution")
+    assert cell.get_text(" ", strip=True) == f"{link.creator} Spring drop"
 
 
 def _empty_inlines() -> dict:

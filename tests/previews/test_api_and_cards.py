@@ -144,8 +144,19 @@ def test_card_of_an_external_url_escapes_scraped_text(client):
     assert "<script>alert" not in html and "<img src=x" not in html
     soup = BeautifulSoup(html, "lxml")
     assert soup.select_one(".sl-card-title").get_text() == HOSTILE
-    assert soup.select_one(".sl-card-price").get_text() == "49.9 EUR"
+    # The price in its currency's minor units, as every price in the shop reads.
+    assert soup.select_one(".sl-card-price").get_text() == "€49.90"
     assert "X-Frame-Options" not in response  # meant to be embedded in an iframe
+    data = client.get("/previews/card.json", {"url": "https://shop.example.org/item"}).json()
+    assert (data["price"], data["currency"], data["price_display"]) == ("49.9", "EUR", "€49.90")
+
+
+def test_a_scraped_price_in_an_unknown_currency_keeps_its_figures(client):
+    fresh_preview(currency="XYZ", price=Decimal("12.5000"))
+    soup = BeautifulSoup(
+        client.get("/previews/card", {"url": "https://shop.example.org/item"}).content, "lxml"
+    )
+    assert soup.select_one(".sl-card-price").get_text() == "12.5 XYZ"
 
 
 def test_card_of_a_product_page_and_of_a_short_link(client, settings):

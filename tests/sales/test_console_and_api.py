@@ -60,6 +60,33 @@ def test_delivery_changelist_and_the_order_page(owner_client, client,
     assert "orders/updated" in page and "audit trail" in page.lower()
 
 
+def test_console_amounts_read_in_their_currency(owner_client, client):
+    from bs4 import BeautifulSoup
+
+    channel = SalesChannelFactory()
+    VariantFactory(sku="SKU-1", stock_on_hand=100)
+    adapter = ADAPTERS["shopify"]()
+    assert adapter.order(channel, "3100", price="24.99", quantity=2).post(client, channel) \
+        .status_code == 200  # fmt: skip
+    order = Order.objects.get()
+    soup = BeautifulSoup(owner_client.get("/admin/sales/order/").content, "lxml")
+    assert soup.select_one("#result_list .field-amount").get_text() == "US$49.98"
+    page = owner_client.get(f"/admin/sales/order/{order.pk}/change/").content.decode()
+    soup = BeautifulSoup(page, "lxml")
+    assert soup.select_one(".field-total_money .readonly").get_text() == "US$49.98"
+    assert soup.select_one(".field-subtotal_money .readonly").get_text() == "US$49.98"
+    line = soup.select_one("#lines-group tbody tr")
+    assert line.select_one(".field-unit_price_money").get_text(strip=True) == "US$24.99"
+    assert line.select_one(".field-total_money").get_text(strip=True) == "US$49.98"
+    assert "24.9900" not in page and "49.9800" not in page
+    # The currency filter lists the currencies orders use, not every ISO 4217 code.
+    filters = soup = BeautifulSoup(owner_client.get("/admin/sales/order/").content, "lxml")
+    codes = [
+        a.get_text(strip=True) for a in filters.select('#changelist-filter a[href*="currency="]')
+    ]
+    assert codes == ["USD"]
+
+
 def test_channel_page_shows_the_webhook_url_and_never_a_secret(owner_client, client):
     channel = SalesChannelFactory(secret="shpss_very_secret_value")
     shopify_orders(client, channel, 1)

@@ -19,5 +19,6 @@ def test_a_delivery_is_processed_by_the_worker_after_the_answer(client, celery_w
     stored = WebhookDelivery.objects.get(accepted=True)
     assert wait_for(lambda: Order.objects.filter(external_id="8001").exists())
     assert wait_for(lambda: WebhookDelivery.objects.get(pk=stored.pk).status == "processed")
-    assert ("sales.process_delivery", (stored.pk,), False) in RUNS
+    # The worker records the run once the task has returned, a moment after its commit.
+    assert wait_for(lambda: ("sales.process_delivery", (stored.pk,), False) in RUNS)
     assert Order.objects.get().lines.get().stock_committed == 2

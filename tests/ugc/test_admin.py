@@ -59,16 +59,18 @@ def test_changelist_shows_each_column(moderator_client):
     html = moderator_client.get(CHANGELIST).content.decode()
     [row] = rows(html)
     assert row["number"] == f"#{item.pk}"
-    assert row["status_badge"] == "Reviewing"
-    assert row["source"] == "Upload"
-    assert "@fan_one" in row["author"] and "Maya" in row["author"]
+    # The flags read under the status, the source under the author (one column each, so
+    # that the queue fits a laptop's screen).
+    assert row["status_badge"] == "Reviewing near_duplicate"
+    assert row["author"] == "@fan_one Maya (@maya) Upload"
     assert row["caption_excerpt"].startswith("Wearing the hoodie") and row[
         "caption_excerpt"
     ].endswith("…")
-    assert row["flag_list"] == "near_duplicate"
     assert row["rights_state_label"] == "Valid for the site"
     assert row["products"] == "Cloud Hoodie"
     assert row["claimed_by"] == moderator_client.user.username
+    local = timezone.localtime(item.created_at)
+    assert row["created"] == f"{local:%Y-%m-%d} {local:%H:%M}"
     img = BeautifulSoup(html, "lxml").select_one("#result_list .field-thumb img")
     assert img["src"] == "/media/ugc/1/thumb.webp"
 
@@ -215,8 +217,8 @@ def test_publish_lists_every_blocker(moderator_client):
 def test_claim_then_approve_in_bulk_and_items_held_by_someone_else_are_refused(
     moderator_client,
 ):
-    mine = UGCItemFactory()
-    theirs = UGCItemFactory()
+    mine = UGCRightsFactory().item  # with rights: approving asks for no confirmation
+    theirs = UGCRightsFactory().item
     services.ugc_claim(item_id=theirs.pk, moderator=UserFactory(username="omar"))
 
     response = action(moderator_client, "claim_items", [mine, theirs])
@@ -234,8 +236,63 @@ def test_claim_then_approve_in_bulk_and_items_held_by_someone_else_are_refused(
     assert (mine.status, theirs.status) == (S.APPROVED, S.REVIEWING)
 
 
-def test_approving_a_queued_item_claims_it_first(moderator_client):
+def test_bulk_approval_lists_what_to_confirm_and_approves_only_what_was_confirmed(
+    moderator_client,
+):
+    clean = UGCRightsFactory().item
+    flagged = UGCRightsFactory(
+        item=UGCItemFactory(flags=[{"code": "duplicate", "detail": "same file as item 1"}])
+    ).item
+    no_rights = UGCItemFactory()
+
+    response = action(moderator_client, "approve_items", [clean, flagged, no_rights])
+    soup = BeautifulSoup(response.content, "lxml")
+    listed = {
+        int(li["data-item"]): [w.get_text() for w in li.select(".ugc-warning")]
+        for li in soup.select(".ugc-confirm-list > li")
+    }
+    assert listed == {
+        flagged.pk: ["Flagged as a duplicate: same file as item 1."],
+        no_rights.pk: ["No rights have been granted for this item."],
+    }
+    assert f"#{clean.pk}" in soup.get_text()  # approved with them once confirmed
+    assert set(UGCItem.objects.values_list("status", flat=True)) == {S.QUEUED}  # nothing yet
+    assert not ModerationEvent.objects.exists()
+
+    # Confirmed for the flagged item only: the item without rights is refused before it is
+    # claimed, so it stays in the queue for someone to look at.
+    response = action(moderator_client, "approve_items", [clean, flagged, no_rights],
+                      apply="1", confirmed=[flagged.pk])  # fmt: skip
+    assert messages_of(response) == [
+        f"Approved 2: #{clean.pk}, #{flagged.pk}",
+        f"Not approved #{no_rights.pk}: It needs a confirmation before it is approved: "
+        "No rights have been granted for this item.",
+    ]
+    statuses = dict(UGCItem.objects.values_list("pk", "status"))
+    assert statuses == {clean.pk: S.APPROVED, flagged.pk: S.APPROVED, no_rights.pk: S.QUEUED}
+    assert not ModerationEvent.objects.filter(item=no_rights).exists()
+    assert "Approved despite: Flagged as a duplicate" in (
+        ModerationEvent.objects.get(item=flagged, action="approve").reason
+    )
+
+
+def test_bulk_reject_without_reasons_says_where_to_add_them(moderator_client):
     item = UGCItemFactory()
+    response = action(moderator_client, "reject_items", [item])
+    notice = BeautifulSoup(response.content, "lxml").select_one(".ugc-reasons-missing")
+    assert notice.select_one("a")["href"] == "/admin/ugc/rejectionreason/add/"
+    assert UGCItem.objects.get(pk=item.pk).status == S.QUEUED
+
+
+def test_approved_items_go_back_to_the_queue_in_bulk(moderator_client):
+    items = [publishable_item(status=S.APPROVED) for _ in range(2)]
+    response = action(moderator_client, "requeue_items", items)
+    assert messages_of(response) == [f"Sent back to the queue 2: #{items[0].pk}, #{items[1].pk}"]
+    assert set(UGCItem.objects.values_list("status", flat=True)) == {S.QUEUED}
+
+
+def test_approving_a_queued_item_claims_it_first(moderator_client):
+    item = UGCRightsFactory().item
     response = action(moderator_client, "approve_items", [item])
     assert messages_of(response) == [f"Approved 1: #{item.pk}"]
     actions = list(ModerationEvent.objects.filter(item=item).values_list("action", "actor"))

@@ -38,9 +38,24 @@ def test_a_moderator_rejects_two_items_in_bulk_and_approves_one_on_its_page(page
     page.goto(f"/admin/ugc/ugcitem/{third.pk}/change/")
     page.get_by_role("button", name="Claim for review").click()
     expect(page.locator(".messagelist")).to_contain_text(f"Claimed 1: #{third.pk}")
-    page.get_by_role("button", name="Approve", exact=True).click()
+    # It has no rights yet: approving asks for a confirmation first, and changes nothing.
+    expect(page.locator(".ugc-approval-warnings")).to_contain_text(
+        "No rights have been granted for this item."
+    )
+    page.get_by_role("button", name="Approve…", exact=True).click()
+    expect(page.locator("h1")).to_have_text(f"Approve item #{third.pk}?")
+    expect(page.locator(".ugc-warning")).to_have_text("No rights have been granted for this item.")
+    assert UGCItem.objects.get(pk=third.pk).status == S.REVIEWING
+    page.get_by_role("button", name="Approve anyway").click()
     expect(page.locator(".messagelist")).to_contain_text(f"Approved 1: #{third.pk}")
     expect(page).to_have_url(re.compile(rf"/admin/ugc/ugcitem/{third.pk}/change/$"))
+    # Taken back: sent for review again, with a reason, from the approved item's page.
+    page.fill("input[name=reason]", "Ask the author for rights first")
+    page.get_by_role("button", name="Send back for review").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"Sent back to the queue 1: #{third.pk}")
+    page.get_by_role("button", name="Claim for review").click()
+    page.get_by_role("button", name="Approve…", exact=True).click()
+    page.get_by_role("button", name="Approve anyway").click()
 
     statuses = dict(UGCItem.objects.values_list("pk", "status"))
     assert statuses == {first.pk: S.REJECTED, second.pk: S.REJECTED, third.pk: S.APPROVED}

@@ -220,6 +220,24 @@ def test_revoking_needs_a_reason(moderator_client):
     assert UGCRights.objects.get(item=item).revoked_at is None
 
 
+def test_an_empty_rights_form_has_nothing_granted_and_nothing_to_revoke(moderator_client):
+    item = UGCItemFactory()
+    soup = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml")
+    rights = soup.select_one("#rights-group")
+    assert rights.select("[name=rights-0-consent_method]")  # the form to record them
+    text = rights.get_text(" ")
+    assert "Granted at" not in text
+    assert "Revoke these rights" not in text
+    assert not rights.select("[name=rights-0-revoke]")
+    # Once rights are recorded, when and by whom, and the box to revoke them, are there.
+    UGCRightsFactory(item=item)
+    rights = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml").select_one(
+        "#rights-group"
+    )
+    assert "Granted at" in rights.get_text(" ")
+    assert rights.select("[name=rights-0-revoke]")
+
+
 # -- product mappings inline --------------------------------------------------------------
 
 
@@ -280,12 +298,18 @@ def press(client, item, operation, **data):
                        follow=True)  # fmt: skip
 
 
-def test_buttons_follow_the_status(moderator_client):
+def test_buttons_follow_the_status(moderator_client, reason):
     item = UGCItemFactory()
     buttons = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml").select(
         ".ugc-moderation [name=operation]"
     )
     assert {b["value"] for b in buttons} == {"claim", "approve", "reject"}
+    # An approval can be taken back: sent for review again, or rejected.
+    approved = publishable_item(status=S.APPROVED)
+    buttons = BeautifulSoup(moderator_client.get(change_url(approved)).content, "lxml").select(
+        ".ugc-moderation [name=operation]"
+    )
+    assert {b["value"] for b in buttons} == {"publish", "requeue", "reject"}
     live = publishable_item(status=S.PUBLISHED)
     buttons = BeautifulSoup(moderator_client.get(change_url(live)).content, "lxml").select(
         ".ugc-moderation [name=operation]"
@@ -336,8 +360,87 @@ def test_reject_button_needs_a_reason_then_opens_the_next_item(moderator_client)
     )  # fmt: skip
 
 
-def test_a_claim_held_by_another_moderator_is_respected(moderator_client):
+def test_approving_a_flagged_item_asks_for_a_confirmation_first(moderator_client):
+    item = publishable_item(
+        status=S.QUEUED,
+        flags=[{"code": "blocklist", "detail": "word “giveaway”", "action": "flag"}],
+    )
+    next_item = UGCRightsFactory().item
+    page = moderator_client.get(change_url(item)).content.decode()
+    assert "Approving asks you to confirm:" in page
+    assert "Flagged by the blocklist: word “giveaway”." in page
+
+    # The Approve button shows what to confirm, and nothing changes yet.
+    response = press(moderator_client, item, "approve", note="On brand", next=next_item.pk)
+    assert response.status_code == 200 and not response.redirect_chain
+    soup = BeautifulSoup(response.content, "lxml")
+    assert [li.get_text() for li in soup.select(".ugc-warning")] == [
+        "Flagged by the blocklist: word “giveaway”."
+    ]
+    assert UGCItem.objects.get(pk=item.pk).status == S.QUEUED
+    assert not ModerationEvent.objects.filter(item=item).exists()
+
+    # "Approve anyway" posts what the page holds: the item, the note, the next item.
+    form = soup.select_one("form.ugc-approve-confirm")
+    data = {field["name"]: field["value"] for field in form.select("input[type=hidden]")}
+    assert form["action"] == f"{CHANGELIST}{item.pk}/moderate/"
+    assert data == {
+        "csrfmiddlewaretoken": data["csrfmiddlewaretoken"], "confirmed": str(item.pk),
+        "operation": "approve", "note": "On brand", "next": str(next_item.pk),
+    }  # fmt: skip
+    response = moderator_client.post(form["action"], data, follow=True)
+    assert messages_of(response) == [f"Approved 1: #{item.pk}"]
+    assert response.redirect_chain[-1][0] == change_url(next_item)
+    event = ModerationEvent.objects.get(item=item, action="approve")
+    assert event.reason == "On brand (Approved despite: Flagged by the blocklist: word “giveaway”.)"
+    assert event.actor == moderator_client.user
+
+
+def test_an_item_without_rights_is_approved_only_once_confirmed(moderator_client):
+    item = UGCItemFactory()  # no rights
+    response = press(moderator_client, item, "approve")
+    assert "No rights have been granted for this item." in response.content.decode()
+    assert UGCItem.objects.get(pk=item.pk).status == S.QUEUED
+    response = press(moderator_client, item, "approve", confirmed=str(item.pk))
+    assert messages_of(response) == [f"Approved 1: #{item.pk}"]
+    assert UGCItem.objects.get(pk=item.pk).status == S.APPROVED
+
+
+def test_an_approved_item_is_sent_back_for_review_or_rejected(moderator_client, reason):
+    item = publishable_item(status=S.APPROVED)
+    response = press(moderator_client, item, "requeue", reason="Caption needs a look")
+    assert messages_of(response) == [f"Sent back to the queue 1: #{item.pk}"]
+    event = ModerationEvent.objects.get(item=item)
+    assert (event.from_status, event.to_status, event.reason) == (
+        S.APPROVED, S.QUEUED, "Caption needs a look"
+    )  # fmt: skip
+
+    other = publishable_item(status=S.APPROVED)
+    response = press(moderator_client, other, "reject", reason=reason.pk, note="Not our shade")
+    assert messages_of(response) == [f"Rejected 1: #{other.pk}"]
+    other.refresh_from_db()
+    assert (other.status, other.rejection_reason, other.rejection_note) == (
+        S.REJECTED, reason, "Not our shade"
+    )  # fmt: skip
+
+
+def test_without_rejection_reasons_the_item_page_says_where_to_add_them(moderator_client):
     item = UGCItemFactory()
+    RejectionReasonFactory(label="Retired", active=False)
+    soup = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml")
+    notice = soup.select_one(".ugc-moderation .ugc-reasons-missing")
+    assert "There are no rejection reasons yet" in notice.get_text(" ")
+    assert notice.select_one("a")["href"] == "/admin/ugc/rejectionreason/add/"
+    assert not soup.select(".ugc-moderation [name=operation][value=reject]")
+    # With one reason in the list the form is back.
+    RejectionReasonFactory(label="Blurry")
+    soup = BeautifulSoup(moderator_client.get(change_url(item)).content, "lxml")
+    assert not soup.select(".ugc-reasons-missing")
+    assert soup.select(".ugc-moderation [name=operation][value=reject]")
+
+
+def test_a_claim_held_by_another_moderator_is_respected(moderator_client):
+    item = UGCRightsFactory().item
     services.ugc_claim(item_id=item.pk, moderator=UserFactory(username="omar"))
     response = press(moderator_client, item, "approve")
     assert messages_of(response) == [

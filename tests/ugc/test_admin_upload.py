@@ -76,6 +76,9 @@ def test_one_image_is_ingested_and_opens_its_page(moderator_client):
         "upload", "fan_one", creator, "Cosy"
     )  # fmt: skip
     assert messages_of(response) == [f"me.png: Created item #{item.pk}."]
+    # On the page as written: the file's name keeps its case (no "Me.png").
+    shown = BeautifulSoup(response.content, "lxml").select(".messagelist li")
+    assert [li.get_text(strip=True) for li in shown] == [f"me.png: Created item #{item.pk}."]
     assert ModerationEvent.objects.get(item=item, action="ingest").actor == moderator_client.user
 
 

@@ -12,7 +12,7 @@ from links import snapshots
 from tests.catalog.factories import ProductFactory, VariantFactory, image_bytes
 from tests.links.factories import CreatorFactory
 from tests.ugc.factories import publishable_item, with_card_links
-from tests.ugc.test_feed import image_manifest
+from tests.ugc.test_feed import image_manifest, video_manifest
 from ugc import metrics
 from ugc.models import UGCItem
 
@@ -119,3 +119,140 @@ def test_scrolling_loads_the_next_pages_from_the_api(page, live_server, settings
     assert last.locator(".feed-card-button").get_attribute("href").startswith("/p/")
     expect(page.locator(".feed-more")).to_have_count(0)  # the last page removes "More"
     assert page.js_errors == []
+
+
+# --- the feed on a laptop and on a phone ---------------------------------------------------
+
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# Where the media's picture is drawn (its content box, after object-fit), the item's box, the
+# header's box and what sits on top at the brand's centre.
+BOXES_JS = """item => {
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const media = item.querySelector('.feed-media');
+  const m = box(media);
+  const natural = media.tagName === 'VIDEO'
+    ? [media.videoWidth || +media.getAttribute('width'),
+       media.videoHeight || +media.getAttribute('height')]
+    : [media.naturalWidth, media.naturalHeight];
+  const w = m.right - m.left, h = m.bottom - m.top, fit = getComputedStyle(media).objectFit;
+  const scale = fit === 'cover' ? Math.max(w / natural[0], h / natural[1])
+              : fit === 'contain' ? Math.min(w / natural[0], h / natural[1]) : null;
+  const drawn = scale === null ? m : {
+    left: m.left + (w - natural[0] * scale) / 2, right: m.right - (w - natural[0] * scale) / 2,
+    top: m.top + (h - natural[1] * scale) / 2, bottom: m.bottom - (h - natural[1] * scale) / 2};
+  const brand = document.querySelector('.site-header .brand');
+  const b = box(brand);
+  const onTop = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+  return {item: box(item), media: m, drawn, fit, natural,
+          header: box(document.querySelector('.site-header')), brand: b,
+          brandOnTop: brand.contains(onTop), card: box(item.querySelector('.feed-card')),
+          back: box(document.querySelector('.feed-nav a'))};
+}"""
+
+
+def photo_item(product, *, n, size):
+    default_storage.save(f"ugc/display/{n}.jpg", ContentFile(image_bytes("JPEG", size)))
+    manifest = image_manifest(n)
+    manifest.update(width=size[0], height=size[1], aspect=round(size[0] / size[1], 4))
+    manifest["display"].update(width=size[0], height=size[1])
+    item = publishable_item(status=UGCItem.Status.PUBLISHED, media_manifest=manifest,
+                            caption=f"A {size[0]}×{size[1]} picture")  # fmt: skip
+    item.product_maps.update(product=product)
+    return with_card_links(item)
+
+
+def inside(inner, outer, slack=1.0) -> bool:
+    return (inner["left"] >= outer["left"] - slack and inner["top"] >= outer["top"] - slack
+            and inner["right"] <= outer["right"] + slack
+            and inner["bottom"] <= outer["bottom"] + slack)  # fmt: skip
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["laptop-1440x900", "phone-390x844"])
+def test_each_item_is_seen_whole_under_the_sites_header(page, viewport):
+    product = ProductFactory(title="Recycled Yoga Mat")
+    VariantFactory(product=product, price="68.00", currency="EUR")
+    shapes = [(360, 640), (640, 360), (360, 450)]  # 9:16, 16:9 and 4:5 (shown first)
+    items = [photo_item(product, n=n, size=size) for n, size in enumerate(shapes)]
+    page.set_viewport_size(viewport)
+    page.goto("/shop/feed")
+    screen = {"left": 0, "top": 0, "right": viewport["width"], "bottom": viewport["height"]}
+
+    for item in reversed(items):  # newest first
+        section = page.locator(f'.feed-item[data-id="{item.pk}"]')
+        section.scroll_into_view_if_needed()
+        page.wait_for_function(
+            "id => { const img = document.querySelector(`.feed-item[data-id='${id}'] img`);"
+            " return img.complete && img.naturalWidth > 0; }",
+            arg=str(item.pk),
+        )
+        page.wait_for_timeout(300)  # scroll snapping settles
+        found = section.evaluate(BOXES_JS)
+        below_header = {**screen, "top": found["header"]["bottom"]}
+        # The header stays on top: the brand and the way back to the shop are on screen.
+        assert found["brandOnTop"], found
+        assert inside(found["brand"], screen) and inside(found["back"], screen), found
+        assert found["header"]["top"] == 0
+        # One item a screen: the item fills what the header leaves, whatever the media's size.
+        assert inside(found["item"], below_header), found
+        assert found["item"]["bottom"] - found["item"]["top"] >= (
+            viewport["height"] - found["header"]["bottom"] - 1
+        )
+        # The picture is contained, never cropped: all of it is drawn on screen.
+        assert found["fit"] == "contain", found
+        assert inside(found["drawn"], below_header), found
+        drawn_w = found["drawn"]["right"] - found["drawn"]["left"]
+        drawn_h = found["drawn"]["bottom"] - found["drawn"]["top"]
+        assert abs(drawn_w / drawn_h - found["natural"][0] / found["natural"][1]) < 0.02
+        # And its product card with the Shop button.
+        assert inside(found["card"], below_header), found
+    back = page.locator(".feed-nav a")
+    expect(back).to_be_visible()
+    with page.expect_navigation():
+        back.click()
+    assert page.url == page.context.pages[0].url and page.url.endswith("/")
+    assert page.js_errors == []
+
+
+def test_the_sound_control_turns_sound_on_and_off_for_every_clip(page, settings):
+    settings.UGC_FEED_PAGE_SIZE = 1
+    product = ProductFactory(title="Wireless Earbuds Mini")
+    VariantFactory(product=product, price="79.00")
+    clips = []
+    for n in range(3):
+        item = publishable_item(status=UGCItem.Status.PUBLISHED, media_manifest=video_manifest(n))
+        item.product_maps.update(product=product)
+        clips.append(with_card_links(item))
+    page.set_viewport_size(PHONE)
+    page.goto("/shop/feed")
+    button = page.locator(".site-header .feed-sound")
+    expect(button).to_be_visible()
+    expect(button).to_have_text("Unmute")
+    muted = "() => [...document.querySelectorAll('video.feed-media')].map(v => v.muted)"
+    assert set(page.evaluate(muted)) == {True}  # clips start muted, so that they may autoplay
+
+    button.click()
+    expect(button).to_have_text("Mute")
+    shown = page.evaluate(muted)
+    assert len(shown) < 3 and set(shown) == {False}
+    # Clips paged in later follow the choice.
+    for _ in range(5):
+        page.locator(".feed-item").last.scroll_into_view_if_needed()
+        page.wait_for_timeout(200)
+    expect(page.locator("video.feed-media")).to_have_count(3)
+    assert page.evaluate(muted) == [False, False, False]
+    button.click()
+    expect(button).to_have_text("Unmute")
+    assert page.evaluate(muted) == [True, True, True]
+    assert page.js_errors == []
+
+
+def test_a_feed_without_clips_has_no_sound_control(page):
+    product = ProductFactory(title="Mug")
+    VariantFactory(product=product, price="12.00")
+    photo_item(product, n=7, size=(360, 450))
+    page.goto("/shop/feed")
+    expect(page.locator(".feed-item")).to_have_count(1)
+    expect(page.locator(".feed-sound")).to_be_hidden()

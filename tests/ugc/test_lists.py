@@ -72,3 +72,45 @@ def test_the_console_adds_and_turns_off_list_entries_through_the_services(client
     )
     assert repeated.status_code == 200  # the form again, with the reason
     assert "This term is already on the blocklist." in repeated.content.decode()
+
+
+def test_the_default_rejection_reasons_are_added_once_and_a_turned_off_one_stays_off():
+    RejectionReasonFactory(label="off-brand", active=False)  # the merchant turned it off
+    assert services.rejection_reasons_add_defaults() == 5
+    assert services.rejection_reasons_add_defaults() == 0
+    labels = dict(RejectionReason.objects.values_list("label", "active"))
+    assert labels == {
+        "off-brand": False, "Low quality": True, "No rights": True, "Offensive": True,
+        "Wrong product": True, "Duplicate": True,
+    }  # fmt: skip
+    assert [label.lower() for label in services.DEFAULT_REJECTION_REASONS] == [
+        "off-brand", "low quality", "no rights", "offensive", "wrong product", "duplicate"
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_the_defaults_twice_at_once_adds_each_reason_once():
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(2)
+    added, failed = [], []
+
+    def add():
+        try:
+            barrier.wait(timeout=10)
+            added.append(services.rejection_reasons_add_defaults())
+        except Exception as exc:  # reported by the assertion below
+            failed.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failed == []
+    assert RejectionReason.objects.count() == len(services.DEFAULT_REJECTION_REASONS)
+    assert len(added) == 2

@@ -28,6 +28,8 @@ EXPECTED = {
     (S.REVIEWING, "requeue"): S.QUEUED,
     (S.REJECTED, "requeue"): S.QUEUED,
     (S.APPROVED, "publish"): S.PUBLISHED,
+    (S.APPROVED, "requeue"): S.QUEUED,  # a moderator takes the approval back for review
+    (S.APPROVED, "reject"): S.REJECTED,  # or rejects it after all
     (S.PUBLISHED, "archive"): S.ARCHIVED,
 }
 ACTIONS = ["claim", "approve", "reject", "requeue", "publish", "archive"]
@@ -164,6 +166,93 @@ def test_requeue_clears_the_rejection(moderator, reason):
     item.refresh_from_db()
     assert (item.status, item.rejection_reason, item.rejection_note) == (S.QUEUED, None, "")
     assert ModerationEvent.objects.get().reason == "appeal accepted"
+
+
+# --- taking an approval back, and approvals that need a confirmation ----------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["requeue", "reject"])
+def test_any_moderator_takes_an_approval_back(action, moderator, other_moderator, reason):
+    """An approved item carries no claim: another moderator than the approver may send it
+    back for review or reject it, and the move is audited from "approved"."""
+    item = publishable_item(status=S.REVIEWING, claimed_by=moderator, claimed_at=timezone.now())
+    services.ugc_approve(item_id=item.pk, moderator=moderator)
+    if action == "requeue":
+        services.ugc_requeue(item_id=item.pk, actor=other_moderator, reason="Wrong shade shown")
+    else:
+        services.ugc_reject(item_id=item.pk, moderator=other_moderator, reason=reason, note="dup")
+    item.refresh_from_db()
+    assert item.status == {"requeue": S.QUEUED, "reject": S.REJECTED}[action]
+    assert item.claimed_by is None
+    event = ModerationEvent.objects.latest("pk")
+    assert (event.action, event.from_status, event.to_status, event.actor) == (
+        action, S.APPROVED, item.status, other_moderator
+    )  # fmt: skip
+    assert event.reason == {"requeue": "Wrong shade shown", "reject": "Off-brand: dup"}[action]
+    # Back in the queue it is claimed and decided like any other item.
+    if action == "requeue":
+        services.ugc_claim(item_id=item.pk, moderator=moderator)
+        services.ugc_reject(item_id=item.pk, moderator=moderator, reason=reason)
+        assert UGCItem.objects.get(pk=item.pk).status == S.REJECTED
+
+
+def _flagged(item):
+    UGCItem.objects.filter(pk=item.pk).update(
+        flags=[{"code": "blocklist", "detail": "word “giveaway”", "action": "flag"}]
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("breaks", "warning"),
+    [
+        (_flagged, "Flagged by the blocklist: word “giveaway”."),
+        (lambda item: UGCRights.objects.filter(item=item).delete(),
+         "No rights have been granted for this item."),
+        (lambda item: UGCRights.objects.filter(item=item).update(allowed_channels=["email"]),
+         "The rights do not allow the site channel."),
+        (lambda item: UGCRights.objects.filter(item=item).update(
+            expires_at=timezone.now() - timedelta(days=1)), "The rights expired on"),
+    ],
+)  # fmt: skip
+def test_approving_a_flagged_item_or_one_without_site_rights_needs_a_confirmation(
+    breaks, warning, moderator
+):
+    item = publishable_item(status=S.REVIEWING, claimed_by=moderator, claimed_at=timezone.now())
+    breaks(item)
+    before = UGCItem.objects.values().get(pk=item.pk)
+
+    with pytest.raises(ApplicationError) as exc:
+        services.ugc_approve(item_id=item.pk, moderator=moderator, note="Looks fine")
+    assert exc.value.code == "confirmation_required"
+    [said] = exc.value.fields["confirmed"]
+    assert said.startswith(warning)
+    assert UGCItem.objects.values().get(pk=item.pk) == before  # still claimed, under review
+    assert not ModerationEvent.objects.filter(item=item).exists()
+
+    services.ugc_approve(item_id=item.pk, moderator=moderator, note="Looks fine", confirmed=True)
+    item.refresh_from_db()
+    assert item.status == S.APPROVED
+    event = ModerationEvent.objects.get(item=item)
+    # The audit row says what the moderator confirmed.
+    assert event.reason == f"Looks fine (Approved despite: {said})"
+
+
+@pytest.mark.django_db
+def test_every_warning_is_listed_and_a_clean_item_needs_no_confirmation(moderator):
+    flagged = UGCItemFactory(
+        status=S.REVIEWING, claimed_by=moderator, claimed_at=timezone.now(),
+        flags=[{"code": "near_duplicate", "detail": "looks like item 3 (distance 2)"},
+               {"code": "media_error", "detail": "the file could not be decoded"}],
+    )  # fmt: skip
+    assert [code for code, _ in services.approval_warnings(flagged)] == [
+        "near_duplicate", "media_error", "no_rights"
+    ]  # fmt: skip
+    clean = publishable_item(status=S.REVIEWING, claimed_by=moderator, claimed_at=timezone.now())
+    assert services.approval_warnings(clean) == []
+    services.ugc_approve(item_id=clean.pk, moderator=moderator)
+    assert ModerationEvent.objects.get(item=clean).reason == ""
 
 
 # --- the rights gate ----------------------------------------------------------------------

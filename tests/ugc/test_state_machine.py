@@ -34,6 +34,7 @@ class ModerationMachine(RuleBasedStateMachine):
     """
 
     published_steps = 0  # how often the invariant met a published item, over all examples
+    moves: set = set()  # (from, action, to) of every move made, over all examples
 
     def __init__(self):
         super().__init__()
@@ -63,17 +64,29 @@ class ModerationMachine(RuleBasedStateMachine):
         if with_media:
             services.ugc_media_process(item_id=self.item.pk)
 
-    def attempt(self, call, **kwargs):
-        """Run a service; a refused action must leave the item exactly as it was."""
+    def attempt(self, call, *, action: str | None = None, **kwargs):
+        """Run a service; a refused action must leave the item exactly as it was, and a
+        moderation `action` that succeeds must make the move `ALLOWED` names, nothing else.
+        Returns the refusal's code, or None."""
         before = UGCItem.objects.values().get(pk=self.item.pk)
         try:
             call(item_id=self.item.pk, **kwargs)
-        except ApplicationError:
+        except ApplicationError as exc:
             assert UGCItem.objects.values().get(pk=self.item.pk) == before
+            return exc.code
+        if action is not None:
+            after = UGCItem.objects.get(pk=self.item.pk).status
+            expected = services.ALLOWED.get((before["status"], action))
+            if expected is None:  # only re-claiming an item one holds succeeds without a move
+                assert (action, after) == ("claim", before["status"])
+            else:
+                assert after == expected
+                ModerationMachine.moves.add((before["status"], action, after))
+        return None
 
     @rule(who=st.integers(0, 1))
     def claim(self, who):
-        self.attempt(services.ugc_claim, moderator=self.moderators[who])
+        self.attempt(services.ugc_claim, action="claim", moderator=self.moderators[who])
 
     def decider(self, as_claimer: bool):
         claimer = UGCItem.objects.get(pk=self.item.pk).claimed_by
@@ -81,28 +94,47 @@ class ModerationMachine(RuleBasedStateMachine):
             return claimer
         return self.moderators[1] if claimer == self.moderators[0] else self.moderators[0]
 
-    @rule(as_claimer=st.booleans())
-    def approve(self, as_claimer):
-        self.attempt(services.ugc_approve, moderator=self.decider(as_claimer))
+    @rule(as_claimer=st.booleans(), confirmed=st.booleans())
+    def approve(self, as_claimer, confirmed):
+        """Approving a flagged item, or one without rights for the site, needs `confirmed`."""
+        item = UGCItem.objects.get(pk=self.item.pk)
+        moderator = self.decider(as_claimer)
+        needs_confirmation = bool(services.approval_warnings(item))
+        refused = self.attempt(
+            services.ugc_approve, action="approve", moderator=moderator, confirmed=confirmed
+        )
+        claimed_by_them = item.status == S.REVIEWING and item.claimed_by_id == moderator.pk
+        if claimed_by_them and needs_confirmation and not confirmed:
+            assert refused == "confirmation_required"
+        elif claimed_by_them:
+            assert refused is None
 
     @rule(as_claimer=st.booleans())
     def reject(self, as_claimer):
-        self.attempt(services.ugc_reject, moderator=self.decider(as_claimer), reason=self.reason)
+        self.attempt(
+            services.ugc_reject,
+            action="reject",
+            moderator=self.decider(as_claimer),
+            reason=self.reason,
+        )
 
     @rule()
     def requeue(self):
-        self.attempt(services.ugc_requeue, actor=self.moderators[0])
+        self.attempt(services.ugc_requeue, action="requeue", actor=self.moderators[0])
 
     @rule()
     def publish(self):
-        self.attempt(services.ugc_publish, actor=self.moderators[0])
+        self.attempt(services.ugc_publish, action="publish", actor=self.moderators[0])
 
-    @rule(who=st.integers(0, 1))
-    def claim_approve_and_publish(self, who):
+    @rule(who=st.integers(0, 1), confirmed=st.booleans())
+    def claim_approve_and_publish(self, who, confirmed):
         """One moderator's whole pass, so that publishing is reached often."""
-        self.attempt(services.ugc_claim, moderator=self.moderators[who])
-        self.attempt(services.ugc_approve, moderator=self.moderators[who])
-        self.attempt(services.ugc_publish, actor=self.moderators[who])
+        moderator = self.moderators[who]
+        self.attempt(services.ugc_claim, action="claim", moderator=moderator)
+        self.attempt(
+            services.ugc_approve, action="approve", moderator=moderator, confirmed=confirmed
+        )
+        self.attempt(services.ugc_publish, action="publish", actor=moderator)
 
     @rule(product=st.integers(0, 1))
     def meet_every_requirement(self, product):
@@ -123,7 +155,8 @@ class ModerationMachine(RuleBasedStateMachine):
 
     @rule()
     def archive(self):
-        self.attempt(services.ugc_archive, actor=self.moderators[0], reason="done")
+        self.attempt(services.ugc_archive, action="archive", actor=self.moderators[0],
+                     reason="done")  # fmt: skip
 
     @rule(
         channels=CHANNEL_SETS,
@@ -207,6 +240,7 @@ class ModerationMachine(RuleBasedStateMachine):
 @pytest.mark.django_db
 def test_any_sequence_of_actions_keeps_published_items_fit_to_show():
     ModerationMachine.published_steps = 0
+    ModerationMachine.moves = set()
     run_state_machine_as_test(
         ModerationMachine,
         # Derandomized: the same sequences on every run, so CI never meets a new one by luck.
@@ -215,3 +249,6 @@ def test_any_sequence_of_actions_keeps_published_items_fit_to_show():
     # The invariant's published branch really ran (a publish that always failed would
     # otherwise leave this test green).
     assert ModerationMachine.published_steps > 0, "no example ever published the item"
+    # ... and the moves that take an approval back were made, not only allowed on paper.
+    taken_back = {(S.APPROVED, "requeue", S.QUEUED), (S.APPROVED, "reject", S.REJECTED)}
+    assert taken_back <= ModerationMachine.moves, ModerationMachine.moves

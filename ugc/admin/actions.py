@@ -14,7 +14,7 @@ from django.shortcuts import render
 
 from core.errors import ApplicationError, error_message
 from ugc import services
-from ugc.admin.forms import ArchiveForm, RejectForm
+from ugc.admin.forms import ArchiveForm, RejectForm, rejection_reasons_notice
 from ugc.models import UGCItem
 
 MAX_BULK_ITEMS = 500
@@ -78,13 +78,38 @@ def bulk_claim(item_ids, *, moderator) -> BulkReport:
     )
 
 
-def bulk_approve(item_ids, *, moderator, note: str = "") -> BulkReport:
+def approvals_to_confirm(item_ids) -> list[tuple[UGCItem, list[str]]]:
+    """The items among `item_ids` that approving would move and that need a confirmation
+    first (flagged, or without rights for the site), each with what to confirm."""
+    items = UGCItem.objects.filter(
+        pk__in=list(item_ids), status__in=[UGCItem.Status.QUEUED, UGCItem.Status.REVIEWING]
+    ).order_by("pk")
+    found = []
+    for item in items:
+        warnings = [message for _, message in services.approval_warnings(item)]
+        if warnings:
+            found.append((item, warnings))
+    return found
+
+
+def bulk_approve(item_ids, *, moderator, note: str = "", confirmed_ids=()) -> BulkReport:
+    """Approve each item (claiming a queued one first). An item that needs a confirmation
+    is approved only when its id is in `confirmed_ids` (the moderator saw its warnings);
+    otherwise it is refused before it is claimed, so it stays in the queue."""
     item_ids = list(item_ids)
     statuses = _statuses(item_ids)
+    confirmed_ids = {int(pk) for pk in confirmed_ids}
 
     def step(pk):
+        confirmed = pk in confirmed_ids
+        if not confirmed:
+            for _item, warnings in approvals_to_confirm([pk]):
+                raise ApplicationError(
+                    "It needs a confirmation before it is approved: " + " ".join(warnings),
+                    code="confirmation_required",
+                )
         _claim_if_queued(pk, moderator, statuses)
-        services.ugc_approve(item_id=pk, moderator=moderator, note=note)
+        services.ugc_approve(item_id=pk, moderator=moderator, note=note, confirmed=confirmed)
 
     return run_bulk(item_ids, step, done="Approved", failed="Not approved")
 
@@ -163,8 +188,9 @@ class BulkActionsMixin:
             return None
         return ids
 
-    def _intermediate(self, request, ids, *, action, title, form, button, intro):
+    def _intermediate(self, request, ids, *, action, title, form, button, intro, extra=None):
         context = {
+            **(extra or {}),
             **self.admin_site.each_context(request),
             "title": title,
             "opts": self.model._meta,
@@ -201,7 +227,35 @@ class BulkActionsMixin:
 
     @admin.action(description="Approve selected items", permissions=["moderate"])
     def approve_items(self, request, queryset):
-        self._run(request, queryset, bulk_approve, moderator=request.user)
+        """Approve at once, unless an item is flagged or has no rights for the site: then a
+        confirmation page lists those items and what to confirm for each first."""
+        ids = self._selected_ids(request, queryset)
+        if ids is None:
+            return None
+        if "apply" in request.POST:
+            confirmed = request.POST.getlist("confirmed")
+            confirmed_ids = [int(pk) for pk in confirmed if pk.isdigit()]
+            self._report(
+                request, bulk_approve(ids, moderator=request.user, confirmed_ids=confirmed_ids)
+            )
+            return None
+        to_confirm = approvals_to_confirm(ids)
+        if not to_confirm:
+            self._report(request, bulk_approve(ids, moderator=request.user))
+            return None
+        warned = {item.pk for item, _ in to_confirm}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Approve items",
+            "opts": self.model._meta,
+            "to_confirm": to_confirm,
+            "others": UGCItem.objects.filter(pk__in=ids).exclude(pk__in=warned).order_by("pk"),
+            "selected_ids": ids,
+            "action": "approve_items",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "cancel_url": request.get_full_path(),
+        }
+        return render(request, "admin/ugc/ugcitem/approve_confirm.html", context)
 
     @admin.action(description="Reject selected items…", permissions=["moderate"])
     def reject_items(self, request, queryset):
@@ -213,6 +267,7 @@ class BulkActionsMixin:
         return self._run_confirmed(
             request, queryset, RejectForm, run, action="reject_items", title="Reject items",
             button="Reject", intro="Reject these items with a reason from your list:",
+            extra=rejection_reasons_notice(request),
         )  # fmt: skip
 
     @admin.action(description="Publish selected items", permissions=["moderate"])

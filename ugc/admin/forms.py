@@ -4,6 +4,7 @@ and the upload page. They check input beside its fields; the services re-check t
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
 
 from creators.models import Creator
 from ugc.models import CHANNELS, RejectionReason, UGCItem, UGCProductMap, UGCRights
@@ -85,6 +86,19 @@ class RejectForm(forms.Form):
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Optional."
     )
+
+
+def rejection_reasons_notice(request) -> dict:
+    """For the reject forms: whether the merchant's list has no active reason (rejecting is
+    impossible then), and where this user can add one."""
+    if RejectionReason.objects.filter(active=True).exists():
+        return {"reasons_missing": False}
+    url = ""
+    if request.user.has_perm("ugc.add_rejectionreason"):
+        url = reverse("admin:ugc_rejectionreason_add")
+    elif request.user.has_perm("ugc.change_rejectionreason"):
+        url = reverse("admin:ugc_rejectionreason_changelist")
+    return {"reasons_missing": True, "reasons_url": url}
 
 
 class ArchiveForm(forms.Form):

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -14,7 +14,13 @@ from core.errors import ApplicationError, error_message
 from ugc import services
 from ugc.admin import actions
 from ugc.admin.display import preview_html
-from ugc.admin.forms import ProductMapForm, ProductMapFormSet, RejectForm, RightsForm
+from ugc.admin.forms import (
+    ProductMapForm,
+    ProductMapFormSet,
+    RejectForm,
+    RightsForm,
+    rejection_reasons_notice,
+)
 from ugc.admin.permissions import can_moderate
 from ugc.models import ModerationEvent, UGCItem, UGCProductMap, UGCRights
 
@@ -49,6 +55,13 @@ class UGCRightsInline(admin.StackedInline):
                                "revoke_reason"]}),
     ]  # fmt: skip
 
+    def get_fieldsets(self, request, obj=None):
+        # `obj` is the item. Before any rights are recorded there is nothing granted to show
+        # and nothing to revoke: the empty form has no "Record" section.
+        if obj is None or not UGCRights.objects.filter(item_id=obj.pk).exists():
+            return [fieldset for fieldset in self.fieldsets if fieldset[0] != "Record"]
+        return self.fieldsets
+
     def has_add_permission(self, request, obj=None):
         return can_moderate(request) and super().has_add_permission(request, obj)
 
@@ -73,6 +86,17 @@ class UGCProductMapInline(admin.TabularInline):
     formset = ProductMapFormSet
     extra = 1
     autocomplete_fields = ["product", "variant"]
+
+    class Media:
+        # The variant picker lists only the chosen product's variants.
+        js = [
+            "admin/js/vendor/jquery/jquery.js",
+            "admin/js/vendor/select2/select2.full.js",
+            "admin/js/jquery.init.js",
+            "admin/js/autocomplete.js",
+            "console/variant_choices.js",
+        ]
+
     fields = ["product", "variant", "placement", "confidence", "pinned", "position"]
 
     def get_queryset(self, request):
@@ -201,6 +225,12 @@ class ItemPageMixin:
             "item": item,
             "claimed_by_me": item.claimed_by_id == request.user.pk,
             "reject_form": RejectForm(),
+            **rejection_reasons_notice(request),
+            "approval_warnings": (
+                [message for _, message in services.approval_warnings(item)]
+                if item.status in (Status.QUEUED, Status.REVIEWING)
+                else []
+            ),
             "moderate_url": reverse("admin:ugc_ugcitem_moderate", args=[item.pk]),
             "next_id": next_item,
             "next_url": (
@@ -301,7 +331,13 @@ class ItemPageMixin:
         if operation == "claim":
             report = actions.bulk_claim([item.pk], moderator=user)
         elif operation == "approve":
-            report = actions.bulk_approve([item.pk], moderator=user, note=note)
+            confirmed = request.POST.get("confirmed") == str(item.pk)
+            to_confirm = [] if confirmed else actions.approvals_to_confirm([item.pk])
+            if to_confirm:
+                return self._approve_confirmation(request, item, to_confirm, note=note)
+            report = actions.bulk_approve(
+                [item.pk], moderator=user, note=note, confirmed_ids=[item.pk] if confirmed else []
+            )
         elif operation == "reject":
             form = RejectForm(request.POST)
             if not form.is_valid():
@@ -332,6 +368,22 @@ class ItemPageMixin:
         if report.done and request.POST.get("next"):
             target = int(request.POST["next"]) if request.POST["next"].isdigit() else item.pk
         return HttpResponseRedirect(reverse("admin:ugc_ugcitem_change", args=[target]))
+
+    def _approve_confirmation(self, request, item, to_confirm, *, note: str):
+        """The page that asks a moderator to confirm approving a flagged item, or one
+        without rights for the site, before anything changes."""
+        next_id = request.POST.get("next", "")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Approve item #{item.pk}?",
+            "opts": self.model._meta,
+            "to_confirm": to_confirm,
+            "form_action": reverse("admin:ugc_ugcitem_moderate", args=[item.pk]),
+            "note": note,
+            "next_id": next_id if next_id.isdigit() else "",
+            "cancel_url": reverse("admin:ugc_ugcitem_change", args=[item.pk]),
+        }
+        return render(request, "admin/ugc/ugcitem/approve_confirm.html", context)
 
     def original_view(self, request, item_id: int):
         """The private original (with its camera data), for moderators only."""

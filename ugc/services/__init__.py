@@ -34,11 +34,17 @@ from ugc.services.ingest import (
     sniff,
     ugc_ingest,
 )
-from ugc.services.lists import blocklist_entry_save, rejection_reason_save
+from ugc.services.lists import (
+    DEFAULT_REJECTION_REASONS,
+    blocklist_entry_save,
+    rejection_reason_save,
+    rejection_reasons_add_defaults,
+)
 from ugc.services.mapping import ugc_map_product, ugc_unmap_product
 from ugc.services.media import MediaProcessingError, ugc_media_process, ugc_media_retry
 from ugc.services.moderation import (
     ALLOWED,
+    approval_warnings,
     claim_timeout,
     publish_blockers,
     rights_problem,
@@ -59,10 +65,12 @@ from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ug
 
 __all__ = [
     "ALLOWED",
+    "DEFAULT_REJECTION_REASONS",
     "BlocklistHit",
     "InspectedMedia",
     "MediaProcessingError",
     "Sniffed",
+    "approval_warnings",
     "blocklist_entry_save",
     "blocklist_hits",
     "claim_timeout",
@@ -76,6 +84,7 @@ __all__ = [
     "perceptual_hash",
     "publish_blockers",
     "rejection_reason_save",
+    "rejection_reasons_add_defaults",
     "rights_problem",
     "sniff",
     "ugc_approve",

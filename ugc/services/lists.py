@@ -9,6 +9,17 @@ from ugc.models import BlocklistEntry, RejectionReason
 
 logger = logging.getLogger(__name__)
 
+# A sensible first list, so that a new shop can reject from day one (`seed_demo` adds it;
+# the merchant edits, turns off or adds to it in the console).
+DEFAULT_REJECTION_REASONS = [
+    "Off-brand",
+    "Low quality",
+    "No rights",
+    "Offensive",
+    "Wrong product",
+    "Duplicate",
+]
+
 
 def _locked_or_new(model, pk: int | None):
     if pk is None:
@@ -32,6 +43,23 @@ def rejection_reason_save(
         full_clean(reason)
         reason.save()
     return reason
+
+
+def rejection_reasons_add_defaults() -> int:
+    """Add each of `DEFAULT_REJECTION_REASONS` the list does not hold yet (whatever its case,
+    turned off included: a reason the merchant turned off stays off). Returns how many were
+    added. Insert first: the case-insensitive unique index decides, so running it twice, or
+    twice at once, adds each reason once."""
+    with transaction.atomic():
+        before = RejectionReason.objects.count()
+        RejectionReason.objects.bulk_create(
+            [RejectionReason(label=label) for label in DEFAULT_REJECTION_REASONS],
+            ignore_conflicts=True,
+        )
+        added = RejectionReason.objects.count() - before
+    if added:
+        logger.info("ugc.rejection_reasons_added", extra={"count": added})
+    return added
 
 
 def blocklist_entry_save(

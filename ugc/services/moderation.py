@@ -33,7 +33,19 @@ ALLOWED: dict[tuple[str, str], str] = {
     (Status.REVIEWING, "requeue"): Status.QUEUED,
     (Status.REJECTED, "requeue"): Status.QUEUED,
     (Status.APPROVED, "publish"): Status.PUBLISHED,
+    # A decision a moderator takes back: send the approved item for review again, or reject it.
+    (Status.APPROVED, "requeue"): Status.QUEUED,
+    (Status.APPROVED, "reject"): Status.REJECTED,
     (Status.PUBLISHED, "archive"): Status.ARCHIVED,
+}
+
+
+# How approval warnings name each flag (flags come from ingestion and the media job).
+FLAG_LABELS = {
+    "blocklist": "by the blocklist",
+    "duplicate": "as a duplicate",
+    "near_duplicate": "as a near duplicate",
+    "media_error": "for a media error",
 }
 
 
@@ -183,11 +195,42 @@ def ugc_release_stale_claims(*, limit: int = 500) -> int:
     return len(stale)
 
 
-def ugc_approve(*, item_id: int, moderator, note: str = "") -> UGCItem:
+def approval_warnings(item: UGCItem, *, now: datetime | None = None) -> list[tuple[str, str]]:
+    """What a moderator must confirm before approving: each flag (blocklist, duplicate,
+    media error) and rights that do not allow the site, as (code, message)."""
+    warnings = []
+    for flag in item.flags or []:
+        code = flag.get("code") or "flag"
+        label = FLAG_LABELS.get(code, code.replace("_", " "))
+        detail = flag.get("detail") or ""
+        warnings.append((code, f"Flagged {label}: {detail}." if detail else f"Flagged {label}."))
+    rights = UGCRights.objects.filter(item_id=item.pk).first()
+    problem = rights_problem(rights, now=now or timezone.now())
+    if problem:
+        warnings.append(problem)
+    return warnings
+
+
+def ugc_approve(*, item_id: int, moderator, note: str = "", confirmed: bool = False) -> UGCItem:
+    """Approve a claimed item. An item that is flagged or has no rights for the site is
+    approved only when `confirmed` (the console asks first); the audit row says what was
+    confirmed. Unconfirmed, it raises `confirmation_required` with each warning."""
     with transaction.atomic():
         item = _lock(item_id)
         _target(item, "approve")
         _require_claimer(item, moderator)
+        warnings = [message for _, message in approval_warnings(item)]
+        if warnings and not confirmed:
+            raise ApplicationError(
+                f"Item #{item.pk} needs a confirmation before it is approved: "
+                + " ".join(warnings),
+                code="confirmation_required",
+                fields={"confirmed": warnings},
+            )
+        note = (note or "").strip()
+        if warnings:
+            confirmed_note = "Approved despite: " + " ".join(warnings)
+            note = f"{note} ({confirmed_note})" if note else confirmed_note
         _clear_claim(item)
         return _apply(item, "approve", actor=moderator, reason=note)
 
@@ -211,11 +254,14 @@ def _active_reason(reason) -> RejectionReason:
 
 
 def ugc_reject(*, item_id: int, moderator, reason, note: str = "") -> UGCItem:
-    """Reject a claimed item with a reason from the merchant's list and optional free text."""
+    """Reject an item with a reason from the merchant's list and optional free text: a claimed
+    item (by its claimer), or an approved one (a decision taken back; approved items carry
+    no claim, so any moderator may)."""
     with transaction.atomic():
         item = _lock(item_id)
         _target(item, "reject")
-        _require_claimer(item, moderator)
+        if item.status == Status.REVIEWING:
+            _require_claimer(item, moderator)
         reason = _active_reason(reason)
         note = (note or "").strip()
         _clear_claim(item)
@@ -226,7 +272,7 @@ def ugc_reject(*, item_id: int, moderator, reason, note: str = "") -> UGCItem:
 
 
 def ugc_requeue(*, item_id: int, actor, reason: str = "") -> UGCItem:
-    """Send a rejected item, or one under review, back to the queue."""
+    """Send a rejected or approved item, or one under review, back to the queue."""
     with transaction.atomic():
         item = _lock(item_id)
         _target(item, "requeue")

@@ -21,7 +21,7 @@ from demo.sales import DEMO_SECRETS, seed_sales
 from demo.ugc import DEMO_SOURCE, seed_ugc
 from links.models import Campaign, ShortLink
 from links.services import link_create
-from ugc.models import UGCItem
+from ugc.models import RejectionReason, UGCItem
 
 # (title, brand, description, colour, shape, currency, variants: (suffix, attributes, price, stock))
 PRODUCTS = [
@@ -158,11 +158,12 @@ class Command(BaseCommand):
             source=DEMO_SOURCE, status=UGCItem.Status.PUBLISHED
         ).count()
         queued = UGCItem.objects.filter(source=DEMO_SOURCE, status=UGCItem.Status.QUEUED).count()
+        reasons = RejectionReason.objects.filter(active=True).count()
         self.stdout.write(
             f"Demo UGC: {published} published, {queued} queued for moderation "
             f"({ugc.created} new; "
-            f"{'with video clips' if ugc.videos else 'images only: ffmpeg not found'}). "
-            "See /shop/feed."
+            f"{'with video clips' if ugc.videos else 'images only: ffmpeg not found'}), "
+            f"{reasons} rejection reasons ({ugc.reasons_added} new). See /shop/feed."
         )
         for problem in ugc.problems:
             self.stderr.write(f"Demo UGC item {problem}")
