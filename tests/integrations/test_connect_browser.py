@@ -61,7 +61,6 @@ def test_an_owner_connects_shopify_through_oauth_and_its_products_come_in(
     assert shopify_server.deliver(SHOP, "products/update", payload) == [200]
     assert Variant.objects.get(sku="HB-1").price == 19
     page.goto(f"/admin/catalog/product/{Product.objects.get().pk}/change/")
-    expect(page.locator("#id_variants-0-price")).to_have_value(
-        "19.00"
-    )  # the console shows USD with its two digits
+    # The console shows USD with its own two digits.
+    expect(page.locator("#id_variants-0-price")).to_have_value("19.00")
     assert page.js_errors == []
