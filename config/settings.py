@@ -405,9 +405,8 @@ TIKTOK_SHOP_AUTHORIZE_URL = env.str(
     "TIKTOK_SHOP_AUTHORIZE_URL", default="https://services.tiktokshop.com/open/authorize"
 )
 TIKTOK_SHOP_AUTH_URL = env.str("TIKTOK_SHOP_AUTH_URL", default="https://auth.tiktok-shops.com")
-TIKTOK_SHOP_API_URL = env.str(
-    "TIKTOK_SHOP_API_URL", default="https://open-api.tiktokglobalshop.com"
-)
+# TikTok Shop's Partner API host is TIKTOK_SHOP_API_BASE (see sales above): one setting for
+# the catalog calls here and the orders and returns sales re-fetches.
 META_APP_ID = env.str("META_APP_ID", default="")
 META_APP_SECRET = env.str("META_APP_SECRET", default="")
 META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v21.0")
