@@ -136,6 +136,10 @@ def _after_activation(connection: Connection) -> None:
     elif connection.platform in DESTINATIONS:
         _mark_dirty(connection_ids=[connection.pk], product_ids=None)
         enqueue_on_commit(tasks.connection_push, connection.pk)
+    if connection.platform == Platform.TIKTOK_SHOP:
+        from integrations.channel_credentials import deliveries_resume
+
+        deliveries_resume(connection=connection)  # orders that waited for this connection
 
 
 # ---------------------------------------------------------------------------------------

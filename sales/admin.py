@@ -36,8 +36,9 @@ SETUP = {
     "the API key (sk_…) lets the Buy button create Checkout Sessions.",
     Provider.TIKTOK_SHOP: "TikTok Shop Partner Center › App › Webhooks: this URL for order "
     "status change (1), cancellation status change (11) and return status change (12). The "
-    "secret is the app secret; also set the app key, shop id, shop cipher and access token "
-    "(the job re-fetches each order from the API).",
+    "secret is the app secret; also set the app key and shop id. The job re-fetches each order "
+    "from the API with the token of the shop's TikTok Shop connection (Integrations › "
+    "Connections) when there is one, else with the access token and shop cipher set here.",
     Provider.STANDARD: "In your checkout's Standard Webhooks sender: this URL and a whsec_ "
     "secret; send order.created/updated/paid/fulfilled/cancelled and refund.created with the "
     "order shape the README describes.",

@@ -125,6 +125,7 @@ class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         REJECTED = "rejected", "Rejected"
         RECEIVED = "received", "Received"
+        WAITING = "waiting", "Waiting (the API's credentials cannot be used yet)"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (nothing to do)"
         FAILED = "failed", "Failed"

@@ -48,3 +48,17 @@ def unmapped_skus():
 
 def last_deliveries(channel_id: int, limit: int = 10):
     return WebhookDelivery.objects.filter(channel_id=channel_id).defer("body")[:limit]
+
+
+def deliveries_waiting(*, provider: str, shop_id: str, limit: int = 1000) -> list[int]:
+    """Deliveries of a shop's channels waiting for credentials (see `sales.credentials`)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            accepted=True,
+            status=WebhookDelivery.Status.WAITING,
+            channel__provider=provider,
+            channel__shop_id=shop_id,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )

@@ -32,6 +32,7 @@ from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from core.money import quantize, to_minor
 from sales import commissions, signals
+from sales.credentials import CredentialsWaiting
 from sales.models import (
     Order,
     OrderEvent,
@@ -417,6 +418,15 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
     except ProviderUnavailable as exc:
         WebhookDelivery.objects.filter(pk=delivery_id).update(reason=f"Will retry: {exc}"[:2000])
         raise
+    except CredentialsWaiting as exc:
+        # Nothing to retry until a person acts (reconnects the platform): the delivery waits,
+        # saying why, and is queued again when the credentials can be used (and by the sweep).
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=D.WAITING, reason=f"Waiting: {exc.reason}"[:2000]
+        )
+        logger.info("webhook.waiting", extra={"delivery_id": delivery_id})
+        delivery.refresh_from_db()
+        return delivery
     try:
         with transaction.atomic(durable=True):
             locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
@@ -437,10 +447,13 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
 
 def deliveries_awaiting_processing(*, older_than: timedelta, limit: int = 500) -> list[int]:
     """Accepted deliveries still unprocessed a while after they came (a lost message, a
-    worker that died, an API that was down when the job ran in-process)."""
+    worker that died, an API that was down when the job ran in-process), and deliveries
+    waiting for credentials (processing them again costs a look at the connection)."""
     return list(
         WebhookDelivery.objects.filter(
-            accepted=True, status=D.RECEIVED, received_at__lt=timezone.now() - older_than
+            Q(status=D.RECEIVED, received_at__lt=timezone.now() - older_than)
+            | Q(status=D.WAITING),
+            accepted=True,
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
