@@ -451,8 +451,7 @@ def deliveries_awaiting_processing(*, older_than: timedelta, limit: int = 500) -
     waiting for credentials (processing them again costs a look at the connection)."""
     return list(
         WebhookDelivery.objects.filter(
-            Q(status=D.RECEIVED, received_at__lt=timezone.now() - older_than)
-            | Q(status=D.WAITING),
+            Q(status=D.RECEIVED, received_at__lt=timezone.now() - older_than) | Q(status=D.WAITING),
             accepted=True,
         )
         .order_by("pk")

@@ -118,8 +118,9 @@ def test_a_refused_grant_makes_the_delivery_wait_until_the_shop_is_reconnected(
     assert tokens_sent(tiktok_server) == []
 
     # The merchant reconnects: the waiting delivery is processed with the new grant.
+    authorize = start(owner_client, "tiktok_shop", connection=connection.pk)
     with on_commit():
-        callback(owner_client, consent(start(owner_client, "tiktok_shop", connection=connection.pk)))
+        callback(owner_client, consent(authorize))
     connection.refresh_from_db()
     assert connection.status == "active"
     delivery.refresh_from_db()
@@ -188,4 +189,3 @@ def test_deliveries_processed_at_once_refresh_the_token_once(owner_client, tikto
     assert set(tokens_sent(tiktok_server)) == {connection.access_token}
     assert Order.objects.filter(channel=channel).count() == len(ids)
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
-

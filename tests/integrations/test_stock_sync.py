@@ -36,6 +36,13 @@ def connect_tiktok(owner_client) -> Connection:
     return connection
 
 
+def buy(client, variant, *, key: str, quantity: int):
+    """The product page's Buy form."""
+    data = {"variant": variant.pk, "quantity": quantity, "key": key, "slclid": "",
+            "landing": "/products/hoodie/"}  # fmt: skip
+    return client.post("/checkout/", data)
+
+
 def beat_tick():
     """What Celery beat runs every few seconds: a push of each destination with work due."""
     return tasks.sync_push()
@@ -72,7 +79,8 @@ def test_a_shopify_order_committing_stock_reaches_tiktok_shop(client, owner_clie
     # An order sold on Shopify arrives as a signed webhook and commits 2 units here.
     channel = SalesChannelFactory(provider="shopify")
     adapter = ADAPTERS["shopify"]()
-    assert adapter.order(channel, "5001", sku="TJ-1", quantity=2).post(client, channel).status_code == 200
+    delivery = adapter.order(channel, "5001", sku="TJ-1", quantity=2)
+    assert delivery.post(client, channel).status_code == 200
     order = Order.objects.get(external_id="5001")
     assert order.status == "paid" and not order.oversold
     variant = Variant.objects.get(sku="TJ-1")
@@ -129,8 +137,7 @@ def test_a_test_mode_checkout_holds_and_then_sells_units_at_tiktok_shop(
 
     # Buy: the reservation holds a unit while the shopper pays; TikTok Shop stops offering it.
     variant = Variant.objects.get(sku="HOOD-M")
-    response = client.post("/checkout/", {"variant": variant.pk, "quantity": 1, "key": "k-1",
-                                          "slclid": "", "landing": "/products/hoodie/"})  # fmt: skip
+    response = buy(client, variant, key="k-1", quantity=1)
     assert response.status_code == 303
     assert Variant.objects.get(sku="HOOD-M").stock_reserved == 1
     assert sync.connections_due() == [tiktok.pk]
@@ -152,8 +159,7 @@ def test_a_test_mode_checkout_holds_and_then_sells_units_at_tiktok_shop(
     assert len(tiktok_server.requests_to(r"^/product/202309/products")) == before  # same payload
 
     # A second checkout that is never paid: its unit is held, then released on expiry.
-    client.post("/checkout/", {"variant": variant.pk, "quantity": 2, "key": "k-2",
-                               "slclid": "", "landing": "/products/hoodie/"})  # fmt: skip
+    buy(client, variant, key="k-2", quantity=2)
     beat_tick()
     assert tiktok_quantity(tiktok_server, "HOOD-M") == 0
     Reservation.objects.filter(key="k-2").update(expires_at=timezone.now())
