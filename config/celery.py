@@ -74,5 +74,9 @@ app.conf.beat_schedule = {
         "task": "integrations.refresh_tokens",
         "schedule": crontab(minute="*/10"),
     },
+    "integrations-compliance-sweep": {
+        "task": "integrations.compliance_sweep",
+        "schedule": crontab(minute=17),  # hourly: lost compliance jobs, expired exports
+    },
     # --- end integrations ---------------------------------------------------------------
 }

@@ -398,6 +398,9 @@ SHOPIFY_SCOPES = env.list("SHOPIFY_SCOPES", default=["read_products", "read_inve
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-01")
 # `{shop}` is the shop's myshopify.com domain.
 SHOPIFY_SHOP_URL = env.str("SHOPIFY_SHOP_URL", default="https://{shop}")
+# Days a customer data export (Shopify's customers/data_request) is kept for the merchant to
+# download; `integrations.compliance_sweep` deletes it after that.
+SHOPIFY_COMPLIANCE_EXPORT_DAYS = env.int("SHOPIFY_COMPLIANCE_EXPORT_DAYS", default=30)
 TIKTOK_SHOP_APP_KEY = env.str("TIKTOK_SHOP_APP_KEY", default="")
 TIKTOK_SHOP_APP_SECRET = env.str("TIKTOK_SHOP_APP_SECRET", default="")
 TIKTOK_SHOP_SERVICE_ID = env.str("TIKTOK_SHOP_SERVICE_ID", default="")

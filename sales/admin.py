@@ -233,6 +233,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Body (as received; text)")
     def body_text(self, obj):
+        if obj.erased_at is not None:
+            return f"Erased on {obj.erased_at:%Y-%m-%d %H:%M} UTC: it held a customer's data."
         text = bytes(obj.body).decode("utf-8", errors="replace")
         return format_html("<pre style='white-space:pre-wrap;max-height:30em;overflow:auto'>{}"
                            "</pre>", Truncator(text).chars(20000))  # fmt: skip
@@ -334,7 +336,7 @@ class OrderAdmin(admin.ModelAdmin):
         ("Attribution", {"fields": ["click_id", "visitor_click_id", "landing_url",
                                     "referring_site", "discount_codes", "reservation"]}),
         ("Customer (hashed)", {"fields": ["customer_email_hash", "country",
-                                          "payment_fingerprint_hash"]}),
+                                          "payment_fingerprint_hash", "redacted_at"]}),
         ("Provider", {"fields": ["provider_updated_at", "provider_version"]}),
     ]  # fmt: skip
 
