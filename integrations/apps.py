@@ -7,7 +7,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from catalog.signals import products_changed
-        from integrations import channel_credentials, receivers
+        from integrations import channel_credentials, checks, receivers  # noqa: F401 (checks)
         from sales import credentials
 
         products_changed.connect(receivers.products_changed, dispatch_uid="integrations.products")

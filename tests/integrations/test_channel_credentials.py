@@ -189,3 +189,14 @@ def test_deliveries_processed_at_once_refresh_the_token_once(owner_client, tikto
     assert set(tokens_sent(tiktok_server)) == {connection.access_token}
     assert Order.objects.filter(channel=channel).count() == len(ids)
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
+
+
+def test_the_retired_api_url_setting_is_flagged_when_it_is_still_set(monkeypatch, settings):
+    from integrations.checks import retired_settings_check
+
+    settings.TIKTOK_SHOP_API_BASE = "https://open-api.tiktokglobalshop.com"
+    monkeypatch.delenv("TIKTOK_SHOP_API_URL", raising=False)
+    assert retired_settings_check(None) == []
+    monkeypatch.setenv("TIKTOK_SHOP_API_URL", "https://open-api.example.com")
+    (warning,) = retired_settings_check(None)
+    assert warning.id == "integrations.W001" and "TIKTOK_SHOP_API_BASE" in warning.msg
