@@ -59,6 +59,19 @@ def unmapped_skus():
     )
 
 
+def units_committed_for_shop(*, shop_domain: str, variant_id: int, placed_until=None) -> int:
+    """Units of a variant committed to unshipped orders of a Shopify shop (its channels, or
+    Shopify channels that name no shop), of orders placed by `placed_until` if given."""
+    shop = Q(order__channel__shop_domain__iexact=shop_domain) | Q(order__channel__shop_domain="")
+    lines = OrderLine.objects.filter(
+        shop, variant_id=variant_id, order__channel__provider=Provider.SHOPIFY
+    )
+    if placed_until is not None:
+        lines = lines.filter(order__placed_at__lte=placed_until)
+    total = lines.aggregate(units=Sum("stock_committed")).get("units")
+    return int(total or 0)
+
+
 def last_deliveries(channel_id: int, limit: int = 10):
     return WebhookDelivery.objects.filter(channel_id=channel_id).defer("body")[:limit]
 

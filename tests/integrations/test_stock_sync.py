@@ -5,20 +5,23 @@ listing is marked dirty and due, and the beat's `integrations.sync_push` (every 
 pushes it."""
 
 import re
+import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from catalog import services as catalog_services
 from catalog.models import Variant
 from config.celery import app as celery_app
 from integrations import services, sync, tasks
-from integrations.models import Connection, Listing
+from integrations.models import Connection, ExternalVariant, Listing
 from integrations.stock import available_quantity
 from sales import services as sales_services
-from sales.models import Order, Reservation
+from sales.models import Order, Reservation, SalesChannel
 from tests.catalog.factories import VariantFactory
-from tests.integrations.helpers import connect, product
-from tests.sales.adapters import ADAPTERS
+from tests.integrations.helpers import SHOP, connect, product
+from tests.sales.adapters import ADAPTERS, on_commit
 from tests.sales.factories import SalesChannelFactory
 
 
@@ -166,3 +169,84 @@ def test_a_test_mode_checkout_holds_and_then_sells_units_at_tiktok_shop(
     assert sales_services.reservations_expire() == 1
     beat_tick()
     assert tiktok_quantity(tiktok_server, "HOOD-M") == 2
+
+
+# -- Stock Shopify owns, and orders Shopify sold: never counted twice --------------------------
+
+
+@pytest.fixture
+def shopify_shop(owner_client, shopify_server, django_capture_on_commit_callbacks):
+    """A connected shop whose jacket has 3 + 4 units at two locations, imported an hour ago."""
+    shopify_server.add_product(SHOP, title="Trail Jacket", variants=[
+        {"sku": "TJ-S", "price": "99.00", "levels": {"1001": 3, "1002": 4}},
+    ])  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        connection = connect(owner_client, "shopify", shop=SHOP)
+    mapping = ExternalVariant.objects.get(variant__sku="TJ-S")
+    an_hour_ago = (timezone.now() - timedelta(hours=1)).isoformat()
+    mapping.levels = {k: {**v, "updated_at": an_hour_ago} for k, v in mapping.levels.items()}
+    mapping.save()
+    assert Variant.objects.get(sku="TJ-S").stock_on_hand == 7
+    return connection
+
+
+def shopify_sold(client, units: int, *, order_id="7001", status="paid"):
+    """Shopify sold `units` a second ago; its order webhook reaches the sales channel."""
+    channel = SalesChannel.objects.filter(provider="shopify").first() or SalesChannelFactory(
+        provider="shopify"
+    )
+    sent = ADAPTERS["shopify"]().order(
+        channel, order_id, sku="TJ-S", quantity=units, price="99.00", status=status,
+        updated=int(time.time()) + 99,  # created_at: a second ago
+    )  # fmt: skip
+    assert sent.post(client, channel).status_code == 200
+
+
+def shopify_level(client, server, location: str, available: int):
+    """Shopify's inventory_levels/update for the jacket at one location."""
+    item = int(ExternalVariant.objects.get(variant__sku="TJ-S").inventory_item_id)
+    payload = server.set_level(SHOP, item, location, available)
+    for _url, body, headers in server.webhook_requests(SHOP, "inventory_levels/update", payload):
+        with on_commit():
+            response = client.post("/webhooks/shopify/catalog", body,
+                                   content_type="application/json", headers=headers)  # fmt: skip
+        assert response.status_code == 200
+
+
+def counts() -> tuple[int, int, int]:
+    variant = Variant.objects.get(sku="TJ-S")
+    return variant.stock_on_hand, variant.stock_committed, available_quantity(variant)
+
+
+@pytest.mark.django_db
+def test_the_order_first_then_shopifys_level_sells_the_units_once(
+    client, shopify_shop, shopify_server
+):
+    shopify_sold(client, 2)
+    assert counts() == (7, 2, 5)  # Shopify's figure (an hour old) did not know the order yet
+    shopify_level(client, shopify_server, "1001", 1)  # Shopify: 3 - 2 at the first location
+    assert counts() == (7, 2, 5)  # 1 + 4 available there, plus the 2 held here until shipped
+
+
+@pytest.mark.django_db
+def test_shopifys_level_first_then_the_order_sells_the_units_once(
+    client, shopify_shop, shopify_server
+):
+    shopify_level(client, shopify_server, "1001", 1)  # the sale reached the levels first
+    assert counts() == (5, 0, 5)
+    shopify_sold(client, 2)  # then the order: its units were already out of Shopify's figure
+    assert counts() == (7, 2, 5)
+    # Shipped on Shopify: the units leave here too; what may be sold does not move.
+    shopify_sold(client, 2, status="fulfilled")
+    assert counts() == (5, 0, 5)
+    shopify_level(client, shopify_server, "1002", 4)  # a later level: still the same
+    assert counts() == (5, 0, 5)
+
+
+@pytest.mark.django_db
+def test_a_merchants_own_stock_edit_is_not_undone_by_an_order(client, shopify_shop, shopify_server):
+    variant = Variant.objects.get(sku="TJ-S")
+    variant.stock_on_hand = 20
+    catalog_services.variant_save(variant=variant)
+    shopify_sold(client, 2)
+    assert counts() == (20, 2, 18)  # Shopify's next update decides, by the field rule
