@@ -38,6 +38,7 @@ from integrations.models import (
     Platform,
     WebhookDelivery,
 )
+from sales import selectors as sales_selectors
 
 STATUS_CLASS = {
     "active": "ok",
@@ -432,6 +433,13 @@ class ConnectionAdmin(admin.ModelAdmin):
             and connection.auth_method == Connection.AuthMethod.OAUTH,
             listings_url=reverse("admin:integrations_listing_changelist")
             + f"?connection__id__exact={connection.pk}",
+            waiting_deliveries=len(
+                sales_selectors.deliveries_waiting(
+                    provider=Platform.TIKTOK_SHOP, shop_id=connection.account_id
+                )
+            )
+            if connection.platform == Platform.TIKTOK_SHOP and connection.account_id
+            else 0,
         )
         return TemplateResponse(request, "admin/integrations/connection/detail.html", context)
 

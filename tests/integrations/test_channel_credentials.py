@@ -108,9 +108,11 @@ def test_a_refused_grant_makes_the_delivery_wait_until_the_shop_is_reconnected(
     assert connection.access_token not in delivery.reason
     assert tokens_sent(tiktok_server) == []  # nothing was fetched with a dead token
     assert not Order.objects.exists()
-    # The console shows why it waits.
+    # The console shows why it waits, and the connection's page that orders wait for it.
     page = owner_client.get(reverse("admin:sales_webhookdelivery_change", args=[delivery.pk]))
     assert page.status_code == 200 and b"needs reconnecting" in page.content
+    page = owner_client.get(reverse("admin:integrations_connection_change", args=[connection.pk]))
+    assert b"1 order delivery waits for this connection" in page.content
     # The sweep may run it again meanwhile: it still waits, and nothing is sent.
     assert delivery.pk in services.deliveries_awaiting_processing(older_than=timedelta(0))
     services.delivery_process(delivery_id=delivery.pk)
