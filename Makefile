@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint migrations-check pytest bench bench-product-page clean help demo-orders
+.PHONY: demo-compliance  # integrations
 
 help:
 	@echo "make run    - install, migrate, seed demo data and serve on http://$(HOST):$(PORT)"
@@ -54,6 +55,13 @@ pytest: $(VENV)/.dev
 # sales (issue 12): signed webhooks of every provider to the server `make run` started.
 demo-orders: $(VENV)/.runtime
 	$(BIN)/python manage.py demo_orders --base-url http://$(HOST):$(PORT)
+
+# --- integrations: Shopify's compliance webhooks to the server `make run` started ---
+demo-compliance: export DEBUG ?= true
+demo-compliance: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+demo-compliance: $(VENV)/.runtime
+	$(BIN)/python manage.py demo_compliance --base-url http://$(HOST):$(PORT)
+# --- end integrations ---
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py

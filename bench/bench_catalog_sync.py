@@ -1,6 +1,6 @@
 """Benchmark of catalog sync: 10,000 products pushed to a local TikTok Shop-like server.
 
-The server (testservers/tiktok_shop_catalog.py, with a batch route added here) checks
+The server (testservers/tiktok_shop.py, with a batch route added here) checks
 TikTok Shop's signatures, tokens and shop cipher, allows 10 requests a second per account
 (429 with Retry-After beyond), takes batches of 100 products, and fails 1% of the items it
 is sent (a transient error, so each must be retried alone).
@@ -81,7 +81,7 @@ def create_database():
 
 def batch_server():
     from testservers.base import route
-    from testservers.tiktok_shop_catalog import Server
+    from testservers.tiktok_shop import Server
 
     class BatchServer(Server):
         """TikTok Shop's checks, plus a batch route of at most 100 products (not TikTok's)."""
@@ -91,7 +91,7 @@ def batch_server():
 
         @route("POST", r"/bench/202309/products/batch")
         def batch(self, request):
-            self._check(request)
+            self.check_request(request)
             products = (request.json() or {}).get("products") or []
             if not 1 <= len(products) <= BATCH:
                 return self.fail(12052001, f"products must hold 1-{BATCH} items")
@@ -327,7 +327,7 @@ def main() -> int:
     settings.TIKTOK_SHOP_APP_KEY = server.app_key
     settings.TIKTOK_SHOP_APP_SECRET = server.app_secret
     settings.TIKTOK_SHOP_AUTH_URL = server.url
-    settings.TIKTOK_SHOP_API_URL = server.url
+    settings.TIKTOK_SHOP_API_BASE = server.url
     try:
         print(f"seeding {PRODUCTS} products", flush=True)
         ids = seed(PRODUCTS, "S")

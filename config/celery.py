@@ -74,6 +74,10 @@ app.conf.beat_schedule = {
         "task": "integrations.refresh_tokens",
         "schedule": crontab(minute="*/10"),
     },
+    "integrations-compliance-sweep": {
+        "task": "integrations.compliance_sweep",
+        "schedule": crontab(minute=17),  # hourly: lost compliance jobs, expired exports
+    },
     # --- end integrations ---------------------------------------------------------------
     # --- attribution (issue 13) ---
     "attribution-conversions-sweep": {

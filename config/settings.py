@@ -406,6 +406,9 @@ SHOPIFY_SCOPES = env.list("SHOPIFY_SCOPES", default=["read_products", "read_inve
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2025-01")
 # `{shop}` is the shop's myshopify.com domain.
 SHOPIFY_SHOP_URL = env.str("SHOPIFY_SHOP_URL", default="https://{shop}")
+# Days a customer data export (Shopify's customers/data_request) is kept for the merchant to
+# download; `integrations.compliance_sweep` deletes it after that.
+SHOPIFY_COMPLIANCE_EXPORT_DAYS = env.int("SHOPIFY_COMPLIANCE_EXPORT_DAYS", default=30)
 TIKTOK_SHOP_APP_KEY = env.str("TIKTOK_SHOP_APP_KEY", default="")
 TIKTOK_SHOP_APP_SECRET = env.str("TIKTOK_SHOP_APP_SECRET", default="")
 TIKTOK_SHOP_SERVICE_ID = env.str("TIKTOK_SHOP_SERVICE_ID", default="")
@@ -413,9 +416,8 @@ TIKTOK_SHOP_AUTHORIZE_URL = env.str(
     "TIKTOK_SHOP_AUTHORIZE_URL", default="https://services.tiktokshop.com/open/authorize"
 )
 TIKTOK_SHOP_AUTH_URL = env.str("TIKTOK_SHOP_AUTH_URL", default="https://auth.tiktok-shops.com")
-TIKTOK_SHOP_API_URL = env.str(
-    "TIKTOK_SHOP_API_URL", default="https://open-api.tiktokglobalshop.com"
-)
+# TikTok Shop's Partner API host is TIKTOK_SHOP_API_BASE (see sales above): one setting for
+# the catalog calls here and the orders and returns sales re-fetches.
 META_APP_ID = env.str("META_APP_ID", default="")
 META_APP_SECRET = env.str("META_APP_SECRET", default="")
 META_GRAPH_VERSION = env.str("META_GRAPH_VERSION", default="v21.0")

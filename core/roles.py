@@ -63,6 +63,9 @@ INTEGRATIONS_MANAGE = {
     "integrations.webhookdelivery": VIEW,
     "integrations.syncrun": VIEW,
     "integrations.connectionevent": VIEW,
+    # Shopify's compliance requests: "export" = download a customer's data export.
+    "integrations.compliancerequest": ("view", "change", "export"),
+    "integrations.complianceevent": VIEW,
 }
 INTEGRATIONS_CATALOG = {
     "integrations.connection": ("view", "sync"),

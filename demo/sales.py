@@ -6,18 +6,21 @@ import base64
 
 from sales import services
 from sales.models import SalesChannel
+from testservers.tiktok_shop import DEMO as TIKTOK_DEMO_APP
 
 DEMO_SHOP_DOMAIN = "shoploop-demo.myshopify.com"
+# The demo TikTok Shop app: the one `python -m testservers tiktok_shop` serves (its OAuth,
+# products, orders and returns), so the demo channel's webhooks and API calls match it.
 DEMO_TIKTOK = {
-    "app_key": "demo_tts_app_key",
-    "shop_id": "7494049642642441621",
-    "shop_cipher": "DEMO_shop_cipher",
-    "access_token": "TTP_demo_access_token",
+    "app_key": TIKTOK_DEMO_APP["app_key"],
+    "shop_id": TIKTOK_DEMO_APP["shop_id"],
+    "shop_cipher": TIKTOK_DEMO_APP["shop_cipher"],
+    "access_token": TIKTOK_DEMO_APP["access_token"],
 }
 DEMO_SECRETS = {
     "shopify": "demo-shopify-client-secret",
     "stripe": "whsec_demo_stripe_endpoint_secret",
-    "tiktok_shop": "demo-tiktok-shop-app-secret",
+    "tiktok_shop": TIKTOK_DEMO_APP["app_secret"],
     "standard": "whsec_" + base64.b64encode(b"shoploop-demo-standard-key").decode(),
 }
 DEMO_CHANNELS = [

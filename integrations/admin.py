@@ -7,25 +7,30 @@
   "Sync now", "Reconnect" and "Disconnect".
 - *Integrations › Listings*: each product on each destination, its state and the platform's
   messages; `/admin/integrations/listing/product/<id>/` shows one product everywhere.
-Every write goes through `integrations.services`.
+- *Integrations › Shopify compliance requests*: Shopify's customer data requests and
+  erasures, with their status, due date, audit, and a data request's export to download.
+Every write goes through `integrations.services` (and `integrations.compliance`).
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.models import Product
+from core.absolute_urls import absolute_url
 from core.errors import ApplicationError
-from integrations import oauth, platform_settings, selectors, services
+from integrations import compliance, oauth, platform_settings, selectors, services
 from integrations.clients import app_for
 from integrations.clients import shopify as shopify_client
 from integrations.models import (
     DESTINATIONS,
+    ComplianceEvent,
+    ComplianceRequest,
     Connection,
     ExternalProduct,
     FieldRule,
@@ -33,6 +38,7 @@ from integrations.models import (
     Platform,
     WebhookDelivery,
 )
+from sales import selectors as sales_selectors
 
 STATUS_CLASS = {
     "active": "ok",
@@ -427,6 +433,13 @@ class ConnectionAdmin(admin.ModelAdmin):
             and connection.auth_method == Connection.AuthMethod.OAUTH,
             listings_url=reverse("admin:integrations_listing_changelist")
             + f"?connection__id__exact={connection.pk}",
+            waiting_deliveries=len(
+                sales_selectors.deliveries_waiting(
+                    provider=Platform.TIKTOK_SHOP, shop_id=connection.account_id
+                )
+            )
+            if connection.platform == Platform.TIKTOK_SHOP and connection.account_id
+            else 0,
         )
         return TemplateResponse(request, "admin/integrations/connection/detail.html", context)
 
@@ -603,3 +616,112 @@ class ListingInline(admin.TabularInline):
     @admin.display(description="Messages")
     def summary(self, obj):
         return "; ".join(m.get("message", "") for m in obj.messages[:3]) or "–"
+
+
+class ComplianceEventInline(admin.TabularInline):
+    model = ComplianceEvent
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "from_status", "to_status", "actor", "reason"]
+    readonly_fields = fields
+    verbose_name_plural = "History"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ComplianceRequest)
+class ComplianceRequestAdmin(admin.ModelAdmin):
+    """Shopify's compliance requests: read-only, with "Process again" and the export."""
+
+    list_display = ["topic", "shop_domain", "status_display", "received_at", "due_at",
+                    "processed_at", "export_link"]  # fmt: skip
+    list_filter = ["topic", "status"]
+    search_fields = ["shop_domain", "customer_id", "data_request_id", "webhook_id"]
+    list_select_related = ["connection"]
+    fields = ["topic", "shop_domain", "shop_id", "connection", "webhook_id", "customer_id",
+              "email_hash", "order_ids", "data_request_id", "status_display", "summary",
+              "error", "attempts", "received_at", "due_at", "processed_at", "export_link",
+              "export_deleted_at"]  # fmt: skip
+    readonly_fields = fields
+    inlines = [ComplianceEventInline]
+    actions = ["process_again"]
+    list_per_page = 50
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only; "Process again" has its own permission
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the record of a privacy request stays
+
+    def has_retry_permission(self, request, obj=None):
+        return request.user.has_perm("integrations.change_compliancerequest")
+
+    def changelist_view(self, request, extra_context=None):
+        url = absolute_url(reverse("integrations:shopify-compliance-webhook"))
+        extra = {
+            "subtitle": f"Paste {url} as the three compliance webhook URLs of the Shopify app "
+            "(Partner Dashboard › Apps › your app › Configuration › Compliance webhooks).",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        css = {"done": "ok", "ready": "warn", "failed": "bad"}.get(obj.status, "off")
+        badge = format_html('<span class="sl-badge sl-{}">{}</span>', css,
+                            obj.get_status_display())  # fmt: skip
+        if obj.status == ComplianceRequest.Status.FAILED and obj.error:
+            return format_html("{}<br><small>{}</small>", badge, obj.error)
+        return badge
+
+    @admin.display(description="Export")
+    def export_link(self, obj):
+        if obj.export:
+            url = reverse("admin:integrations_compliancerequest_export", args=[obj.pk])
+            return format_html('<a href="{}">Download the export</a>', url)
+        if obj.export_deleted_at:
+            return f"Deleted {obj.export_deleted_at:%Y-%m-%d}"
+        return "–"
+
+    @admin.action(description="Process again", permissions=["retry"])
+    def process_again(self, request, queryset):
+        for item in queryset.order_by("pk"):
+            try:
+                compliance.compliance_request_retry(request_id=item.pk, actor=request.user)
+            except ApplicationError as exc:
+                self.message_user(request, f"Not queued #{item.pk}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Queued #{item.pk} again.")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/export/",
+                wrap(self.export_view),
+                name="integrations_compliancerequest_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request, pk: int):
+        """Download a data request's export (audited; the first download makes it done)."""
+        if not request.user.has_perm("integrations.export_compliancerequest"):
+            raise PermissionDenied
+        try:
+            item = compliance.compliance_export_downloaded(request_id=pk, actor=request.user)
+        except ApplicationError as exc:
+            raise Http404(exc.message) from None
+        return FileResponse(
+            item.export.open("rb"),
+            as_attachment=True,
+            filename=f"shopify-data-request-{item.data_request_id or item.pk}.json",
+            content_type="application/json",
+        )

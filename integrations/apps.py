@@ -7,6 +7,9 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from catalog.signals import products_changed
-        from integrations import receivers
+        from integrations import channel_credentials, checks, receivers  # noqa: F401 (checks)
+        from sales import credentials
 
         products_changed.connect(receivers.products_changed, dispatch_uid="integrations.products")
+        # TikTok Shop sales channels re-fetch orders with the shop's connection's token.
+        credentials.register("tiktok_shop", channel_credentials.tiktok_shop_credentials)

@@ -12,6 +12,15 @@ Rules that hold whatever order things arrive in:
   inventory level older than the one stored for that location.
 - Stock is the sum of the `available` quantity over the variant's locations; a location's
   update changes only that location (the other locations are fetched once when unknown).
+  Shopify's `available` already leaves out the units of its unfulfilled orders, which
+  Shoploop holds as committed until they ship (the sales app commits them): on hand is set
+  to Shopify's available plus the units committed here to that shop's unshipped orders
+  placed by the time of Shopify's figure (the levels' `updated_at`; a later order is not in
+  it yet), so what destinations may sell (on hand - reserved - committed) is not reduced
+  twice, whichever of the order and the inventory webhook comes first: `stock_reconcile`
+  runs after every stock change and redoes the sum for a variant whose on hand is still the
+  value set from Shopify (a merchant's own edit waits for Shopify's next update and its
+  field rule). On hand never goes below what is held here (reserved + committed).
 - One product is applied in one transaction, with its mapping row locked.
 """
 
@@ -32,6 +41,7 @@ from core.errors import ApplicationError, error_message
 from integrations.clients import shopify as client
 from integrations.clients.shopify import gid_number
 from integrations.models import Connection, ExternalProduct, ExternalVariant, FieldRule
+from sales import selectors as sales_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -375,9 +385,50 @@ def _valid_gtin(barcode: str) -> str | None:
     return barcode
 
 
+def _as_of(levels: dict | None, fallback: datetime | None = None) -> datetime | None:
+    """The time of Shopify's stock figure: the latest update of the variant's levels."""
+    times = []
+    for level in (levels or {}).values():
+        try:
+            moment = _when(level.get("updated_at"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            times.append(moment)
+    return max(times) if times else fallback
+
+
+def _held_for_shop(connection_id: int, variant_id: int, as_of: datetime | None) -> int:
+    """Units committed here to unshipped orders of the connection's Shopify shop placed by
+    `as_of` (all of them when the time is unknown): Shopify's figure already left them out."""
+    shop = Connection.objects.filter(pk=connection_id).values_list("account_id", flat=True)
+    return sales_selectors.units_committed_for_shop(
+        shop_domain=shop.first() or "", variant_id=variant_id, placed_until=as_of
+    )
+
+
+def _keep_held(variant: Variant, conflicts: dict, key: str, now: str) -> bool:
+    """On hand never below what checkouts and orders hold here; True if it was raised."""
+    floor = variant.stock_reserved + variant.stock_committed
+    if variant.stock_on_hand >= floor:
+        return False
+    conflicts[key] = {
+        "note": f"Shopify has fewer units than Shoploop holds for checkouts and orders "
+        f"({floor}); on hand kept at {floor}.",
+        "at": now,
+    }
+    variant.stock_on_hand = floor
+    return True
+
+
 def _apply_variants(connection_id, product, data, rules: _Rules, *, currency, created) -> bool:
     changed = False
     seen = set()
+    # The product's variants, locked in primary-key order (as catalog/stock.py locks them):
+    # their stock counters are read and on hand written with no change in between.
+    locked = {
+        v.pk: v for v in Variant.objects.filter(product=product).order_by("pk").select_for_update()
+    }
     mappings = {
         m.external_id: m
         for m in ExternalVariant.objects.select_related("variant").filter(
@@ -395,8 +446,11 @@ def _apply_variants(connection_id, product, data, rules: _Rules, *, currency, cr
         if sku_note:
             rules.conflicts[f"{key}.sku"] = {"note": sku_note, "at": rules.now}
         variant = mapping.variant if mapping else None
+        if variant is not None:
+            variant = locked.get(variant.pk, variant)
         if variant is None:
             variant = Variant.objects.filter(sku=sku).first()
+            variant = locked.get(variant.pk, variant) if variant is not None else None
             if variant is not None and variant.product_id != product.pk:
                 if ExternalVariant.objects.filter(variant=variant).exists():
                     rules.conflicts[f"{key}.sku"] = {
@@ -445,6 +499,9 @@ def _apply_variants(connection_id, product, data, rules: _Rules, *, currency, cr
         else:
             imported = dict(mapping.imported) if mapping else {}
             dirty = False
+            if values["stock"] is not None:
+                as_of = _as_of(incoming.levels, data.updated_at)
+                values["stock"] += _held_for_shop(connection_id, variant.pk, as_of)
             if variant.currency != currency:
                 rules.conflicts[f"{key}.price"] = {
                     "note": f"The variant is priced in {variant.currency}, Shopify in {currency}; "
@@ -472,6 +529,10 @@ def _apply_variants(connection_id, product, data, rules: _Rules, *, currency, cr
                     setattr(variant, attr, new)
                     dirty = True
                 imported[name] = _plain(value)
+            if _keep_held(variant, rules.conflicts, f"{key}.stock", rules.now):
+                dirty = True
+                if rules.owner_of["stock"] == FieldRule.Owner.SHOPIFY:
+                    imported["stock"] = variant.stock_on_hand  # what was set from Shopify
             if not variant.active:
                 variant.active = True
                 dirty = True
@@ -568,8 +629,9 @@ def apply_inventory_level(*, connection_id: int, payload: dict, fetch_levels=Non
                 return "stale"
         levels[location] = {"available": int(available), "updated_at": updated_at}
         mapping.levels = levels
-        stock = max(0, sum(int(level["available"]) for level in levels.values()))
         variant = Variant.objects.select_for_update().get(pk=mapping.variant_id)
+        stock = max(0, sum(int(level["available"]) for level in levels.values()))
+        stock += _held_for_shop(connection_id, variant.pk, _as_of(levels))
         ext_product = ExternalProduct.objects.filter(
             connection_id=connection_id, product_id=variant.product_id
         ).first()
@@ -585,13 +647,63 @@ def apply_inventory_level(*, connection_id: int, payload: dict, fetch_levels=Non
         )
         mapping.imported = {**mapping.imported, "stock": stock}
         mapping.save()
+        before = variant.stock_on_hand
+        variant.stock_on_hand = new
+        if _keep_held(variant, conflicts, f"variant:{mapping.external_id}.stock", rules.now):
+            if owner_of["stock"] == FieldRule.Owner.SHOPIFY:
+                mapping.imported = {**mapping.imported, "stock": variant.stock_on_hand}
+                mapping.save(update_fields=["imported", "updated_at"])
         if ext_product is not None:
             ext_product.save(update_fields=["conflicts", "updated_at"])
-        if new != variant.stock_on_hand:
-            variant.stock_on_hand = new
+        if variant.stock_on_hand != before:
             catalog_services.variant_save(variant=variant)
             return "updated"
     return "unchanged"
+
+
+def stock_reconcile(*, product_ids) -> int:
+    """After stock moved (an order committed, shipped or gave units back): the on hand of
+    variants whose stock Shopify owns, still the value set from Shopify, is again Shopify's
+    available (the levels last received) plus the units committed here to that shop's
+    unshipped orders placed by then. Returns the variants changed; their change is announced
+    like any other, and a second pass changes nothing."""
+    rows = ExternalVariant.objects.filter(
+        variant__product_id__in=list(product_ids),
+        levels__isnull=False,
+        connection__status=Connection.Status.ACTIVE,
+    ).values_list(
+        "pk", "connection_id", "levels", "variant__stock_on_hand", "variant__stock_committed"
+    )
+    mappings = []
+    for mapping_id, connection_id, levels, on_hand, committed in rows.order_by("variant_id"):
+        available = max(0, sum(int(level["available"]) for level in levels.values()))
+        if committed == 0 and on_hand == available:
+            continue  # nothing held here and nothing to correct: no lock, no query
+        mappings.append((mapping_id, connection_id))
+    changed = 0
+    owner_of_stock = {}
+    for mapping_id, connection_id in mappings:
+        if connection_id not in owner_of_stock:
+            owner_of_stock[connection_id] = owners(connection_id)["stock"]
+        if owner_of_stock[connection_id] != FieldRule.Owner.SHOPIFY:
+            continue
+        with transaction.atomic():
+            mapping = ExternalVariant.objects.select_for_update().get(pk=mapping_id)
+            variant = Variant.objects.select_for_update().get(pk=mapping.variant_id)
+            if variant.stock_on_hand != mapping.imported.get("stock"):
+                continue  # edited here since: Shopify's next update decides, by its rule
+            stock = max(0, sum(int(level["available"]) for level in mapping.levels.values()))
+            stock += _held_for_shop(connection_id, variant.pk, _as_of(mapping.levels))
+            before = variant.stock_on_hand
+            variant.stock_on_hand = stock
+            _keep_held(variant, {}, "", "")
+            if variant.stock_on_hand == before:
+                continue
+            mapping.imported = {**mapping.imported, "stock": variant.stock_on_hand}
+            mapping.save(update_fields=["imported", "updated_at"])
+            catalog_services.variant_save(variant=variant)
+            changed += 1
+    return changed
 
 
 def import_products(*, connection_id: int, products: list[ShopifyProduct]) -> ApplyReport:

@@ -11,12 +11,15 @@ Mapping tables live here, not as columns on catalog models:
   which field, per connection), `WebhookDelivery` (each verified webhook, stored once);
 - outbound: `Listing` (one per product per destination connection: the fingerprint of what the
   destination accepted, its external ids, state and messages), `ImageUpload` (TikTok Shop's
-  image URIs).
+  image URIs);
+- privacy: `ComplianceRequest` (Shopify's mandatory compliance webhooks, stored first, acted on
+  by a job) and its audit, `ComplianceEvent`.
 
 Workflows live in `integrations/services.py`, `inbound.py` and `push.py`.
 """
 
 from django.conf import settings as django_settings
+from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Q
 
@@ -398,3 +401,98 @@ class SyncRun(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+def private_storage():
+    """Customer data exports: stored apart from public media (no URL)."""
+    return storages["private"]
+
+
+class ComplianceRequest(models.Model):
+    """One of Shopify's mandatory compliance webhooks, stored before it is answered and acted
+    on by a job (`integrations/compliance.py`).
+
+    The body as Shopify sent it (it names the customer: email, phone) is kept encrypted only
+    until the request is acted on, then erased; what stays is what the audit needs: the topic,
+    the shop, Shopify's customer and order ids, and a keyed hash of the email.
+    """
+
+    class Topic(models.TextChoices):
+        DATA_REQUEST = "customers/data_request", "Customer data request"
+        CUSTOMER_REDACT = "customers/redact", "Customer data erasure"
+        SHOP_REDACT = "shop/redact", "Shop data erasure"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, to be acted on"
+        READY = "ready", "Export ready to download"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    topic = models.CharField(max_length=30, choices=Topic.choices, db_index=True)
+    shop_domain = models.CharField(max_length=255)
+    shop_id = models.CharField(max_length=64, blank=True)
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    webhook_id = models.CharField(max_length=100)
+    customer_id = models.CharField(max_length=64, blank=True)
+    email_hash = models.CharField(max_length=64, blank=True)
+    order_ids = models.JSONField(default=list, blank=True)
+    data_request_id = models.CharField(max_length=64, blank=True)
+    payload = EncryptedTextField(blank=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
+    export = models.FileField(
+        upload_to="compliance/", storage=private_storage, blank=True, max_length=300
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField(help_text="Shopify gives an app 30 days to act.")
+    processed_at = models.DateTimeField(null=True, blank=True)
+    export_deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        permissions = [("export_compliancerequest", "Can download a customer data export")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop_domain", "webhook_id"], name="integrations_compliance_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(status="received"),
+                name="integrations_compliance_todo",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_topic_display()} from {self.shop_domain} (#{self.pk})"
+
+
+class ComplianceEvent(models.Model):
+    """Append-only audit of a compliance request: who, when, from, to, why."""
+
+    request = models.ForeignKey(ComplianceRequest, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    at = models.DateTimeField()
+    action = models.CharField(max_length=30)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.action}: {self.from_status or '–'} → {self.to_status}"

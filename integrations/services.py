@@ -29,9 +29,12 @@ from integrations.models import (
     DESTINATIONS,
     Connection,
     ConnectionEvent,
+    ExternalProduct,
+    ExternalVariant,
     FieldRule,
     Listing,
     Platform,
+    SyncRun,
     WebhookDelivery,
 )
 from integrations.signing import shopify_webhook_valid
@@ -136,6 +139,10 @@ def _after_activation(connection: Connection) -> None:
     elif connection.platform in DESTINATIONS:
         _mark_dirty(connection_ids=[connection.pk], product_ids=None)
         enqueue_on_commit(tasks.connection_push, connection.pk)
+    if connection.platform == Platform.TIKTOK_SHOP:
+        from integrations.channel_credentials import deliveries_resume
+
+        deliveries_resume(connection=connection)  # orders that waited for this connection
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,14 +468,72 @@ def connection_disconnect(*, connection_id: int, actor=None) -> Connection:
     note = _revoke(connection)
     with transaction.atomic(durable=True):
         connection = _lock(connection_id)
-        connection.access_token = ""
-        connection.refresh_token = ""
-        connection.app_secret = ""
-        connection.access_token_expires_at = None
-        connection.refresh_token_expires_at = None
-        connection.token_version += 1
+        _forget_tokens(connection)
         _apply(connection, "disconnect", actor=actor, reason=note)
     return connection
+
+
+def _forget_tokens(connection: Connection) -> None:
+    connection.access_token = ""
+    connection.refresh_token = ""
+    connection.app_secret = ""
+    connection.access_token_expires_at = None
+    connection.refresh_token_expires_at = None
+    connection.token_version += 1
+
+
+def _shop_connections(shop_domain: str) -> list[int]:
+    return list(
+        Connection.objects.filter(platform=Platform.SHOPIFY, account_id=shop_domain)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def connection_uninstalled(*, shop_domain: str) -> list[int]:
+    """Shopify's `app/uninstalled`: the shop removed the app, so its tokens are dead. The
+    connection is disconnected at once (nothing to revoke) and its tokens forgotten; the
+    rest of its data is erased by `shop/redact`, which Shopify sends 48 hours later."""
+    done = []
+    with transaction.atomic(durable=True):
+        for connection_id in _shop_connections(shop_domain):
+            connection = _lock(connection_id)
+            if connection.status == Status.DISCONNECTED:
+                continue
+            _forget_tokens(connection)
+            _apply(connection, "disconnect", reason="Shopify: the app was uninstalled.")
+            done.append(connection.pk)
+    return done
+
+
+def connections_erase_shop(*, shop_domain: str, reason: str) -> dict:
+    """Shopify's `shop/redact` (48 hours after the app was uninstalled): erase what the
+    shop's connections hold. Each is disconnected if it was not, its tokens, secret, scopes,
+    settings, name and errors are cleared, and its Shopify mappings, field rules, catalog
+    webhooks and runs are deleted; the audit stays. Products imported into the catalog are
+    the merchant's own and stay. Idempotent."""
+    counts = {"connections": 0, "mappings": 0, "webhooks": 0}
+    with transaction.atomic():
+        for connection_id in _shop_connections(shop_domain):
+            connection = _lock(connection_id)
+            if connection.status != Status.DISCONNECTED:
+                _forget_tokens(connection)
+                _apply(connection, "disconnect", reason="Shopify: shop data erasure requested.")
+            connection.refresh_token = connection.access_token = connection.app_secret = ""
+            connection.scopes, connection.settings, connection.account_choices = [], {}, []
+            connection.account_name = connection.status_reason = connection.last_error = ""
+            connection.last_error_at = None
+            connection.save()
+            counts["connections"] += 1
+            counts["mappings"] += ExternalVariant.objects.filter(connection=connection).delete()[0]
+            counts["mappings"] += ExternalProduct.objects.filter(connection=connection).delete()[0]
+            counts["webhooks"] += WebhookDelivery.objects.filter(connection=connection).delete()[0]
+            FieldRule.objects.filter(connection=connection).delete()
+            SyncRun.objects.filter(connection=connection).delete()
+            _event(connection, action="erase", actor=None, from_status=connection.status,
+                   reason=reason)  # fmt: skip
+    logger.info("integrations.shop_erased", extra=counts)
+    return counts
 
 
 def _revoke(connection: Connection) -> str:

@@ -135,6 +135,9 @@ def shopify_webhook_apply(*, delivery_id: int) -> str:
             )
         elif delivery.topic == "inventory_levels/update":
             outcome = _inventory_level(connection, payload)
+        elif delivery.topic == "app/uninstalled":
+            done = services.connection_uninstalled(shop_domain=connection.account_id)
+            outcome = "disconnected" if done else "already disconnected"
         else:
             outcome, status = "ignored", WebhookDelivery.Status.IGNORED
     except ApplicationError as exc:

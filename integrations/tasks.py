@@ -3,8 +3,9 @@
 Periodic ones are scheduled in `config/celery.py`.
 """
 
+from core.errors import ApplicationError, error_message
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
-from integrations import push, sync
+from integrations import compliance, push, sync
 from integrations.http import PlatformError
 
 
@@ -63,3 +64,36 @@ def shopify_register_webhooks(connection_id: int) -> int:
 def refresh_tokens() -> int:
     """Refresh tokens before they expire; Meta's expired ones need reconnecting."""
     return sync.tokens_refresh_due() + sync.meta_tokens_expired()
+
+
+def _compliance_gave_up(request_id: int, *, error, attempts: int, **kwargs) -> None:
+    compliance.compliance_request_fail(
+        request_id=request_id, error=f"Gave up after {attempts} attempts: {error_message(error)}"
+    )
+
+
+@shoploop_task(
+    name="integrations.compliance_process",
+    time_limit=600,
+    autoretry_for=(*TRANSIENT_ERRORS, OSError),
+    max_retries=8,
+    give_up=_compliance_gave_up,
+)
+def compliance_process(request_id: int) -> str:
+    """Act on one of Shopify's compliance requests (export or erase), once. Transient errors
+    and storage errors are retried; a refusal fails the request with its reason."""
+    try:
+        request = compliance.compliance_request_process(request_id=request_id)
+    except ApplicationError as exc:
+        compliance.compliance_request_fail(request_id=request_id, error=exc.message)
+        return "failed"
+    return request.status if request is not None else "missing"
+
+
+@shoploop_task(name="integrations.compliance_sweep", time_limit=600)
+def compliance_sweep() -> int:
+    """Queue requests a lost message left unprocessed; delete expired exports."""
+    stalled = compliance.compliance_requests_stalled()
+    for request_id in stalled:
+        compliance_process.delay(request_id)
+    return len(stalled) + compliance.compliance_exports_expire()

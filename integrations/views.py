@@ -1,6 +1,6 @@
-"""The OAuth callback (the redirect URI registered with each platform) and Shopify's catalog
-webhooks. Starting a connection, choosing its account and everything else live in the
-console (`integrations/admin.py`)."""
+"""The OAuth callback (the redirect URI registered with each platform), Shopify's catalog
+webhooks and its mandatory compliance webhooks. Starting a connection, choosing its account
+and everything else live in the console (`integrations/admin.py`)."""
 
 import logging
 
@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError
-from integrations import oauth, services
+from integrations import compliance, oauth, services
 from integrations.clients import app_for
 from integrations.clients import shopify as shopify_client
 from integrations.http import PlatformError, PlatformSession
@@ -105,6 +105,23 @@ def shopify_webhook(request):
         topic=request.headers.get("X-Shopify-Topic", ""),
         webhook_id=request.headers.get("X-Shopify-Webhook-Id", ""),
         body=body,
+        hmac_header=request.headers.get("X-Shopify-Hmac-Sha256", ""),
+    )
+    return HttpResponse(outcome.message, status=outcome.status, content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def shopify_compliance_webhook(request):
+    """`customers/data_request`, `customers/redact`, `shop/redact`: verify (HMAC of the raw
+    body; 401 if wrong), store, answer at once; a job acts on it (`integrations/compliance.py`)."""
+    if int(request.headers.get("Content-Length") or 0) > compliance.MAX_BODY_BYTES:
+        return HttpResponse("too large", status=413)
+    outcome = compliance.compliance_request_receive(
+        shop=request.headers.get("X-Shopify-Shop-Domain", ""),
+        topic=request.headers.get("X-Shopify-Topic", ""),
+        webhook_id=request.headers.get("X-Shopify-Webhook-Id", ""),
+        body=request.body,
         hmac_header=request.headers.get("X-Shopify-Hmac-Sha256", ""),
     )
     return HttpResponse(outcome.message, status=outcome.status, content_type="text/plain")

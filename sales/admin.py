@@ -38,8 +38,9 @@ SETUP = {
     "the API key (sk_…) lets the Buy button create Checkout Sessions.",
     Provider.TIKTOK_SHOP: "TikTok Shop Partner Center › App › Webhooks: this URL for order "
     "status change (1), cancellation status change (11) and return status change (12). The "
-    "secret is the app secret; also set the app key, shop id, shop cipher and access token "
-    "(the job re-fetches each order from the API).",
+    "secret is the app secret; also set the app key and shop id. The job re-fetches each order "
+    "from the API with the token of the shop's TikTok Shop connection (Integrations › "
+    "Connections) when there is one, else with the access token and shop cipher set here.",
     Provider.STANDARD: "In your checkout's Standard Webhooks sender: this URL and a whsec_ "
     "secret; send order.created/updated/paid/fulfilled/cancelled and refund.created with the "
     "order shape the README describes.",
@@ -234,6 +235,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Body (as received; text)")
     def body_text(self, obj):
+        if obj.erased_at is not None:
+            return f"Erased on {obj.erased_at:%Y-%m-%d %H:%M} UTC: it held a customer's data."
         text = bytes(obj.body).decode("utf-8", errors="replace")
         return format_html("<pre style='white-space:pre-wrap;max-height:30em;overflow:auto'>{}"
                            "</pre>", Truncator(text).chars(20000))  # fmt: skip
@@ -381,7 +384,7 @@ class OrderAdmin(admin.ModelAdmin):
         ("Attribution", {"fields": ["click_id", "visitor_click_id", "landing_url",
                                     "referring_site", "discount_codes", "reservation"]}),
         ("Customer (hashed)", {"fields": ["customer_email_hash", "country",
-                                          "payment_fingerprint_hash"]}),
+                                          "payment_fingerprint_hash", "redacted_at"]}),
         ("Provider", {"fields": ["provider_updated_at", "provider_version"]}),
     ]  # fmt: skip
 

@@ -125,6 +125,7 @@ class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         REJECTED = "rejected", "Rejected"
         RECEIVED = "received", "Received"
+        WAITING = "waiting", "Waiting (the API's credentials cannot be used yet)"
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Ignored (nothing to do)"
         FAILED = "failed", "Failed"
@@ -152,6 +153,11 @@ class WebhookDelivery(models.Model):
     replays = models.PositiveIntegerField(default=0)
     order = models.ForeignKey(
         "Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its body was erased because it held a customer's data (a redaction).",
     )
 
     class Meta:
@@ -229,8 +235,20 @@ class Order(models.Model):
     reservation = models.OneToOneField(
         "Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="order"
     )
+    redacted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the customer's data was erased (a redaction request). Amounts, lines "
+        "and the ledger stay; later updates never bring the customer's data back.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # What a redaction clears: everything on the order that is about the customer.
+    PERSONAL_FIELDS = (
+        "customer_email_hash", "landing_url", "referring_site", "country",
+        "payment_fingerprint_hash",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-placed_at", "-pk"]

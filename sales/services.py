@@ -32,6 +32,7 @@ from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from core.money import quantize, to_minor
 from sales import commissions, signals
+from sales.credentials import CredentialsWaiting
 from sales.models import (
     Order,
     OrderEvent,
@@ -417,6 +418,15 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
     except ProviderUnavailable as exc:
         WebhookDelivery.objects.filter(pk=delivery_id).update(reason=f"Will retry: {exc}"[:2000])
         raise
+    except CredentialsWaiting as exc:
+        # Nothing to retry until a person acts (reconnects the platform): the delivery waits,
+        # saying why, and is queued again when the credentials can be used (and by the sweep).
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            status=D.WAITING, reason=f"Waiting: {exc.reason}"[:2000]
+        )
+        logger.info("webhook.waiting", extra={"delivery_id": delivery_id})
+        delivery.refresh_from_db()
+        return delivery
     try:
         with transaction.atomic(durable=True):
             locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
@@ -425,9 +435,15 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
             locked.status = D.PROCESSED if acted else D.IGNORED
             locked.reason = "; ".join(outcome.notes)[:2000]
             locked.processed_at = timezone.now()
+            fields = ["status", "reason", "processed_at", "order"]
             if outcome.order is not None:
                 locked.order = outcome.order
-            locked.save(update_fields=["status", "reason", "processed_at", "order"])
+                if outcome.order.redacted_at is not None:
+                    # A late update of an order whose customer was erased: keep what it
+                    # changed, not the customer's data it carried.
+                    locked.body, locked.erased_at = b"", timezone.now()
+                    fields += ["body", "erased_at"]
+            locked.save(update_fields=fields)
     except (ApplicationError, stock.StockError) as exc:
         _finish(delivery_id, D.FAILED, getattr(exc, "message", str(exc)))
         logger.warning("webhook.failed", extra={"delivery_id": delivery_id})
@@ -437,10 +453,12 @@ def delivery_process(*, delivery_id: int, replay: bool = False) -> WebhookDelive
 
 def deliveries_awaiting_processing(*, older_than: timedelta, limit: int = 500) -> list[int]:
     """Accepted deliveries still unprocessed a while after they came (a lost message, a
-    worker that died, an API that was down when the job ran in-process)."""
+    worker that died, an API that was down when the job ran in-process), and deliveries
+    waiting for credentials (processing them again costs a look at the connection)."""
     return list(
         WebhookDelivery.objects.filter(
-            accepted=True, status=D.RECEIVED, received_at__lt=timezone.now() - older_than
+            Q(status=D.RECEIVED, received_at__lt=timezone.now() - older_than) | Q(status=D.WAITING),
+            accepted=True,
         )
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
@@ -459,6 +477,12 @@ def delivery_replay(*, delivery_id: int, actor=None) -> WebhookDelivery:
             raise ApplicationError(
                 f"Delivery #{delivery_id} was rejected ({delivery.get_signature_display()}): "
                 "only verified deliveries can be replayed.",
+                code="invalid_transition",
+            )
+        if delivery.erased_at is not None:
+            raise ApplicationError(
+                f"Delivery #{delivery_id} cannot be replayed: its body was erased with the "
+                "customer's data.",
                 code="invalid_transition",
             )
         delivery.replays += 1
@@ -609,6 +633,8 @@ def _merge(order: Order, data: OrderData, *, overwrite: bool) -> None:
     def put(name, value):
         if value is None:
             return
+        if order.redacted_at is not None and name in Order.PERSONAL_FIELDS:
+            return  # the customer's data was erased: an update never brings it back
         current = getattr(order, name)
         if overwrite or current in (None, "", [], Decimal(0)):
             setattr(order, name, value)
@@ -1292,3 +1318,84 @@ def test_checkout_event(*, reservation: Reservation, email: str = "", country: s
         "request": {"id": None, "idempotency_key": None},
         "type": "checkout.session.completed",
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Customers: erasure (a privacy request, e.g. Shopify's customers/redact)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RedactReport:
+    orders: int = 0
+    orders_changed: int = 0
+    deliveries_erased: int = 0
+    refunds_cleared: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "orders": self.orders,
+            "orders_changed": self.orders_changed,
+            "deliveries_erased": self.deliveries_erased,
+            "refunds_cleared": self.refunds_cleared,
+        }
+
+
+def customer_redact(
+    *, email: str = "", shop_domain: str = "", shopify_order_ids=(), reason: str
+) -> RedactReport:
+    """Erase what sales holds about one customer; idempotent (a second run changes nothing).
+
+    The orders (`selectors.customer_orders`: the email's keyed hash, Shopify's order ids)
+    keep their amounts, lines, statuses, click ids and commissions, so the ledger (which
+    refers to orders, never to a customer) stays balanced and untouched. Cleared: the email
+    hash, landing URL, referring site, country and payment fingerprint hash of each order
+    (marked `redacted_at`, so later updates never bring them back, and audited), the landing
+    URL and referring site of its reservation, its refunds' free-text reasons, and the stored
+    bodies of the deliveries that carried the customer's data (those of the orders, and any
+    other holding the email). Deliveries are locked before orders, as processing does.
+    """
+    from sales import selectors
+
+    email = (email or "").strip()
+    email_hash = _email_hash(email) if email else ""
+    now = timezone.now()
+    report = RedactReport()
+    with transaction.atomic():
+        order_ids = list(
+            selectors.customer_orders(
+                email_hash=email_hash, shop_domain=shop_domain, shopify_order_ids=shopify_order_ids
+            ).values_list("pk", flat=True)
+        )
+        delivery_ids = selectors.deliveries_of_orders(order_ids)
+        delivery_ids |= selectors.deliveries_mentioning(email)
+        deliveries = list(
+            WebhookDelivery.objects.filter(pk__in=delivery_ids, erased_at__isnull=True)
+            .order_by("pk")
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        orders = list(Order.objects.filter(pk__in=order_ids).order_by("pk").select_for_update())
+        report.orders = len(orders)
+        for order in orders:
+            held = [name for name in Order.PERSONAL_FIELDS if getattr(order, name)]
+            if order.redacted_at is not None and not held:
+                continue
+            for name in Order.PERSONAL_FIELDS:
+                setattr(order, name, "")
+            order.redacted_at = order.redacted_at or now
+            order.save(update_fields=[*Order.PERSONAL_FIELDS, "redacted_at", "updated_at"])
+            _event(order, action="redact", from_status=order.status, to_status=order.status,
+                   reason=reason)  # fmt: skip
+            report.orders_changed += 1
+        Reservation.objects.filter(order__in=order_ids).exclude(
+            landing_url="", referring_site=""
+        ).update(landing_url="", referring_site="")
+        report.refunds_cleared = (
+            Refund.objects.filter(order_id__in=order_ids).exclude(reason="").update(reason="")
+        )
+        report.deliveries_erased = WebhookDelivery.objects.filter(pk__in=deliveries).update(
+            body=b"", erased_at=now
+        )
+    logger.info("customer.redacted", extra=report.as_dict())
+    return report

@@ -9,4 +9,5 @@ if __name__ == "__main__":
     module = importlib.import_module(f"testservers.{sys.argv[1]}")
     from testservers.base import run_standalone
 
-    run_standalone(module.Server, sys.argv[2:])
+    # A module may say how it runs stand-alone (the demo's credentials): `standalone(host, port)`.
+    run_standalone(getattr(module, "standalone", module.Server), sys.argv[2:])

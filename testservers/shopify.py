@@ -16,6 +16,10 @@ It follows Shopify's documents closely enough to catch real mistakes:
   REST-shaped payload to each subscriber with `X-Shopify-Topic`, `X-Shopify-Shop-Domain`,
   `X-Shopify-Webhook-Id` and `X-Shopify-Hmac-Sha256` (base64 HMAC of the raw body).
 - `DELETE /{shop}/admin/api_permissions/current.json` revokes the token.
+- Compliance webhooks (`customers/data_request`, `customers/redact`, `shop/redact`), which
+  Shopify sends to the URLs set in the app's configuration, not to subscriptions:
+  `compliance_webhook()` builds one in Shopify's documented shape, signed with the app's
+  client secret, and `send_compliance()` posts it.
 
 Stand-alone for the demo: `python -m testservers shopify --port 8801`.
 """
@@ -48,7 +52,32 @@ TOPICS = {
     "PRODUCTS_UPDATE": "products/update",
     "PRODUCTS_DELETE": "products/delete",
     "INVENTORY_LEVELS_UPDATE": "inventory_levels/update",
+    "APP_UNINSTALLED": "app/uninstalled",
 }
+
+
+def compliance_payload(
+    topic: str,
+    *,
+    shop: str,
+    shop_id: int = 954889,
+    customer_id: int = 191167,
+    email: str = "john@example.com",
+    phone: str = "555-625-1199",
+    orders: list | tuple = (),
+    data_request_id: int = 9999,
+) -> dict:
+    """The body of a compliance webhook, in the shape Shopify documents for each topic."""
+    payload = {"shop_id": shop_id, "shop_domain": shop}
+    if topic == "shop/redact":
+        return payload
+    payload["customer"] = {"id": customer_id, "email": email, "phone": phone}
+    if topic == "customers/data_request":
+        payload["orders_requested"] = [int(o) for o in orders]
+        payload["data_request"] = {"id": data_request_id}
+    else:
+        payload["orders_to_redact"] = [int(o) for o in orders]
+    return payload
 
 
 def now_iso() -> str:
@@ -277,6 +306,32 @@ class Server(PlatformServer):
             }
             out.append((url, body, headers))
         return out
+
+    def compliance_webhook(
+        self, shop: str, topic: str, *, secret: str = "", webhook_id: str = "", **fields
+    ) -> tuple[bytes, dict]:
+        """A compliance webhook as Shopify sends it: (body, headers). `fields` are those of
+        `compliance_payload`."""
+        body = json.dumps(compliance_payload(topic, shop=shop, **fields)).encode()
+        key = secret or self.api_secret
+        signature = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": shop,
+            "X-Shopify-Webhook-Id": webhook_id or secrets.token_hex(16),
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Triggered-At": now_iso(),
+            "X-Shopify-Hmac-Sha256": signature.decode(),
+        }
+        return body, headers
+
+    def send_compliance(self, url: str, shop: str, topic: str, **fields) -> int:
+        """POST a compliance webhook to `url` (the app's compliance URL); the status."""
+        body, headers = self.compliance_webhook(shop, topic, **fields)
+        response = requests.post(url, data=body, headers=headers, timeout=10)
+        self.deliveries.append({"topic": topic, "url": url, "status": response.status_code})
+        return response.status_code
 
     def deliver(self, shop: str, topic: str, payload: dict, **kwargs) -> list[int]:
         """Post a webhook over HTTP to each subscriber of `topic`; their statuses."""

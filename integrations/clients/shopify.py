@@ -18,7 +18,13 @@ from integrations.http import AuthError, PlatformError, PlatformSession, is_tran
 from integrations.http import retry_after as retry_after_of
 
 SHOP_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-WEBHOOK_TOPICS = ("PRODUCTS_UPDATE", "PRODUCTS_DELETE", "INVENTORY_LEVELS_UPDATE")
+# The catalog topics, and APP_UNINSTALLED (the connection's tokens die with the app).
+WEBHOOK_TOPICS = (
+    "PRODUCTS_UPDATE",
+    "PRODUCTS_DELETE",
+    "INVENTORY_LEVELS_UPDATE",
+    "APP_UNINSTALLED",
+)
 
 BULK_PRODUCTS_QUERY = """
 {

@@ -184,7 +184,7 @@ def call(
 
     response = session.request(
         method,
-        f"{settings.TIKTOK_SHOP_API_URL}{path}",
+        f"{settings.TIKTOK_SHOP_API_BASE}{path}",
         per_attempt=signed,
         headers=headers,
         data=raw if files is None else form,

@@ -12,6 +12,9 @@
   parameters but `sign` and `access_token`, sorted by key, concatenated as `{key}{value}`
   after the path, then the body (unless multipart), wrapped in the app secret on both sides,
   HMAC-SHA256 under the app secret, hex. The access token travels in `x-tts-access-token`.
+- Credentials come from `sales.credentials`: the shop's TikTok Shop connection when the
+  integrations app has one (a token refreshed under the connection's lock), else the
+  channel's own app key, secret, access token and shop cipher.
 - Out of order: the order's `update_time` decides.
 - Orders are sold on TikTok Shop: stock is committed directly (oversold when short here).
 """
@@ -25,6 +28,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
+from sales import credentials
 from sales.providers.base import (
     BodyError,
     Fetch,
@@ -129,23 +133,45 @@ def sign_request(app_secret: str, path: str, params: dict, body: bytes = b"",
     return hmac.new(app_secret.encode(), wrapped.encode(), hashlib.sha256).hexdigest()
 
 
+# Codes TikTok Shop answers when the access token is invalid, expired or revoked.
+TOKEN_REFUSED = {105001, 105002, 105005}
+
+
+class _TokenRefused(ProviderRefused):
+    pass
+
+
 def _call(channel, method: str, path: str, query: dict, body: dict | None = None) -> dict:
-    if not (channel.app_key and channel.secret and channel.access_token):
+    """A signed call with the channel's credentials (`sales.credentials`: the TikTok Shop
+    connection's token when integrations has one for the shop, else the channel's own). A
+    token the API refuses is replaced once by a fresh one, where it can be refreshed."""
+    creds = credentials.for_channel(channel)
+    try:
+        return _send(creds, method, path, query, body)
+    except _TokenRefused:
+        if not creds.refreshable:
+            raise
+        fresh = credentials.for_channel(channel, refused=creds)
+        return _send(fresh, method, path, query, body)
+
+
+def _send(creds, method: str, path: str, query: dict, body: dict | None) -> dict:
+    if not (creds.app_key and creds.app_secret and creds.access_token):
         raise ProviderRefused("The channel needs its app key, app secret and access token.")
     params = {
-        "app_key": channel.app_key,
+        "app_key": creds.app_key,
         "timestamp": str(int(time.time())),
-        **({"shop_cipher": channel.shop_cipher} if channel.shop_cipher else {}),
+        **({"shop_cipher": creds.shop_cipher} if creds.shop_cipher else {}),
         **query,
     }
     raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
-    params["sign"] = sign_request(channel.secret, path, params, raw)
+    params["sign"] = sign_request(creds.app_secret, path, params, raw)
     try:
         response = requests.request(
             method,
             f"{settings.TIKTOK_SHOP_API_BASE}{path}?{urlencode(params)}",
             data=raw or None,
-            headers={"x-tts-access-token": channel.access_token,
+            headers={"x-tts-access-token": creds.access_token,
                      "content-type": "application/json"},
             timeout=settings.TIKTOK_SHOP_API_TIMEOUT,
         )  # fmt: skip
@@ -169,7 +195,9 @@ def _call(channel, method: str, path: str, query: dict, body: dict | None = None
     if not isinstance(answer, dict) or answer.get("code") != 0:
         code = answer.get("code") if isinstance(answer, dict) else None
         message = answer.get("message") if isinstance(answer, dict) else ""
-        raise ProviderRefused(f"TikTok Shop refused ({response.status_code}, {code}): {message}")
+        refused = _TokenRefused if code in TOKEN_REFUSED else ProviderRefused
+        source = "" if creds.source == "channel" else f" the token of {creds.source}:"
+        raise refused(f"TikTok Shop refused{source} ({response.status_code}, {code}): {message}")
     return answer.get("data") or {}
 
 

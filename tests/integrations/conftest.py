@@ -8,7 +8,7 @@ import redis
 
 from integrations import ratelimit
 from tests.integrations.helpers import SHOP, owner_client  # noqa: F401
-from testservers import google, meta, shopify, tiktok_shop_catalog
+from testservers import google, meta, shopify, tiktok_shop
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def shopify_server(settings):
 
 @pytest.fixture
 def tiktok_server(settings):
-    server = tiktok_shop_catalog.Server(
+    server = tiktok_shop.Server(
         redirect_uri="https://shop.example.com/integrations/oauth/tiktok_shop/callback"
     ).start()
     settings.TIKTOK_SHOP_APP_KEY = server.app_key
@@ -53,7 +53,7 @@ def tiktok_server(settings):
     settings.TIKTOK_SHOP_SERVICE_ID = server.service_id
     settings.TIKTOK_SHOP_AUTHORIZE_URL = server.url + "/open/authorize"
     settings.TIKTOK_SHOP_AUTH_URL = server.url
-    settings.TIKTOK_SHOP_API_URL = server.url
+    settings.TIKTOK_SHOP_API_BASE = server.url
     yield server
     server.stop()
 

@@ -57,6 +57,7 @@ def test_shopify_connects_through_oauth_and_starts_an_import(
         "PRODUCTS_UPDATE",
         "PRODUCTS_DELETE",
         "INVENTORY_LEVELS_UPDATE",
+        "APP_UNINSTALLED",
     }
     assert set(
         FieldRule.objects.filter(connection=connection).values_list("field", flat=True)

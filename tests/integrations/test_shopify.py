@@ -357,7 +357,7 @@ def test_a_throttled_query_waits_and_goes_on(owner_client, shopify_server):
 
 
 def test_disconnecting_shopify_deletes_subscriptions_and_revokes(shop, shopify_server):
-    assert len(shopify_server.subscriptions(SHOP)) == 3
+    assert len(shopify_server.subscriptions(SHOP)) == 4  # the catalog topics, app/uninstalled
     services.connection_disconnect(connection_id=shop.pk)
     assert shopify_server.subscriptions(SHOP) == []
     assert shopify_server.requests_to("api_permissions/current.json", "DELETE")

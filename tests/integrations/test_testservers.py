@@ -6,13 +6,13 @@ import time
 import requests
 
 from integrations.signing import tiktok_shop_sign
-from testservers import google, meta, shopify, tiktok_shop_catalog
+from testservers import google, meta, shopify, tiktok_shop
 
 SHOP = "acme.myshopify.com"
 
 
 def test_tiktok_refuses_bad_signatures_stale_timestamps_and_reused_refresh_tokens():
-    with tiktok_shop_catalog.Server() as server:
+    with tiktok_shop.Server() as server:
         code = "c1"
         server.codes[code] = server.shop["seller"]
         tokens = requests.get(

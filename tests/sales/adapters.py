@@ -242,7 +242,7 @@ class TikTokShop(Adapter):
         server = self.server
         values = {"secret": server.app_secret, "app_key": server.app_key,
                   "shop_id": server.shop_id, "shop_cipher": server.shop_cipher,
-                  "access_token": next(iter(server.access_tokens)), **fields}  # fmt: skip
+                  "access_token": server.access_token, **fields}  # fmt: skip
         return SalesChannelFactory(provider=self.provider, **values)
 
     def sign(self, channel, body, *, secret=None):

@@ -2,6 +2,7 @@
 oversold orders, fulfilment, the TikTok Shop API's refusals and limits, bounded rejects."""
 
 import itertools
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -200,7 +201,11 @@ def test_the_tiktok_server_refuses_a_bad_signature_or_an_old_timestamp(tiktok_se
 
     ok = {"app_key": tiktok_server.app_key, "timestamp": "1", "ids": "1",
           "shop_cipher": tiktok_server.shop_cipher}  # fmt: skip
-    ok["sign"] = tiktok_shop.Server.signature(tiktok_server, "/order/202309/orders", ok, b"", "")
+    ok["sign"] = tiktok_shop.sign(tiktok_server.app_secret, "/order/202309/orders", ok, b"")
+    answer = requests.get(f"{tiktok_server.url}/order/202309/orders", params=ok, timeout=5,
+                          headers={"x-tts-access-token": "TTP_test_access_token"})  # fmt: skip
+    assert answer.status_code == 401 and answer.json()["code"] == 106003  # the old timestamp
+    ok["timestamp"] = str(int(time.time()))  # a fresh one, but the signature is the old one's
     answer = requests.get(f"{tiktok_server.url}/order/202309/orders", params=ok, timeout=5,
                           headers={"x-tts-access-token": "TTP_test_access_token"})  # fmt: skip
     assert answer.status_code == 401 and answer.json()["code"] == 106001

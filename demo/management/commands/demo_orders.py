@@ -4,7 +4,9 @@ Shoploop, as each provider sends them (`testservers.webhooks`), and print what c
 Per demo channel (made by `seed_demo`): new orders with demo click ids and discount codes, a
 partial refund, a cancellation, a replay of a delivery already sent (answered as a duplicate)
 and a forged delivery (answered 401). TikTok Shop's webhooks are hints that Shoploop answers
-by fetching the order from the TikTok Shop API: this command serves that API itself
+by fetching the order from the TikTok Shop API: when `python -m testservers tiktok_shop`
+runs at TIKTOK_SHOP_API_BASE (the demo's TikTok Shop, whose OAuth the console can connect),
+the orders are put in it; otherwise this command serves that API itself
 (`testservers/tiktok_shop.py`) at TIKTOK_SHOP_API_BASE when it is a local address.
 """
 
@@ -190,6 +192,27 @@ class Command(BaseCommand):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # -- TikTok Shop ------------------------------------------------------------------------
+    def tiktok_api(self, channel, first_order: dict):
+        """The TikTok Shop API Shoploop re-fetches from: the one `python -m testservers
+        tiktok_shop` serves at TIKTOK_SHOP_API_BASE (orders put in through its demo routes),
+        else one served here for the length of the command."""
+        api = urlsplit(settings.TIKTOK_SHOP_API_BASE)
+        base = settings.TIKTOK_SHOP_API_BASE
+        try:
+            answer = requests.post(f"{base}/_demo/orders", json=first_order, timeout=5)
+        except requests.RequestException:
+            answer = None
+        if answer is not None and answer.status_code == 200:
+            self.stdout.write(f"   (orders put in the TikTok Shop test server at {base})")
+            return _RemoteTikTok(base)
+        server = tiktok_shop.Server(
+            host=api.hostname, port=api.port, app_key=channel.app_key, app_secret=channel.secret,
+            access_token=channel.access_token, shop_cipher=channel.shop_cipher,
+            shop_id=channel.shop_id,
+        )  # fmt: skip
+        server.add_order(first_order)
+        return server
+
     def tiktok(self, channel):
         api = urlsplit(settings.TIKTOK_SHOP_API_BASE)
         if api.hostname not in ("127.0.0.1", "localhost") or not api.port:
@@ -197,16 +220,11 @@ class Command(BaseCommand):
                               "there is no TikTok Shop API here to fetch the orders from "
                               "(make demo-orders sets one up).")  # fmt: skip
             return
-        server = tiktok_shop.Server(
-            host=api.hostname, port=api.port, app_key=channel.app_key, app_secret=channel.secret,
-            access_token=channel.access_token, shop_cipher=channel.shop_cipher,
-            shop_id=channel.shop_id,
-        )  # fmt: skip
+        sku, price, currency = self.line(8)
+        first, second = f"5766{self.stamp}1", f"5766{self.stamp}2"
+        order = tiktok_shop.order(first, currency=currency, lines=[(sku, str(price), 2)])
+        server = self.tiktok_api(channel, order)
         with server:
-            sku, price, currency = self.line(8)
-            first, second = f"5766{self.stamp}1", f"5766{self.stamp}2"
-            server.add_order(tiktok_shop.order(first, currency=currency,
-                                               lines=[(sku, str(price), 2)]))  # fmt: skip
 
             def notify(label, kind, data, *, secret=None, notification_id=None):
                 payload = {"type": kind, "tts_notification_id": notification_id
@@ -240,5 +258,25 @@ class Command(BaseCommand):
             notify("type 11 cancellation", 11, {"order_id": second})
             notify("forged delivery (wrong app secret)", 1, {"order_id": first},
                    secret=FORGED)  # fmt: skip
-            self.stdout.write(f"   (the TikTok Shop API answered {len(server.requests)} "
-                              "signed requests from Shoploop)")  # fmt: skip
+            if isinstance(server, tiktok_shop.Server):
+                self.stdout.write(f"   (the TikTok Shop API answered {len(server.requests)} "
+                                  "signed requests from Shoploop)")  # fmt: skip
+
+
+class _RemoteTikTok:
+    """A TikTok Shop test server running in another process (its demo routes)."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def add_order(self, order: dict) -> None:
+        requests.post(f"{self.base}/_demo/orders", json=order, timeout=5).raise_for_status()
+
+    def add_return(self, ret: dict) -> None:
+        requests.post(f"{self.base}/_demo/returns", json=ret, timeout=5).raise_for_status()
