@@ -91,4 +91,22 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=20, hour=3),  # daily: used and expired one-time login links
     },
     # --- end creator portal ---
+    # --- ledger and payouts (issue 14) ---
+    "sales-commissions-release-due": {
+        "task": "sales.commissions_release_due",
+        "schedule": crontab(minute="*/15"),  # holds that ended become available
+    },
+    "sales-payout-runs-due": {
+        "task": "sales.payout_runs_due",
+        "schedule": crontab(minute=0, hour=6),  # scheduled runs, waiting for approval
+    },
+    "sales-payouts-poll": {
+        "task": "sales.payouts_poll",
+        "schedule": crontab(minute="*/10"),  # payouts no webhook confirmed yet
+    },
+    "sales-ledger-verify": {
+        "task": "sales.ledger_verify",
+        "schedule": crontab(minute=30, hour=3),  # nightly; the console shows the result
+    },
+    # --- end ledger ---
 }

@@ -548,3 +548,36 @@ PORTAL_CONTENT_SECURITY_POLICY = {
     "object-src": ["'none'"],
 }
 # --- end creator portal ---------------------------------------------------------------------
+# --- ledger, payouts and reconciliation (issue 14) -------------------------------------------
+# The merchant's ledger accounts are split in this many rows per kind and currency so that
+# concurrent postings do not queue on one row (sales/ledger.py); raising it later is safe.
+LEDGER_MERCHANT_SHARDS = env.int("LEDGER_MERCHANT_SHARDS", default=8)
+# Payout runs: the default schedule (weekly, twice_monthly, monthly) and minimum, in major units
+# of the run's currency, with per-currency overrides ("JPY=5000,KWD=15").
+PAYOUT_SCHEDULE = env.str("PAYOUT_SCHEDULE", default="monthly")
+PAYOUT_MINIMUM = env.str("PAYOUT_MINIMUM", default="50")
+PAYOUT_MINIMUMS = env.dict("PAYOUT_MINIMUMS", default={})
+# A payout sent this many seconds ago without the provider's word is asked about (polled).
+PAYOUT_POLL_AFTER = env.int("PAYOUT_POLL_AFTER", default=600)
+# Stripe Connect transfers: the platform's secret key and the payout webhook's signing secret.
+STRIPE_PAYOUTS_API_KEY = env.str("STRIPE_PAYOUTS_API_KEY", default="")
+STRIPE_PAYOUTS_WEBHOOK_SECRET = env.str("STRIPE_PAYOUTS_WEBHOOK_SECRET", default="")
+# PayPal Payouts: the REST app's client id and secret (OAuth client credentials), its webhook id.
+PAYPAL_API_BASE = env.str("PAYPAL_API_BASE", default="https://api-m.paypal.com").rstrip("/")
+PAYPAL_CLIENT_ID = env.str("PAYPAL_CLIENT_ID", default="")
+PAYPAL_CLIENT_SECRET = env.str("PAYPAL_CLIENT_SECRET", default="")
+PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
+PAYPAL_API_TIMEOUT = env.float("PAYPAL_API_TIMEOUT", default=10.0)
+# Statement links for creators (the portal): how long a signed link works, in seconds.
+STATEMENT_LINK_MAX_AGE = env.int("STATEMENT_LINK_MAX_AGE", default=7 * 24 * 3600)
+# Reconciliation: the most lines one statement file may have.
+RECONCILIATION_MAX_ROWS = env.int("RECONCILIATION_MAX_ROWS", default=50_000)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "PayoutStatusEnum": "sales.payout_models.Payout.Status",
+        "PayoutRunStatusEnum": "sales.payout_models.PayoutRun.Status",
+        "PayoutRunScheduleEnum": "sales.payout_models.PayoutRun.Schedule",
+        "PayoutMethodEnum": "sales.payout_models.PayoutMethod",
+    }
+)
+# --- end ledger ------------------------------------------------------------------------------

@@ -16,7 +16,13 @@ from core.views import favicon, healthz
 from integrations.api import ConnectionViewSet, ListingViewSet  # integrations
 from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
-from sales.api import OrderViewSet, SalesChannelViewSet
+from sales.api import (
+    BalanceViewSet,
+    OrderViewSet,
+    PayoutRunViewSet,
+    PayoutViewSet,
+    SalesChannelViewSet,
+)
 from ugc.api import FeedView
 
 admin.site.site_header = "Shoploop merchant console"
@@ -38,6 +44,11 @@ router.register("creator-groups", CreatorGroupViewSet, basename="creator-group")
 router.register("rulesets", RuleSetViewSet, basename="ruleset")
 router.register("attributions", AttributionViewSet, basename="attribution")
 # --- end attribution ---
+# --- ledger and payouts (issue 14) ---
+router.register("balances", BalanceViewSet, basename="balance")
+router.register("payout-runs", PayoutRunViewSet, basename="payout-run")
+router.register("payouts", PayoutViewSet, basename="payout")
+# --- end ledger ---
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path

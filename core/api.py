@@ -10,7 +10,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from core.errors import ApplicationError, error_body
 
 # An ApplicationError's code -> the HTTP status it answers with (400 for every other code).
-STATUS_OF_CODE = {"not_found": status.HTTP_404_NOT_FOUND, "conflict": status.HTTP_409_CONFLICT}
+STATUS_OF_CODE = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "conflict": status.HTTP_409_CONFLICT,
+    "forbidden": status.HTTP_403_FORBIDDEN,  # a rule about who may do it (issue 14: four eyes)
+}
 
 
 def exception_handler(exc, context):

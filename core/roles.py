@@ -141,6 +141,30 @@ PORTAL_VIEW = {
 }
 # --- end creator portal ---
 
+# Ledger, payouts and reconciliation (issue 14): only Owner and Finance see balances and
+# payouts. "approve" a payout run (never one's own), "change" a commission = the review
+# actions (release a fraud hold, reduce, reject), "add" a ledger transaction = a manual
+# adjustment, "change" a payout = mark a manual payout paid or failed; all audited.
+LEDGER = {
+    "sales.creatorbalance": VIEW,
+    "sales.ledgeraccount": VIEW,
+    "sales.ledgertransaction": ("view", "add"),
+    "sales.ledgerentry": VIEW,
+    "sales.ledgerverification": VIEW,
+    "sales.commission": ("view", "change"),
+    "sales.commissionevent": VIEW,
+    "sales.payoutrun": ("view", "add", "change", "approve"),
+    "sales.payoutrunevent": VIEW,
+    "sales.payout": ("view", "change"),
+    "sales.payoutcommission": VIEW,
+    "sales.payoutevent": VIEW,
+    "sales.payoutnotification": VIEW,
+    "sales.payoutdetails": ("view", "add", "change"),
+    "sales.reconciliationimport": ("view", "add"),
+    "sales.providertransaction": ("view", "change"),
+    "sales.reconciliationdismissal": ("view", "add"),
+}
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -161,6 +185,7 @@ ROLES = {
         **INTEGRATIONS_MANAGE,  # integrations
         **PROGRAMS_OWNER,  # attribution (issue 13)
         **PORTAL_OWNER,  # creator portal (issue 15)
+        **LEDGER,
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -194,6 +219,7 @@ ROLES = {
         **SALES_FINANCE,
         **INTEGRATIONS_REPORTS,  # integrations
         **ATTRIBUTION_FINANCE,  # attribution (issue 13)
+        **LEDGER,
     },
 }
 

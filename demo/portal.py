@@ -66,7 +66,8 @@ class PortalDemo:
     created: bool
 
 
-def _program() -> tuple[Program, CreatorGroup]:
+def demo_program() -> tuple[Program, CreatorGroup]:
+    """The demo program, its terms, licence, group and published rates (made once)."""
     program = Program.objects.filter(slug=PROGRAM_SLUG).first()
     if program is None:
         program = creator_services.program_create(
@@ -212,7 +213,7 @@ def seed_portal() -> PortalDemo | None:
     creator = Creator.objects.filter(handle=DEMO_CREATOR_HANDLE).first()
     if creator is None:
         return None
-    program, group = _program()
+    program, group = demo_program()
     created = _account(creator)
     creator_services.membership_set(creator_id=creator.pk, group_id=group.pk)
     if not DiscountCode.objects.filter(code__iexact=DEMO_CODE).exists():

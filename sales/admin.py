@@ -551,3 +551,6 @@ class ReservationAdmin(admin.ModelAdmin):
             )
             released += 1
         self.message_user(request, f"Released {released} reservation(s).")
+
+
+from sales import admin_ledger  # noqa: E402,F401 - issue 14: the ledger's console pages

@@ -107,3 +107,159 @@ class SalesChannelViewSet(
                 code="conflict",
             ) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- ledger and payouts (issue 14): balances, payout runs (make, approve, cancel), payouts ---
+
+from django.db.models import Prefetch  # noqa: E402
+from rest_framework.decorators import action  # noqa: E402
+from rest_framework.exceptions import PermissionDenied  # noqa: E402
+
+from sales import payouts as payout_services  # noqa: E402
+from sales.payout_models import Payout, PayoutRun, PayoutRunEvent  # noqa: E402
+from sales.serializers import (  # noqa: E402
+    BalanceSerializer,
+    PayoutDetailSerializer,
+    PayoutRunApproveSerializer,
+    PayoutRunCancelSerializer,
+    PayoutRunCreateSerializer,
+    PayoutRunDetailSerializer,
+    PayoutRunSerializer,
+    PayoutSerializer,
+)
+
+
+def _int_param(params, name):
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    if not value.isdigit():
+        raise ApplicationError(f"{name}: an id.", fields={name: "An id."})
+    return int(value)
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("currency", OpenApiTypes.STR, description="ISO 4217, e.g. USD."),
+    OpenApiParameter("creator", OpenApiTypes.INT, description="A creator id."),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Part of a handle or name."),
+]))  # fmt: skip
+class BalanceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What each creator is owed, per currency, in minor units: pending (held), available,
+    in payout, paid, receivable (clawbacks owed back) and payable. Owner and Finance only."""
+
+    serializer_class = BalanceSerializer
+    queryset = selectors.creator_balances()  # the model StaffModelPermissions checks
+
+    def get_queryset(self):
+        params = self.request.query_params
+        currency = params.get("currency", "")
+        if currency and not (len(currency) == 3 and currency.isupper()):
+            raise ApplicationError("currency: an ISO 4217 code, e.g. USD.",
+                                   fields={"currency": "ISO 4217."})  # fmt: skip
+        return selectors.creator_balances(currency=currency, search=params.get("search", ""),
+                                          creator_id=_int_param(params, "creator"))  # fmt: skip
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("currency", OpenApiTypes.STR),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=PayoutRun.Status.values),
+]))  # fmt: skip
+class PayoutRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                       viewsets.GenericViewSet):  # fmt: skip
+    """Payout runs. `POST` makes one (on demand) for a currency; another person approves it
+    (`POST …/approve`, Owner or Finance, never the maker) before anything is sent; a run
+    waiting for approval can be cancelled with a reason (`POST …/cancel`)."""
+
+    queryset = PayoutRun.objects.none()
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return PayoutRunCreateSerializer
+        if self.action == "approve":
+            return PayoutRunApproveSerializer
+        if self.action == "cancel":
+            return PayoutRunCancelSerializer
+        return PayoutRunDetailSerializer if self.action == "retrieve" else PayoutRunSerializer
+
+    def get_queryset(self):
+        runs = selectors.payout_runs_for_list()
+        if self.action == "retrieve":
+            return runs.prefetch_related(
+                Prefetch("payouts", queryset=Payout.objects.select_related("creator")),
+                Prefetch("events", queryset=PayoutRunEvent.objects.select_related("actor")),
+            )
+        params = self.request.query_params
+        if params.get("currency"):
+            runs = runs.filter(currency=params["currency"])
+        if params.get("status"):
+            if params["status"] not in PayoutRun.Status.values:
+                raise ApplicationError(f"status: one of {', '.join(PayoutRun.Status.values)}.",
+                                       fields={"status": "Unknown status."})  # fmt: skip
+            runs = runs.filter(status=params["status"])
+        return runs
+
+    @extend_schema(request=PayoutRunCreateSerializer, responses={201: PayoutRunDetailSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = PayoutRunCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = payout_services.payout_run_create(
+            currency=serializer.validated_data["currency"],
+            note=serializer.validated_data["note"], actor=request.user,
+        )  # fmt: skip
+        if run is None:
+            raise ApplicationError("Nobody has anything available in that currency: no run "
+                                   "was made.", code="nothing_to_pay")  # fmt: skip
+        return Response(PayoutRunSerializer(self._run(run.pk)).data, status=status.HTTP_201_CREATED)
+
+    def _run(self, pk):
+        return selectors.payout_runs_for_list().get(pk=pk)
+
+    @extend_schema(request=PayoutRunApproveSerializer, responses=PayoutRunSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        serializer = PayoutRunApproveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payout_services.payout_run_approve(run_id=int(pk), actor=request.user,
+                                           note=serializer.validated_data["note"])  # fmt: skip
+        return Response(PayoutRunSerializer(self._run(pk)).data)
+
+    @extend_schema(request=PayoutRunCancelSerializer, responses=PayoutRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        if not request.user.has_perm("sales.change_payoutrun"):
+            raise PermissionDenied("Only Owner or Finance may cancel a payout run.")
+        serializer = PayoutRunCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payout_services.payout_run_cancel(run_id=int(pk), actor=request.user,
+                                          reason=serializer.validated_data["reason"])  # fmt: skip
+        return Response(PayoutRunSerializer(self._run(pk)).data)
+
+
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("run", OpenApiTypes.INT), OpenApiParameter("creator", OpenApiTypes.INT),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=Payout.Status.values),
+]))  # fmt: skip
+class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
+    """Payouts, newest first; one by one with the commissions they cover and their audit."""
+
+    queryset = Payout.objects.none()
+
+    def get_serializer_class(self):
+        return PayoutDetailSerializer if self.action == "retrieve" else PayoutSerializer
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return selectors.payout_detail()
+        params = self.request.query_params
+        payouts = Payout.objects.select_related("creator").order_by("-created_at", "-pk")
+        run, creator = _int_param(params, "run"), _int_param(params, "creator")
+        if run:
+            payouts = payouts.filter(run_id=run)
+        if creator:
+            payouts = payouts.filter(creator_id=creator)
+        if params.get("status"):
+            if params["status"] not in Payout.Status.values:
+                raise ApplicationError(f"status: one of {', '.join(Payout.Status.values)}.",
+                                       fields={"status": "Unknown status."})  # fmt: skip
+            payouts = payouts.filter(status=params["status"])
+        return payouts

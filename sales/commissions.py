@@ -44,6 +44,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     (Status.HELD, "approve"): Status.PENDING,
     (Status.HELD, "reject"): Status.REVERSED,
     (Status.AVAILABLE, "hold"): Status.HELD,
+    # Payouts (sales/payouts.py): a run takes available commissions; the provider's word
+    # pays them; a failure (or a cancelled run, or a payout the provider returned) gives
+    # them back.
+    (Status.AVAILABLE, "payout"): Status.IN_PAYOUT,
+    (Status.IN_PAYOUT, "paid"): Status.PAID,
+    (Status.IN_PAYOUT, "payout_failed"): Status.AVAILABLE,
+    (Status.PAID, "payout_failed"): Status.AVAILABLE,
 }
 # Where the money of a commission in each status sits on the creator's side.
 HOLDING_ACCOUNT = {
@@ -446,3 +453,41 @@ def commission_review_reject(*, commission_id: int, actor, reason: str) -> Commi
             _event(commission, action="reject", from_status=from_status, reason=reason,
                    actor=actor)  # fmt: skip
     return commission
+
+
+# -- payouts (called by sales/payouts.py, in its transactions) ---------------------------------
+
+
+def commissions_enter_payout(commissions: list[Commission], *, payout_id: int, actor=None) -> None:
+    """Mark the (locked, available) commissions a payout covers as in the payout. The money
+    moved with the payout's own transaction; this records which commissions it was."""
+    for commission in commissions:
+        from_status = commission.status
+        commission.status = _target(commission, "payout")
+        commission.save(update_fields=["status"])
+        _event(commission, action="payout", from_status=from_status, amount=commission.net,
+               reason=f"In payout #{payout_id}.", actor=actor)  # fmt: skip
+
+
+def commissions_leave_payout(
+    commission_ids: list[int], *, payout_id: int, paid: bool, reason: str = "", actor=None
+) -> int:
+    """The commissions of a payout once the provider has spoken: paid, or (failed, cancelled,
+    returned) available again (reversed, if refunds took all of one back meanwhile).
+    Locks them in pk order. Returns how many moved."""
+    moved = 0
+    for commission in (
+        Commission.objects.filter(pk__in=commission_ids).order_by("pk").select_for_update()
+    ):
+        from_status = commission.status
+        action = "paid" if paid else "payout_failed"
+        if (from_status, action) not in ALLOWED:
+            continue  # e.g. already moved by an earlier delivery of the same word
+        commission.status = _target(commission, action)
+        if not paid and commission.net == 0:
+            commission.status = Status.REVERSED  # nothing of it is left to pay
+        commission.save(update_fields=["status"])
+        _event(commission, action=action, from_status=from_status, amount=commission.net,
+               reason=reason or f"Payout #{payout_id}.", actor=actor)  # fmt: skip
+        moved += 1
+    return moved

@@ -1,10 +1,10 @@
 """The commission ledger: accounts, balanced append-only transactions, commissions.
 
 Amounts are integers of the currency's minor units (`core.money`: JPY 0 digits, USD 2, KWD 3).
-What the database itself guarantees on PostgreSQL (migration `sales` `ledger_triggers`):
+What the database itself guarantees on PostgreSQL (migrations `sales` 0003, 0005 and 0007):
 - every transaction's debits equal its credits in each currency, checked at commit by a
   deferred constraint trigger, and a transaction has entries;
-- an entry's currency is its account's;
+- an entry's currency is its account's (a foreign key on (account, currency));
 - entries and transactions are never updated or deleted (mistakes are reversed);
 - an account that may not go negative never does (a CHECK constraint);
 - an entry's balance after is its balance before moved by its amount, and each account's
@@ -21,7 +21,15 @@ from django.utils import timezone
 from core.money import CURRENCY_CHOICES, format_money, from_minor
 from creators.models import Creator
 
-__all__ = ["Commission", "CommissionEvent", "LedgerAccount", "LedgerEntry", "LedgerTransaction"]
+__all__ = [
+    "Commission",
+    "CreatorBalance",
+    "CommissionEvent",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "LedgerVerification",
+]
 
 
 class LedgerAccount(models.Model):
@@ -51,6 +59,12 @@ class LedgerAccount(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    shard = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="The merchant's accounts are split in LEDGER_MERCHANT_SHARDS rows per kind "
+        "and currency, so that concurrent postings do not all wait for one row; the "
+        "account's balance is the sum of its shards. Creators' accounts have one (0).",
+    )
     balance = models.BigIntegerField(default=0, help_text="In minor units, on its normal side.")
     version = models.BigIntegerField(default=0, help_text="Entries posted to it so far.")
     allow_negative = models.BooleanField(default=False)
@@ -65,10 +79,17 @@ class LedgerAccount(models.Model):
                 name="sales_ledgeraccount_creator_unique",
             ),
             models.UniqueConstraint(
-                fields=["kind", "currency"],
+                fields=["kind", "currency", "shard"],
                 condition=Q(owner="merchant"),
                 name="sales_ledgeraccount_merchant_unique",
             ),
+            models.CheckConstraint(
+                condition=Q(owner="merchant") | Q(shard=0),
+                name="sales_ledgeraccount_creator_one_shard",
+            ),
+            models.UniqueConstraint(
+                fields=["id", "currency"], name="sales_ledgeraccount_id_currency"
+            ),  # what entries' (account, currency) foreign key refers to
             models.CheckConstraint(
                 condition=(Q(owner="creator") & Q(creator__isnull=False))
                 | (Q(owner="merchant") & Q(creator__isnull=True)),
@@ -110,32 +131,45 @@ class LedgerTransaction(models.Model):
         ADJUSTMENT = "adjustment", "Manual adjustment"
 
     idempotency_key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     memo = models.TextField(blank=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The links are mostly empty: each has a partial index (below) instead of a full one, so
+    # that a posting writes only the index entries it needs (see `make bench-ledger`).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", db_index=False,
+    )  # fmt: skip
     reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
-    )
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by",
+        db_index=False,
+    )  # fmt: skip
     order = models.ForeignKey(
-        "sales.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+        "sales.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_index=False,
+    )  # fmt: skip
     refund = models.ForeignKey(
-        "sales.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+        "sales.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        db_index=False,
+    )  # fmt: skip
     commission = models.ForeignKey(
-        "sales.Commission",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="transactions",
-    )
+        "sales.Commission", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="transactions", db_index=False,
+    )  # fmt: skip
+    payout = models.ForeignKey(
+        "sales.Payout", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="transactions", db_index=False,
+    )  # fmt: skip
 
     class Meta:
         ordering = ["occurred_at", "pk"]
+        indexes = [
+            models.Index(
+                fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"sales_txn_{name}"
+            )  # fmt: skip
+            for name in ("actor", "reverses", "order", "refund", "commission", "payout")
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.get_kind_display()} ({self.idempotency_key})"
@@ -149,7 +183,14 @@ class LedgerEntry(models.Model):
     transaction = models.ForeignKey(
         LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
     )
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    # Indexed by the unique (account, account_version) below, which also finds an account's
+    # latest entry (a backward scan): no index of its own. Its foreign key is (account,
+    # currency) -> the account's (id, currency), made by migration 0007 on PostgreSQL: one
+    # check that the account exists and that the entry is in its currency.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     side = models.CharField(max_length=6, choices=Side.choices)
     amount = models.BigIntegerField(help_text="Minor units; always above zero.")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
@@ -170,7 +211,6 @@ class LedgerEntry(models.Model):
                 fields=["account", "account_version"], name="sales_ledgerentry_account_version"
             ),
         ]
-        indexes = [models.Index(fields=["account", "-account_version"], name="sales_entry_acct")]
 
     def __str__(self):
         return f"{self.side} {self.amount} {self.currency} on {self.account_id}"
@@ -268,3 +308,26 @@ class CommissionEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} {self.from_status or '∅'} → {self.to_status}"
+
+
+class LedgerVerification(models.Model):
+    """The result of one `ledger_verify` (the nightly job's, or a run from the console)."""
+
+    ran_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ok = models.BooleanField()
+    result = models.JSONField(help_text="What ledger_verify printed.")
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-ran_at", "-pk"]
+
+    def __str__(self):
+        return f"ledger_verify at {self.ran_at:%Y-%m-%d %H:%M}: {'ok' if self.ok else 'PROBLEMS'}"
+
+
+class CreatorBalance(LedgerAccount):
+    """The console's page of balances per creator and currency (a view of the accounts)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "creator balance"

@@ -517,3 +517,5 @@ class ReservationEvent(models.Model):
 
 
 from sales.ledger_models import *  # noqa: E402,F403 - the ledger's models, in their own module
+from sales.payout_models import *  # noqa: E402,F403 - payouts, in their own module
+from sales.reconciliation_models import *  # noqa: E402,F403 - reconciliation, in its own module

@@ -263,3 +263,259 @@ def customer_data(*, order_ids, delivery_ids=()) -> dict:
             for d in deliveries
         ],
     }
+
+
+# --- ledger, payouts and statements (issue 14) -------------------------------------------------
+
+CREATOR_KINDS = ("pending", "available", "in_payout", "paid", "receivable")
+
+
+def creator_balances(*, currency: str = "", search: str = "", creator_id: int | None = None):
+    """One row per creator and currency: each account's balance (minor units) and what is
+    payable (available minus receivable). One query, whatever the number of rows."""
+    from django.db.models import F
+
+    from sales.ledger_models import LedgerAccount
+
+    rows = LedgerAccount.objects.filter(owner=LedgerAccount.Owner.CREATOR)
+    if currency:
+        rows = rows.filter(currency=currency)
+    if creator_id:
+        rows = rows.filter(creator_id=creator_id)
+    if search:
+        rows = rows.filter(
+            Q(creator__handle__icontains=search) | Q(creator__name__icontains=search)
+        )
+    return (
+        rows.values("creator_id", "creator__handle", "creator__name", "currency")
+        .annotate(
+            **{kind: Sum("balance", filter=Q(kind=kind), default=0) for kind in CREATOR_KINDS}
+        )  # fmt: skip
+        .annotate(payable=F("available") - F("receivable"))
+        .order_by("creator__handle", "currency")
+    )
+
+
+def ledger_totals() -> list[dict]:
+    """Per currency: the merchant's commission expense (its shards summed), what it owes
+    creators (commission payable: their pending, available and in-payout accounts), what was
+    paid out, and what creators owe back."""
+    from sales.ledger_models import LedgerAccount
+
+    totals: dict[str, dict] = {}
+    for row in (
+        LedgerAccount.objects.values("currency", "kind").annotate(total=Sum("balance"))
+        .order_by("currency", "kind")
+    ):  # fmt: skip
+        entry = totals.setdefault(row["currency"], dict.fromkeys(
+            ("expense", "payable", "pending", "available", "in_payout", "paid", "receivable"), 0
+        ))  # fmt: skip
+        kind = row["kind"]
+        if kind == "commission_expense":
+            entry["expense"] += row["total"]
+        else:
+            entry[kind] += row["total"]
+            if kind in ("pending", "available", "in_payout"):
+                entry["payable"] += row["total"]
+    return [{"currency": c, **t} for c, t in sorted(totals.items())]
+
+
+def last_verification():
+    from sales.ledger_models import LedgerVerification
+
+    return LedgerVerification.objects.order_by("-ran_at", "-pk").first()
+
+
+def payout_runs_for_list():
+    """Runs with their payout count and total, in one query."""
+    from django.db.models import Count
+
+    from sales.payout_models import PayoutRun
+
+    return PayoutRun.objects.select_related("created_by", "approved_by").annotate(
+        payout_count=Count("payouts"),
+        total=Sum("payouts__amount", default=0),
+        paid_total=Sum("payouts__amount", filter=Q(payouts__status="paid"), default=0),
+    ).order_by("-created_at", "-pk")  # fmt: skip
+
+
+def payout_run_totals(runs) -> list[dict]:
+    """Totals per currency of the given runs: made, in flight, paid, failed (minor units)."""
+    from sales.payout_models import Payout
+
+    totals: dict[str, dict] = {}
+    rows = (
+        Payout.objects.filter(run__in=runs).values("currency", "status")
+        .annotate(total=Sum("amount"), count=Count("pk")).order_by("currency")
+    )  # fmt: skip
+    for row in rows:
+        entry = totals.setdefault(row["currency"], {"total": 0, "in_flight": 0, "paid": 0,
+                                                    "failed": 0, "payouts": 0})  # fmt: skip
+        entry["payouts"] += row["count"]
+        if row["status"] == "cancelled":
+            continue
+        entry["total"] += row["total"]
+        if row["status"] == "paid":
+            entry["paid"] += row["total"]
+        elif row["status"] == "failed":
+            entry["failed"] += row["total"]
+        else:
+            entry["in_flight"] += row["total"]
+    return [{"currency": c, **t} for c, t in sorted(totals.items())]
+
+
+def payout_detail():
+    """Payouts with what their page and the API show, in a fixed number of queries."""
+    from sales.payout_models import Payout, PayoutCommission, PayoutEvent
+
+    return Payout.objects.select_related("run", "creator").prefetch_related(
+        Prefetch("items", queryset=PayoutCommission.objects.select_related(
+            "commission__order", "commission__line")),
+        Prefetch("events", queryset=PayoutEvent.objects.select_related("actor")),
+    )  # fmt: skip
+
+
+STATEMENT_LABELS = {
+    "commission": "Commission earned",
+    "release": "Hold ended: now available",
+    "reversal": "Commission reversed (refund or cancellation)",
+    "clawback": "Clawback: owed back after payout",
+    "fraud_reduce": "Reduced on review",
+    "payout": "Payout started",
+    "payout_paid": "Payout paid",
+    "payout_failed": "Payout failed or cancelled: money back",
+    "netting": "Clawback netted",
+    "adjustment": "Adjustment",
+}
+
+
+def statement(*, creator_id: int, currency: str, start, end) -> dict:
+    """A creator's statement in one currency between `start` (inclusive) and `end`
+    (exclusive), as posted: the opening balance of each account, one line per transaction
+    (its movement on each account, signed so that + is more owed to the creator and, for
+    `receivable`, more owed back), the closing balances, and a summary."""
+    from sales.ledger_models import LedgerAccount, LedgerEntry
+
+    accounts = {a.pk: a for a in LedgerAccount.objects.filter(
+        owner=LedgerAccount.Owner.CREATOR, creator_id=creator_id, currency=currency)}  # fmt: skip
+    opening = dict.fromkeys(CREATOR_KINDS, 0)
+    for account in accounts.values():  # at most five: one lookup each, by version
+        last = (
+            LedgerEntry.objects.filter(account=account, transaction__created_at__lt=start)
+            .order_by("-account_version").values_list("balance_after", flat=True).first()
+        )  # fmt: skip
+        opening[account.kind] = last or 0
+    entries = (
+        LedgerEntry.objects.filter(account_id__in=accounts, transaction__created_at__gte=start,
+                                   transaction__created_at__lt=end)
+        .select_related("transaction__order", "transaction__commission__line")
+        .order_by("transaction__created_at", "transaction_id", "pk")
+    )  # fmt: skip
+    lines: list[dict] = []
+    running = dict(opening)
+    for entry in entries:
+        txn = entry.transaction
+        if not lines or lines[-1]["transaction_id"] != txn.pk:
+            order = txn.order
+            line = txn.commission.line if txn.commission_id and txn.commission.line_id else None
+            lines.append({
+                "transaction_id": txn.pk, "at": txn.created_at, "kind": txn.kind,
+                "label": STATEMENT_LABELS.get(txn.kind, txn.kind),
+                "order": (order.name or order.external_id) if order else "",
+                "sku": line.sku if line else "", "memo": txn.memo,
+                "commission_id": txn.commission_id,
+                "moves": dict.fromkeys(CREATOR_KINDS, 0),
+            })  # fmt: skip
+        kind = accounts[entry.account_id].kind
+        grows = (entry.side == "debit") == (kind == "receivable")
+        lines[-1]["moves"][kind] += entry.amount if grows else -entry.amount
+        running[kind] = entry.balance_after
+    summary = {
+        "earned": sum(x["moves"]["pending"] for x in lines if x["kind"] == "commission"),
+        "reversed": -sum(x["moves"]["pending"] + x["moves"]["available"] for x in lines
+                         if x["kind"] in ("reversal", "fraud_reduce")),
+        "clawed_back": sum(x["moves"]["receivable"] for x in lines if x["kind"] == "clawback"),
+        "paid_out": sum(x["moves"]["paid"] for x in lines if x["kind"] == "payout_paid"),
+        "adjusted": sum(x["moves"]["available"] - x["moves"]["receivable"] for x in lines
+                        if x["kind"] == "adjustment" and not x["commission_id"]),
+    }  # fmt: skip
+    return {
+        "creator_id": creator_id, "currency": currency, "start": start, "end": end,
+        "opening": opening, "lines": lines, "closing": running,
+        "payable": running["available"] - running["receivable"], "summary": summary,
+    }  # fmt: skip
+
+
+def statement_link(*, creator_id: int, currency: str, month, fmt: str = "html") -> str:
+    """A signed link to a creator's statement for one month (HTML or CSV), for the portal and
+    emails: it works for STATEMENT_LINK_MAX_AGE seconds, for that creator and month only."""
+    from django.core import signing
+    from django.urls import reverse
+
+    from core.absolute_urls import absolute_url
+
+    token = signing.dumps({"c": creator_id, "cur": currency, "m": month.strftime("%Y-%m")},
+                          salt="sales.statement")  # fmt: skip
+    return absolute_url(reverse("sales:statement", kwargs={"token": token, "fmt": fmt}))
+
+
+def reconciliation_report(channel_id: int) -> dict:
+    """What a channel's statements and Shoploop disagree about, and what was resolved.
+
+    Lines missing in Shoploop, amount and currency mismatches, duplicates (open, to resolve);
+    orders paid, refunds made and (for Stripe) payouts sent within the period the statements
+    cover that no line shows and nobody set aside (missing at the provider); lines resolved
+    by a person (who, when, why); and how many matched."""
+    from django.db.models import Max, Min
+
+    from sales.payout_models import Payout
+    from sales.reconciliation_models import ProviderTransaction, ReconciliationDismissal
+
+    T = ProviderTransaction.Status
+    lines = ProviderTransaction.objects.filter(channel_id=channel_id).select_related(
+        "order", "refund", "payout", "resolved_by", "first_import"
+    ).order_by("occurred_at", "pk")  # fmt: skip
+    bounds = lines.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    first, last = bounds["first"], bounds["last"]
+    grouped = {status: [] for status in T.values}
+    for line in lines:
+        grouped[line.status].append(line)
+    report = {
+        "period": (first, last),
+        "missing_in_shoploop": grouped[T.MISSING],
+        "amount_mismatches": grouped[T.AMOUNT_MISMATCH],
+        "currency_mismatches": grouped[T.CURRENCY_MISMATCH],
+        "duplicates": grouped[T.DUPLICATE],
+        "resolved": grouped[T.LINKED] + grouped[T.IGNORED] + grouped[T.REFUND_CREATED],
+        "matched": len(grouped[T.MATCHED]),
+        "not_applicable": len(grouped[T.NOT_APPLICABLE]),
+        "orders_missing": [], "refunds_missing": [], "payouts_missing": [],
+        "dismissed": list(ReconciliationDismissal.objects.filter(channel_id=channel_id)
+                          .select_related("order", "refund", "payout", "actor")),
+    }  # fmt: skip
+    if first is None:
+        return report
+    dismissed = ReconciliationDismissal.objects.filter(channel_id=channel_id)
+    shown = ProviderTransaction.objects.filter(channel_id=channel_id)
+    report["orders_missing"] = list(
+        Order.objects.filter(channel_id=channel_id, paid_at__gte=first, paid_at__lte=last)
+        .exclude(pk__in=shown.filter(kind="charge", order__isnull=False).values("order_id"))
+        .exclude(pk__in=dismissed.filter(order__isnull=False).values("order_id"))
+        .order_by("paid_at", "pk")
+    )  # fmt: skip
+    report["refunds_missing"] = list(
+        Refund.objects.filter(channel_id=channel_id, refunded_at__gte=first,
+                              refunded_at__lte=last)
+        .exclude(pk__in=shown.filter(refund__isnull=False).values("refund_id"))
+        .exclude(pk__in=dismissed.filter(refund__isnull=False).values("refund_id"))
+        .select_related("order").order_by("refunded_at", "pk")
+    )  # fmt: skip
+    if SalesChannel.objects.filter(pk=channel_id, provider="stripe").exists():
+        report["payouts_missing"] = list(
+            Payout.objects.filter(method="stripe", status__in=["sent", "paid"],
+                                  sent_at__gte=first, sent_at__lte=last)
+            .exclude(pk__in=shown.filter(payout__isnull=False).values("payout_id"))
+            .exclude(pk__in=dismissed.filter(payout__isnull=False).values("payout_id"))
+            .select_related("creator").order_by("sent_at", "pk")
+        )  # fmt: skip
+    return report

@@ -119,3 +119,122 @@ class SalesChannelSerializer(serializers.ModelSerializer):
             if attrs["provider"] != self.instance.provider:
                 raise serializers.ValidationError({"provider": "A channel's provider is fixed."})
         return attrs
+
+
+# --- ledger and payouts (issue 14) ----------------------------------------------------------
+# Amounts are integers of the currency's minor units (JPY 0 digits, USD 2, KWD 3), with the
+# currency beside them; `minor_units` says how many digits to shift for display.
+
+
+class BalanceSerializer(serializers.Serializer):
+    creator = serializers.IntegerField(source="creator_id")
+    handle = serializers.CharField(source="creator__handle")
+    currency = serializers.CharField()
+    minor_units = serializers.SerializerMethodField()
+    pending = serializers.IntegerField(help_text="Held: in its hold period or under review.")
+    available = serializers.IntegerField()
+    in_payout = serializers.IntegerField()
+    paid = serializers.IntegerField()
+    receivable = serializers.IntegerField(help_text="Clawbacks owed back after payout.")
+    payable = serializers.IntegerField(help_text="available - receivable: what the next payout "
+                                       "would send.")  # fmt: skip
+
+    def get_minor_units(self, row) -> int:
+        from core.money import minor_units
+
+        return minor_units(row["currency"])
+
+
+class PayoutEventSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    source = serializers.CharField(default="", help_text="console, api, job, webhook, poll…")
+    actor = serializers.CharField(source="actor.username", default=None)
+    reason = serializers.CharField()
+
+
+class PayoutCommissionSerializer(serializers.Serializer):
+    commission = serializers.IntegerField(source="commission_id")
+    order = serializers.IntegerField(source="commission.order_id")
+    order_name = serializers.SerializerMethodField()
+    sku = serializers.SerializerMethodField()
+    amount = serializers.IntegerField(help_text="The commission's net when the run was made.")
+    status = serializers.CharField(source="commission.status")
+
+    def get_order_name(self, item) -> str:
+        return item.commission.order.name or item.commission.order.external_id
+
+    def get_sku(self, item) -> str:
+        return item.commission.line.sku if item.commission.line_id else ""
+
+
+PAYOUT_FIELDS = [
+    "id", "run", "creator", "handle", "currency", "method", "gross", "netted", "amount",
+    "status", "provider_ref", "failure_reason", "attempts", "created_at", "sent_at", "paid_at",
+    "failed_at",
+]  # fmt: skip
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    handle = serializers.CharField(source="creator.handle", read_only=True)
+
+    class Meta:
+        from sales.payout_models import Payout
+
+        model = Payout
+        fields = PAYOUT_FIELDS
+        read_only_fields = PAYOUT_FIELDS
+
+
+class PayoutDetailSerializer(PayoutSerializer):
+    commissions = PayoutCommissionSerializer(source="items", many=True, read_only=True)
+    events = PayoutEventSerializer(many=True, read_only=True)
+
+    class Meta(PayoutSerializer.Meta):
+        fields = [*PAYOUT_FIELDS, "commissions", "events"]
+        read_only_fields = fields
+
+
+RUN_FIELDS = [
+    "id", "currency", "schedule", "status", "note", "created_at", "created_by", "approved_by",
+    "approved_at", "completed_at", "skipped", "payout_count", "total", "paid_total",
+]  # fmt: skip
+
+
+class PayoutRunSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    approved_by = serializers.CharField(source="approved_by.username", default=None)
+    payout_count = serializers.IntegerField(read_only=True)
+    total = serializers.IntegerField(read_only=True, help_text="Minor units, every payout.")
+    paid_total = serializers.IntegerField(read_only=True, help_text="Minor units, paid ones.")
+
+    class Meta:
+        from sales.payout_models import PayoutRun
+
+        model = PayoutRun
+        fields = RUN_FIELDS
+        read_only_fields = RUN_FIELDS
+
+
+class PayoutRunDetailSerializer(PayoutRunSerializer):
+    payouts = PayoutSerializer(many=True, read_only=True)
+    events = PayoutEventSerializer(many=True, read_only=True)
+
+    class Meta(PayoutRunSerializer.Meta):
+        fields = [*RUN_FIELDS, "payouts", "events"]
+        read_only_fields = fields
+
+
+class PayoutRunCreateSerializer(serializers.Serializer):
+    currency = serializers.CharField(max_length=3, help_text="ISO 4217, e.g. EUR.")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PayoutRunApproveSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PayoutRunCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField()

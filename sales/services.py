@@ -913,6 +913,46 @@ def _refund_record(order: Order, data: RefundData, delivery, notes: list) -> Ref
     return refund
 
 
+def refund_record(
+    *, order_id: int, external_id: str, total: Decimal, reason: str, actor, refunded_at=None
+) -> Refund:
+    """Record a refund made on the channel that no webhook brought (reconciliation found it in
+    the provider's statement). It takes the path a refund webhook takes (the order locked and
+    moved, commissions reversed pro rata, the audit row) and the audit says who recorded it
+    and why. Issue 14."""
+    from core.money import is_exact
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Say why the refund is recorded by hand.", code="reason_required",
+                               fields={"reason": "Required."})  # fmt: skip
+    if not (external_id or "").strip():
+        raise ApplicationError("A refund needs the provider's id for it.",
+                               fields={"external_id": "Required."})  # fmt: skip
+    with transaction.atomic():
+        order = _lock_order(order_id)
+        total = Decimal(total)
+        if total <= 0 or not is_exact(total, order.currency):
+            raise ApplicationError(
+                f"total: an amount above zero in {order.currency}, not {total}.",
+                fields={"total": f"Above zero, with {order.currency}'s decimals."},
+            )
+        if Refund.objects.filter(channel_id=order.channel_id, external_id=external_id).exists():
+            raise ApplicationError(f"Refund {external_id} is already recorded.", code="conflict")
+        data = RefundData(external_id=external_id, order_external_id=order.external_id,
+                          currency=order.currency, total=total, reason=reason,
+                          refunded_at=refunded_at)  # fmt: skip
+        refund = _refund_record(order, data, None, [])
+        _event(
+            order,
+            action="refund_recorded",
+            from_status=order.status,
+            reason=f"Refund {external_id} recorded by hand: {reason}",
+            actor=actor,
+        )
+    return refund
+
+
 # ---------------------------------------------------------------------------------------
 # Stock of orders
 # ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
-from sales import services
+from sales import commissions, ledger, payouts, services
 from sales.providers.base import ProviderUnavailable
 
 
@@ -41,3 +41,41 @@ def deliveries_sweep() -> int:
     for delivery_id in ids:
         process_delivery.delay(delivery_id)
     return len(ids)
+
+
+# --- ledger and payouts (issue 14) ---
+
+
+@shoploop_task(name="sales.commissions_release_due", time_limit=300)
+def commissions_release_due() -> int:
+    """Commissions whose hold has ended become available (batches of 500 until none left)."""
+    released = 0
+    for _ in range(40):
+        batch = commissions.commissions_release_due()
+        released += batch
+        if batch < 500:
+            break
+    return released
+
+
+@shoploop_task(name="sales.payout_send", time_limit=120, max_retries=10)
+def payout_send(payout_id: int) -> None:
+    """Send one approved payout to Stripe or PayPal; a busy or unreachable provider is tried
+    again with the same idempotency key (RetryLater), the poll picks up what gives up."""
+    payouts.payout_send(payout_id=payout_id)
+
+
+@shoploop_task(name="sales.payouts_poll", time_limit=300)
+def payouts_poll() -> int:
+    return payouts.payouts_poll()
+
+
+@shoploop_task(name="sales.payout_runs_due", time_limit=600)
+def payout_runs_due() -> int:
+    return len(payouts.payout_runs_due())
+
+
+@shoploop_task(name="sales.ledger_verify", time_limit=1800)
+def ledger_verify() -> bool:
+    """The nightly `ledger_verify`; the console shows its last result."""
+    return ledger.verification_record(source="job").ok

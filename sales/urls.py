@@ -10,6 +10,16 @@ urlpatterns = [
         views.webhook,
         name="webhook",
     ),
+    re_path(
+        r"^webhooks/payouts/(?P<provider>stripe|paypal)/$",
+        views.payout_webhook,
+        name="payout-webhook",
+    ),  # issue 14: Stripe Connect and PayPal Payouts tell us a payout's fate
+    re_path(
+        r"^statements/(?P<token>[\w:.-]{1,400})\.(?P<fmt>html|csv)$",
+        views.statement,
+        name="statement",
+    ),  # issue 14: the signed link to a creator's monthly statement
     path("checkout/", views.checkout, name="checkout"),
     path("checkout/done/", views.checkout_done, name="checkout-done"),
     path("checkout/test/<str:token>/", views.test_pay, name="test-pay"),

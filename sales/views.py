@@ -42,6 +42,23 @@ def webhook(request, provider, token):
     return JsonResponse({"received": True, "duplicate": receipt.duplicate})
 
 
+@csrf_exempt
+@require_POST
+def payout_webhook(request, provider):
+    """`POST /webhooks/payouts/<stripe|paypal>/`: a payout's fate, verified, applied once."""
+    from sales import payouts
+
+    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.WEBHOOK_MAX_BODY_BYTES:
+        return error_response("too_large", "The body is too large.", status=413)
+    status, message = payouts.payout_notification_receive(
+        provider=provider, body=request.body, headers=dict(request.headers)
+    )
+    if status != 200:
+        code = {401: "signature", 404: "not_found", 503: "unavailable"}.get(status, "invalid_body")
+        return error_response(code, message, status=status)
+    return JsonResponse({"received": True, "outcome": message})
+
+
 def _checkout_error(request, message: str, status: int):
     return render(request, "sales/checkout_error.html", {"message": message}, status=status)
 
@@ -129,3 +146,97 @@ def test_pay(request, token):
     session_id = event["data"]["object"]["id"]
     return HttpResponseRedirect(f"{absolute_url('/checkout/done/')}?session_id={session_id}",
                                 status=303)  # fmt: skip
+
+
+# --- statements (issue 14): a creator's ledger for one month, as HTML or CSV ------------------
+
+
+def month_bounds(value: str):
+    """`2026-12` -> (2026-12-01 00:00 UTC, 2027-01-01 00:00 UTC); the current month if empty."""
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    if value:
+        try:
+            first = datetime.strptime(value, "%Y-%m").replace(tzinfo=UTC)
+        except ValueError:
+            raise ApplicationError("month: a month as YYYY-MM, e.g. 2026-12.",
+                                   fields={"month": "YYYY-MM."}) from None  # fmt: skip
+    else:
+        now = timezone.now()
+        first = datetime(now.year, now.month, 1, tzinfo=UTC)
+    after = datetime(first.year + first.month // 12, first.month % 12 + 1, 1, tzinfo=UTC)
+    return first, after
+
+
+def _money(minor: int, currency: str) -> str:
+    from core.money import from_minor
+
+    return str(from_minor(minor, currency))
+
+
+def statement_response(request, data: dict, fmt: str, creator, *, template: str, extra=None):
+    """The statement as a page or a CSV download (what the console and the signed link serve)."""
+    import csv
+    import io
+
+    from django.http import HttpResponse
+
+    from core.money import format_money, from_minor
+
+    currency = data["currency"]
+    month = data["start"].strftime("%Y-%m")
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        kinds = ["pending", "available", "in_payout", "paid", "receivable"]
+        writer.writerow(["date", "transaction", "what", "order", "sku", "memo", *kinds])
+        writer.writerow([data["start"].date().isoformat(), "", "Opening balance", "", "", "",
+                         *(_money(data["opening"][k], currency) for k in kinds)])  # fmt: skip
+        for line in data["lines"]:
+            writer.writerow([line["at"].isoformat(), line["transaction_id"], line["label"],
+                             line["order"], line["sku"], line["memo"],
+                             *(_money(line["moves"][k], currency) for k in kinds)])  # fmt: skip
+        writer.writerow([data["end"].date().isoformat(), "", "Closing balance", "", "", "",
+                         *(_money(data["closing"][k], currency) for k in kinds)])  # fmt: skip
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="statement-{creator.handle}-{currency}-{month}.csv"'
+        )
+        return response
+
+    def show(minor):
+        return format_money(from_minor(minor, currency), currency)
+
+    context = {
+        "creator": creator, "currency": currency, "month": month, "data": data,
+        "opening": {k: show(v) for k, v in data["opening"].items()},
+        "closing": {k: show(v) for k, v in data["closing"].items()},
+        "payable": show(data["payable"]),
+        "summary": {k: show(v) for k, v in data["summary"].items()},
+        "lines": [{**line, "shown": {k: (show(v) if v else "") for k, v in line["moves"].items()}}
+                  for line in data["lines"]],
+        **(extra or {}),
+    }  # fmt: skip
+    return render(request, template, context)
+
+
+@require_safe
+@never_cache
+def statement(request, token, fmt):
+    """`/statements/<signed token>.<html|csv>`: the link the portal gives a creator."""
+    from django.core import signing
+
+    from creators.models import Creator
+    from sales import selectors
+
+    try:
+        claims = signing.loads(token, salt="sales.statement",
+                               max_age=settings.STATEMENT_LINK_MAX_AGE)  # fmt: skip
+        start, end = month_bounds(claims["m"])
+        creator = Creator.objects.get(pk=claims["c"])
+    except (signing.BadSignature, KeyError, ApplicationError, Creator.DoesNotExist):
+        raise Http404("This statement link is not valid (or has expired).") from None
+    data = selectors.statement(creator_id=creator.pk, currency=claims["cur"], start=start, end=end)
+    return statement_response(request, data, fmt, creator, template="sales/statement.html")

@@ -9,6 +9,18 @@
 - The hosted page: `GET /c/pay/{id}` shows a Pay button; paying (`POST`, or `complete()` from a
   test) marks the session paid and sends `checkout.session.completed` and
   `payment_intent.succeeded`, signed with `webhook_secret`, to `webhook_url`, as Stripe does.
+- Connect transfers (the ledger's payouts): `POST /v1/transfers` (form-encoded: `amount` a
+  positive integer of minor units, lowercase `currency`, `destination` a connected account,
+  `transfer_group`, `description`, `metadata[...]`) with the same `Idempotency-Key` rules,
+  `GET /v1/transfers/{id}`, `POST /v1/transfers/{id}/reversals`; errors as Stripe documents
+  them (`resource_missing` for an unknown destination, `balance_insufficient` when the
+  platform's balance in that currency is short, `parameter_invalid_integer`, `rate_limit` with
+  429 when `transfer_rate` is exceeded). Each transfer sends `transfer.created` (and a reversal
+  `transfer.reversed`), signed with `payouts_webhook_secret`, to `payouts_webhook_url`.
+- Balance transactions (reconciliation): `GET /v1/balance_transactions` with `limit`,
+  `created[gte]`/`created[lt]`, `starting_after` and `expand[]=data.source`, newest first,
+  paged with `has_more` as Stripe pages lists; transfers add theirs, tests add others with
+  `add_balance_transaction`.
 """
 
 import secrets
@@ -17,7 +29,7 @@ import time
 from urllib.parse import parse_qsl
 
 from testservers import webhooks
-from testservers.base import HTTPError, PlatformServer, Response, route
+from testservers.base import HTTPError, PlatformServer, RateLimiter, Response, route
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict:
@@ -44,15 +56,26 @@ class Server(PlatformServer):
     name = "stripe"
 
     def __init__(self, *, api_key: str = "sk_test_shoploop", webhook_url: str = "",
-                 webhook_secret: str = "", **kwargs):  # fmt: skip
+                 webhook_secret: str = "", payouts_webhook_url: str = "",
+                 payouts_webhook_secret: str = "", accounts=(), balances: dict | None = None,
+                 transfer_rate: float = 0, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.api_key = api_key
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
+        self.payouts_webhook_url = payouts_webhook_url
+        self.payouts_webhook_secret = payouts_webhook_secret
         self.sessions: dict[str, dict] = {}
         self.idempotency: dict[str, tuple[list, Response]] = {}
         self.sent: list[tuple[str, int]] = []  # (event type, status the endpoint answered)
         self._sessions_lock = threading.Lock()
+        # Connect: the connected accounts, the platform's balance per currency (None: plenty).
+        self.accounts: set[str] = set(accounts)
+        self.balances: dict[str, int] | None = balances
+        self.transfers: dict[str, dict] = {}
+        self.transfer_limiter = RateLimiter(rate=transfer_rate) if transfer_rate else None
+        self.payout_events: list[tuple[bytes, dict]] = []  # Connect events: (body, headers)
+        self.balance_transactions: list[dict] = []  # oldest first; each with its source object
 
     # -- errors in Stripe's shape ---------------------------------------------------------
     def error(self, status: int, message: str) -> Response:
@@ -222,3 +245,163 @@ class Server(PlatformServer):
         headers = webhooks.stripe_headers(secrets=self.webhook_secret, body=body)
         answer = webhooks.send(self.webhook_url, body, headers)
         self.sent.append((event_type, answer.status_code))
+
+    # -- Connect transfers -------------------------------------------------------------------
+    def _idempotent(self, request, pairs):
+        """Stripe's idempotency: the same key and parameters answer the first response again;
+        other parameters under a used key are an `idempotency_error`."""
+        key = request.headers.get("idempotency-key")
+        if not key:
+            return None, None
+        with self._sessions_lock:
+            seen = self.idempotency.get(key)
+        if seen is not None:
+            if seen[0] != sorted(pairs):
+                self._fail(400, "Keys for idempotent requests can only be used with the same "
+                                "parameters they were first used with.",
+                           kind="idempotency_error")  # fmt: skip
+            return key, seen[1]
+        return key, None
+
+    @route("POST", r"/v1/transfers")
+    def create_transfer(self, request):
+        self._authorise(request)
+        if self.transfer_limiter is not None:
+            wait = self.transfer_limiter.take(self.api_key)
+            if wait:
+                raise HTTPError(429, {"error": {
+                    "type": "invalid_request_error", "code": "rate_limit",
+                    "message": "Too many requests hit the API too quickly. We recommend an "
+                               "exponential backoff of your requests."}},
+                    {"Retry-After": str(max(1, round(wait)))})  # fmt: skip
+        pairs = parse_qsl(request.body.decode(), keep_blank_values=True)
+        key, seen = self._idempotent(request, pairs)
+        if seen is not None:
+            return seen
+        params = _unflatten(pairs)
+        for required in ("amount", "currency", "destination"):
+            if not params.get(required):
+                self._fail(400, f"Missing required param: {required}.",
+                           code="parameter_missing", param=required)  # fmt: skip
+        amount = params["amount"]
+        if not amount.isdigit() or int(amount) <= 0:
+            self._fail(400, "Invalid positive integer", code="parameter_invalid_integer",
+                       param="amount")  # fmt: skip
+        currency = params["currency"]
+        if currency != currency.lower() or len(currency) != 3:
+            self._fail(400, f"Invalid currency: {currency}.", code="parameter_invalid_string",
+                       param="currency")  # fmt: skip
+        destination = params["destination"]
+        if destination not in self.accounts:
+            self._fail(400, f"No such destination: '{destination}'", code="resource_missing",
+                       param="destination")  # fmt: skip
+        amount = int(amount)
+        with self._sessions_lock:
+            if self.balances is not None:
+                available = self.balances.get(currency, 0)
+                if available < amount:
+                    self._fail(400, "You have insufficient available funds in your Stripe "
+                                    "account.", code="balance_insufficient")  # fmt: skip
+                self.balances[currency] = available - amount
+            transfer_id = "tr_" + secrets.token_hex(12)
+            transfer = {
+                "id": transfer_id, "object": "transfer", "amount": amount,
+                "amount_reversed": 0, "balance_transaction": "txn_" + secrets.token_hex(12),
+                "created": int(time.time()), "currency": currency,
+                "description": params.get("description"), "destination": destination,
+                "destination_payment": "py_" + secrets.token_hex(12), "livemode": False,
+                "metadata": params.get("metadata") or {},
+                "reversals": {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                              "url": f"/v1/transfers/{transfer_id}/reversals"},
+                "reversed": False, "source_transaction": None, "source_type": "card",
+                "transfer_group": params.get("transfer_group"),
+            }  # fmt: skip
+            self.transfers[transfer_id] = transfer
+        self.add_balance_transaction("transfer", -amount, currency, transfer,
+                                     description=params.get("description") or "")  # fmt: skip
+        response = Response(200, dict(transfer))
+        if key:
+            with self._sessions_lock:
+                self.idempotency[key] = (sorted(pairs), response)
+        self._send_payout_event("transfer.created", transfer)
+        return response
+
+    def _transfer(self, transfer_id: str) -> dict:
+        transfer = self.transfers.get(transfer_id)
+        if transfer is None:
+            self._fail(404, f"No such transfer: '{transfer_id}'", code="resource_missing",
+                       param="id")  # fmt: skip
+        return transfer
+
+    @route("GET", r"/v1/transfers/(?P<transfer_id>\w+)")
+    def get_transfer(self, request):
+        self._authorise(request)
+        return dict(self._transfer(request.params["transfer_id"]))
+
+    @route("POST", r"/v1/transfers/(?P<transfer_id>\w+)/reversals")
+    def reverse_transfer(self, request):
+        self._authorise(request)
+        return self.reverse(request.params["transfer_id"])
+
+    def reverse(self, transfer_id: str) -> dict:
+        """Reverse a whole transfer (what the platform or Stripe does); sends the event."""
+        transfer = self._transfer(transfer_id)
+        reversal = {"id": "trr_" + secrets.token_hex(12), "object": "transfer_reversal",
+                    "amount": transfer["amount"], "currency": transfer["currency"],
+                    "transfer": transfer_id, "created": int(time.time())}  # fmt: skip
+        transfer.update(reversed=True, amount_reversed=transfer["amount"])
+        transfer["reversals"]["data"].append(reversal)
+        transfer["reversals"]["total_count"] += 1
+        self._send_payout_event("transfer.reversed", transfer)
+        return reversal
+
+    def _send_payout_event(self, event_type: str, obj: dict, *, event_id: str = "") -> bytes:
+        """Send a Connect event to the payouts webhook; returns the body (tests replay it)."""
+        body = webhooks.body_of(webhooks.stripe_event(event_type, dict(obj), event_id=event_id))
+        headers = webhooks.stripe_headers(secrets=self.payouts_webhook_secret, body=body)
+        self.payout_events.append((body, headers))
+        if self.payouts_webhook_url:
+            answer = webhooks.send(self.payouts_webhook_url, body, headers)
+            self.sent.append((event_type, answer.status_code))
+        return body
+
+    # -- balance transactions ----------------------------------------------------------------
+    def add_balance_transaction(self, kind: str, amount: int, currency: str, source: dict, *,
+                                fee: int = 0, created: int | None = None,
+                                description: str = "") -> dict:  # fmt: skip
+        """Record a balance transaction (`kind` is its type and reporting category)."""
+        txn = {"id": "txn_" + secrets.token_hex(12), "object": "balance_transaction",
+               "amount": amount, "available_on": int(time.time()),
+               "created": int(time.time()) if created is None else created,
+               "currency": currency.lower(), "description": description or None,
+               "exchange_rate": None, "fee": fee, "fee_details": [], "net": amount - fee,
+               "reporting_category": kind, "source": source, "status": "available",
+               "type": kind}  # fmt: skip
+        with self._sessions_lock:
+            self.balance_transactions.append(txn)
+        return txn
+
+    @route("GET", r"/v1/balance_transactions")
+    def list_balance_transactions(self, request):
+        self._authorise(request)
+        try:
+            limit = int(request.arg("limit", "10"))
+            gte = int(request.arg("created[gte]", "0"))
+            lt = int(request.arg("created[lt]", str(2**62)))
+        except ValueError:
+            self._fail(400, "Invalid integer", code="parameter_invalid_integer")
+        if not 1 <= limit <= 100:
+            self._fail(400, "Invalid limit: must be between 1 and 100", param="limit")
+        expand = "data.source" in request.query.get("expand[]", [])
+        with self._sessions_lock:
+            rows = [t for t in reversed(self.balance_transactions) if gte <= t["created"] < lt]
+        after = request.arg("starting_after")
+        if after:
+            ids = [t["id"] for t in rows]
+            if after not in ids:
+                self._fail(400, f"No such balance transaction: '{after}'",
+                           code="resource_missing", param="starting_after")  # fmt: skip
+            rows = rows[ids.index(after) + 1 :]
+        page = [dict(t, source=t["source"] if expand else t["source"]["id"]) for t in rows[:limit]]
+        return {"object": "list", "data": page, "has_more": len(rows) > limit,
+                "url": "/v1/balance_transactions"}  # fmt: skip

@@ -61,6 +61,7 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     staff = django_user_model.objects.filter(creator_account__isnull=True)  # creator portal
     assert sorted(staff.values_list("username", flat=True)) == [
         "admin",
+        "demo-finance",  # issue 14: approves the payout runs admin makes
         "demo-moderator",
     ]
 
@@ -113,3 +114,21 @@ def test_seed_demo_refuses_a_production_database(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DEBUG=true"):
         call_command("seed_demo")
+
+
+def test_seed_demo_makes_a_demo_ledger_once(django_capture_on_commit_callbacks):
+    """Issue 14: demo orders through the custom checkout's webhooks, credited to the demo
+    creators: two commissions to pay, one held for review; twice changes nothing."""
+    from sales import ledger
+    from sales.models import Commission, LedgerTransaction, PayoutDetails
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=out)
+    assert "Demo ledger: 3 commissions (2 available to pay, 1 held for review)" in out.getvalue()
+    assert PayoutDetails.objects.filter(complete=True).count() == 2
+    before = (Commission.objects.count(), LedgerTransaction.objects.count())
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=io.StringIO())
+    assert (Commission.objects.count(), LedgerTransaction.objects.count()) == before
+    assert ledger.verify()["ok"]

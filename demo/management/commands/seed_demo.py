@@ -151,6 +151,19 @@ class Command(BaseCommand):
                 + (f" app key {channel.app_key}" if channel.app_key else "")
             )
         # --- end sales ---
+        # --- ledger (issue 14): payout details and demo commissions ---
+        from demo.ledger import seed_ledger
+
+        ledger_demo = seed_ledger()
+        if ledger_demo:
+            self.stdout.write(
+                f"Demo ledger: {ledger_demo['commissions']} commissions "
+                f"({ledger_demo['available']} available to pay, {ledger_demo['held']} held for "
+                "review); payout details for maya-makes (by hand) and leo-lifts (PayPal). See "
+                "/admin/sales/creatorbalance/, make a payout run as admin and approve it as "
+                "demo-finance (password as admin's)."
+            )
+        # --- end ledger ---
         if options.get("skip_ugc"):
             return
         ugc = seed_ugc()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sales', '0004_webhookdelivery_waiting_for_credentials'),
+        ('sales', '0008_webhookdelivery_waiting_for_credentials'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sales', '0003_ledger_triggers'),
+        ('sales', '0007_ledger_entry_currency_by_foreign_key'),
     ]
 
     operations = [
