@@ -2,10 +2,11 @@
 
 **A run** (`payout_run_create`) is one currency, made by the schedule (`payout_runs_due`, a
 daily job: weekly on Mondays, twice a month on the 1st and 16th, monthly on the 1st, per
-`payout_schedule`) or on demand by a person. In one database transaction it locks the
-creators' available commissions (pk order), then their `available`, `receivable` and
-`in_payout` accounts (id order), and for every creator whose `available` minus `receivable`
-reaches the minimum (`payout_minimum`) with complete payout details makes one `Payout`:
+`payout_schedule`: the creator's program's, else `PAYOUT_SCHEDULE`) or on demand by a
+person. In one database transaction it locks the creators' available commissions (pk
+order), then their `available`, `receivable` and `in_payout` accounts (id order), and for
+every creator whose `available` minus `receivable` reaches the minimum (`payout_minimum`:
+their group's, else the settings') with complete payout details makes one `Payout`:
 
 - the ledger transaction `payout:<id>:start` takes the whole `available` balance (gross),
   settles what the creator owes back (`receivable`, netted) and puts the rest in `in_payout`
@@ -37,7 +38,6 @@ import json
 import logging
 import uuid
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -45,7 +45,8 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.jobs import RetryLater, enqueue_on_commit
-from core.money import is_currency, minor_units, to_minor
+from core.money import is_currency
+from creators import payout_terms
 from creators.models import Creator
 from sales import commissions, ledger
 from sales.ledger_models import Commission, LedgerAccount, LedgerTransaction
@@ -93,24 +94,20 @@ PAYOUT_ALLOWED = {
 IN_FLIGHT = (S.QUEUED, S.SENDING, S.SENT)
 
 
-# -- who is paid when, and how much at least (the lead points these at programs) ----------
+# -- who is paid when, and how much at least: the creator's programs (creators.payout_terms)
 
 
 def payout_schedule(creator_id: int) -> str:
-    """The schedule a creator is paid on. Programs (creators) will say it per program; until
-    then every creator follows `PAYOUT_SCHEDULE`."""
-    return settings.PAYOUT_SCHEDULE
+    """The schedule a creator is paid on: their program's (the most frequent of their
+    programs'), else `PAYOUT_SCHEDULE`."""
+    return payout_terms.payout_terms([creator_id])[creator_id].schedule
 
 
 def payout_minimum(creator_id: int, currency: str) -> int:
-    """The least a payout to this creator in this currency may be, in minor units
-    (`PAYOUT_MINIMUMS` per currency, else `PAYOUT_MINIMUM`, both in major units)."""
-    value = settings.PAYOUT_MINIMUMS.get(currency, settings.PAYOUT_MINIMUM)
-    try:
-        minimum = Decimal(str(value))
-    except InvalidOperation:
-        raise ApplicationError(f"The payout minimum {value!r} is not a number.") from None
-    return max(1, to_minor(minimum.quantize(Decimal(1).scaleb(-minor_units(currency))), currency))
+    """The least a payout to this creator in this currency may be, in minor units: their
+    group's `minimum_payout` for the currency (the lowest of their groups'), else
+    `PAYOUT_MINIMUMS` per currency, else `PAYOUT_MINIMUM` (both in major units)."""
+    return payout_terms.payout_terms([creator_id])[creator_id].minimum(currency)
 
 
 def schedule_due(schedule: str, day: date) -> bool:
@@ -256,8 +253,9 @@ def _make_run(currency, schedule, actor, key, note) -> PayoutRun:
             balance__gt=0,
         ).order_by("creator_id").values_list("creator_id", flat=True)
     )  # fmt: skip
+    terms = payout_terms.payout_terms(creator_ids)
     if schedule != Schedule.ON_DEMAND:
-        creator_ids = [c for c in creator_ids if payout_schedule(c) == schedule]
+        creator_ids = [c for c in creator_ids if terms[c].schedule == schedule]
     # Commissions first (pk order), then accounts (id order): the order every commission
     # service locks in, so a run and a refund never wait for each other in a circle.
     available = list(
@@ -286,7 +284,7 @@ def _make_run(currency, schedule, actor, key, note) -> PayoutRun:
         gross = balances[accounts[Kind.AVAILABLE]]
         netted = balances[accounts[Kind.RECEIVABLE]]
         amount = gross - netted
-        if amount <= 0 or amount < payout_minimum(creator_id, currency):
+        if amount <= 0 or amount < terms[creator_id].minimum(currency):
             continue
         detail = details.get(creator_id)
         missing = _details_problems(detail.data) if detail else ["payout details"]
