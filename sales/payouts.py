@@ -34,20 +34,24 @@ the commissions back. Both lock the payout row and are keyed: two confirmations 
 once, and a replay changes nothing.
 """
 
+import hashlib
 import json
 import logging
 import uuid
 from datetime import date, timedelta
+from pathlib import PurePath
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.jobs import RetryLater, enqueue_on_commit
 from core.money import is_currency
-from creators import payout_terms
-from creators.models import Creator
+from creators import notifications, payout_terms
+from creators import services as creator_services
+from creators.models import Creator, CreatorFingerprint
 from sales import commissions, ledger
 from sales.ledger_models import Commission, LedgerAccount, LedgerTransaction
 from sales.payout_models import (
@@ -59,6 +63,7 @@ from sales.payout_models import (
     PayoutNotification,
     PayoutRun,
     PayoutRunEvent,
+    TaxForm,
 )
 from sales.providers import payout_clients
 from sales.providers import stripe as stripe_provider
@@ -164,27 +169,133 @@ def payout_details_check(*, method: str, account: str, country: str) -> None:
 
 
 def payout_details_set(
-    *, creator_id: int, method: str, account: str, tax_form_received: bool, country: str,
-    actor=None,
+    *, creator_id: int, method: str, account: str, country: str,
+    tax_form_received: bool | None = None, actor=None,
 ) -> PayoutDetails:  # fmt: skip
     """Set how a creator is paid. Stored encrypted; incomplete details are kept (the creator
-    is listed, not paid, until they are complete)."""
+    is listed, not paid, until they are complete). `tax_form_received=None` keeps what was
+    known. The account is recorded as the creator's fingerprint (fraud checks look for one
+    payout account shared by two creators), and a change of method, account or country
+    emails the creator, whoever made it."""
     payout_details_check(method=method, account=account, country=country)
     method, account = (method or "").strip(), (account or "").strip()
     country = (country or "").strip().upper()
-    data = {"method": method, "account": account, "tax_form_received": bool(tax_form_received),
-            "country": country}  # fmt: skip
     with transaction.atomic():
         if not Creator.objects.filter(pk=creator_id).exists():
             raise ApplicationError(f"Creator #{creator_id} does not exist.", code="not_found")
         details, _ = PayoutDetails.objects.select_for_update().get_or_create(
             creator_id=creator_id, defaults={"details": "{}"}
         )
-        details.details = json.dumps(data)
-        details.complete = not _details_problems(data)
-        details.updated_by = actor if getattr(actor, "pk", None) else None
-        details.save()
+        before = details.data
+        if tax_form_received is None:
+            tax_form_received = bool(before.get("tax_form_received"))
+        data = {"method": method, "account": account, "tax_form_received": bool(tax_form_received),
+                "country": country}  # fmt: skip
+        _save_details(details, data, actor)
+        if account:
+            creator_services.creator_fingerprint_record(
+                creator_id=creator_id, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT,
+                value=account, source="payout details",
+            )  # fmt: skip
+        if any(before.get(k) != data[k] for k in ("method", "account", "country")):
+            notifications.payout_details_changed(
+                creator_id=creator_id, method=PayoutMethod(method).label,
+                account=details.masked_account or "–",
+                by_staff=bool(getattr(actor, "is_staff", False)),
+            )  # fmt: skip
     return details
+
+
+def _save_details(details: PayoutDetails, data: dict, actor) -> None:
+    details.details = json.dumps(data)
+    details.complete = not _details_problems(data)
+    details.updated_by = actor if getattr(actor, "pk", None) else None
+    details.save()
+
+
+# -- tax forms ------------------------------------------------------------------------------
+
+PDF_MAGIC = b"%PDF-"
+
+
+def _is_image(head: bytes) -> bool:
+    """JPEG, PNG, GIF or WebP, by their first bytes."""
+    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    )
+
+
+def _read_bounded(upload, limit: int) -> bytes:
+    if getattr(upload, "size", None) and upload.size > limit:
+        raise _tax_form_error(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise _tax_form_error(f"The file is larger than the limit of {limit:,} bytes.")
+    if not data:
+        raise _tax_form_error("The file is empty.")
+    return data
+
+
+def _tax_form_error(message: str) -> ApplicationError:
+    return ApplicationError(message, code="tax_form_refused", fields={"file": [message]})
+
+
+def tax_form_inspect(upload) -> tuple[bytes, str, str, str]:
+    """(bytes to store, kind, content type, extension) of an uploaded tax form: a PDF (by its
+    header and end-of-file marker) kept as it is, or an image (JPEG, PNG, WebP, GIF by its
+    bytes) checked under the pixel limit and re-encoded, which drops anything hidden in it.
+    The file's name and declared type are never trusted."""
+    from django.core.exceptions import ValidationError
+
+    from core import images
+
+    data = _read_bounded(upload, settings.TAX_FORM_MAX_BYTES)
+    if data.startswith(PDF_MAGIC):
+        if b"%%EOF" not in data[-2048:]:
+            raise _tax_form_error("The PDF is cut short: it has no end-of-file marker.")
+        return data, TaxForm.Kind.PDF, "application/pdf", ".pdf"
+    if _is_image(data[:16]):
+        try:
+            processed = images.process_upload(
+                ContentFile(data), max_bytes=settings.TAX_FORM_MAX_BYTES
+            )
+        except ValidationError as exc:
+            raise _tax_form_error(" ".join(exc.messages)) from None
+        return (
+            processed.content,
+            TaxForm.Kind.IMAGE,
+            processed.content_type,
+            (f".{processed.extension}"),
+        )
+    raise _tax_form_error("A tax form is a PDF or a photo (JPEG, PNG, WebP); this file is neither.")
+
+
+def tax_form_upload(*, creator_id: int, upload, actor=None) -> TaxForm:
+    """Store a creator's tax form in private storage and mark their tax form received (the
+    console can take that back). A refused file stores nothing."""
+    content, kind, content_type, extension = tax_form_inspect(upload)
+    original = PurePath(getattr(upload, "name", "") or "").name[:200]
+    with transaction.atomic():
+        if not Creator.objects.filter(pk=creator_id).exists():
+            raise ApplicationError(f"Creator #{creator_id} does not exist.", code="not_found")
+        form = TaxForm(
+            creator_id=creator_id, kind=kind, content_type=content_type, size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(), original_name=original,
+            uploaded_by=actor if getattr(actor, "pk", None) else None,
+        )  # fmt: skip
+        form.file.save(f"tax-form{extension}", ContentFile(content), save=False)
+        try:  # the file is on disk before the row: a failure must not leave it behind
+            form.save()
+            details, _ = PayoutDetails.objects.select_for_update().get_or_create(
+                creator_id=creator_id, defaults={"details": "{}"}
+            )
+            _save_details(details, {**details.data, "tax_form_received": True}, actor)
+        except Exception:
+            form.file.delete(save=False)
+            raise
+    logger.info("payout.tax_form_uploaded", extra={"creator": creator_id, "kind": kind})
+    return form
 
 
 # -- runs ---------------------------------------------------------------------------------

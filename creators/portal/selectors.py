@@ -20,7 +20,6 @@ from core.money import format_money, from_minor
 from creators.models import (
     ContentLicence,
     Creator,
-    CreatorFingerprint,
     DiscountCode,
     GroupMembership,
 )
@@ -28,6 +27,7 @@ from links.models import ClickEvent, LinkDailyStats, ShortLink
 from links.selectors import link_click_counts
 from sales.ledger_models import Commission, LedgerAccount, LedgerEntry
 from sales.models import Order
+from sales.payout_models import PayoutDetails
 from ugc.models import UGCItem, UGCMetricDaily, UGCProductMap
 
 CREDITED_ORDER_STATUSES = (
@@ -238,19 +238,17 @@ def attention(creator: Creator, *, now: datetime, money_waiting: bool) -> list[A
         items.append(
             Attention(
                 "payout",
-                "Add your payout details so that we can pay you what you earn.",
-                "portal:settings",
+                "Add your payout details and tax form so that we can pay you what you earn.",
+                "portal:payouts",
             )
         )
     return items
 
 
 def payout_details_on_file(creator: Creator) -> bool:
-    """Whether the creator has given payout details: recording them records the payout
-    account's fingerprint (`creator_fingerprint_record(kind=payout_account)`)."""
-    return CreatorFingerprint.objects.filter(
-        creator=creator, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT
-    ).exists()
+    """Whether the shop has all it needs to pay the creator: method, account, country and
+    the tax form (`PayoutDetails.complete`, what a payout run checks)."""
+    return PayoutDetails.objects.filter(creator=creator, complete=True).exists()
 
 
 # -- links ----------------------------------------------------------------------------------
