@@ -170,13 +170,13 @@ def payout_details_check(*, method: str, account: str, country: str) -> None:
 
 def payout_details_set(
     *, creator_id: int, method: str, account: str, country: str,
-    tax_form_received: bool | None = None, actor=None,
+    tax_form_received: bool | None = None, actor=None, notify: bool = True,
 ) -> PayoutDetails:  # fmt: skip
     """Set how a creator is paid. Stored encrypted; incomplete details are kept (the creator
     is listed, not paid, until they are complete). `tax_form_received=None` keeps what was
     known. The account is recorded as the creator's fingerprint (fraud checks look for one
     payout account shared by two creators), and a change of method, account or country
-    emails the creator, whoever made it."""
+    emails the creator, whoever made it (`notify=False` only for seeded demo data)."""
     payout_details_check(method=method, account=account, country=country)
     method, account = (method or "").strip(), (account or "").strip()
     country = (country or "").strip().upper()
@@ -197,7 +197,8 @@ def payout_details_set(
                 creator_id=creator_id, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT,
                 value=account, source="payout details",
             )  # fmt: skip
-        if any(before.get(k) != data[k] for k in ("method", "account", "country")):
+        changed = any(before.get(k) != data[k] for k in ("method", "account", "country"))
+        if notify and changed:
             notifications.payout_details_changed(
                 creator_id=creator_id, method=PayoutMethod(method).label,
                 account=details.masked_account or "–",
