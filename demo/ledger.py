@@ -3,7 +3,8 @@ three orders that arrive through the demo custom checkout's signed Standard Webh
 path real orders take) carrying a demo creator's discount code, credited by attribution as
 real ones are (`attribution_decide`): two commissions available to pay, one held for
 review. The console then has balances, a held commission to review, statements, tax forms,
-and enough to make and approve a payout run. Running it twice changes nothing (the deliveries and decisions are keyed)."""
+and enough to make and approve a payout run. Running it twice changes nothing (the
+deliveries and decisions are keyed)."""
 
 import time
 
