@@ -195,7 +195,7 @@ def payout_details_set(
         if account:
             creator_services.creator_fingerprint_record(
                 creator_id=creator_id, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT,
-                value=account, source="payout details",
+                value=_same_account(method, account), source="payout details",
             )  # fmt: skip
         changed = any(before.get(k) != data[k] for k in ("method", "account", "country"))
         if notify and changed:
@@ -205,6 +205,16 @@ def payout_details_set(
                 by_staff=bool(getattr(actor, "is_staff", False)),
             )  # fmt: skip
     return details
+
+
+def _same_account(method: str, account: str) -> str:
+    """The account as fraud checks compare it: one PayPal email however it is capitalised,
+    one bank account however its IBAN is spaced."""
+    if method == PayoutMethod.PAYPAL:
+        return f"paypal:{account.casefold()}"
+    if method == PayoutMethod.MANUAL:
+        return "manual:" + "".join(account.split()).upper()
+    return f"{method}:{account}"
 
 
 def _save_details(details: PayoutDetails, data: dict, actor) -> None:

@@ -17,6 +17,7 @@ from creators.models import CreatorFingerprint
 from sales import payouts, selectors
 from sales.models import Payout, PayoutDetails, PayoutRun, TaxForm
 from tests.creators.factories import PASSWORD, creator_account, log_in
+from tests.links.factories import CreatorFactory
 from tests.sales.ledger_helpers import available, give_details, staff
 from tests.ugc.factories import pattern_bytes
 
@@ -300,3 +301,20 @@ def test_a_payout_run_lists_a_creator_whose_details_the_portal_saved_but_no_tax_
     assert run.status == PayoutRun.Status.DONE and "tax form" in run.skipped[0]["reason"]
     client.post("/creators/payouts/tax-forms/", {"file": SimpleUploadedFile("w9.pdf", PDF)})
     assert payouts.payout_run_create(currency="USD").payouts.get().amount == 5_000
+
+
+def test_two_creators_giving_one_payout_account_raise_the_shared_payout_signal(client, maya, leo):
+    from attribution.fraud import _shared_payout
+
+    fields = {"method": "paypal", "country": "FR", "password": PASSWORD}
+    client.post("/creators/payouts/details/", {**fields, "account": "Pay@PayPal.example"})
+    assert _shared_payout(leo) is None
+    other = Client()
+    log_in(other, leo)
+    other.post("/creators/payouts/details/", {**fields, "account": "pay@paypal.example"})
+    finding = _shared_payout(leo)
+    assert finding is not None and finding.evidence == {"other_creators": ["maya"]}
+    ana, tom = CreatorFactory(handle="ana"), CreatorFactory(handle="tom")
+    give_details(ana, method="manual", account="FR76 3000 6000 0112 3456 7890 189")
+    give_details(tom, method="manual", account="fr7630006000011234567890189")
+    assert _shared_payout(tom).evidence == {"other_creators": ["ana"]}
