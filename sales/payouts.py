@@ -207,6 +207,15 @@ def payout_details_set(
     return details
 
 
+def payout_details_erase(*, creator_id: int) -> None:
+    """Forget how an erased creator is paid (their account, country and method); they can no
+    longer be paid, and are listed by runs as missing details."""
+    with transaction.atomic():
+        details = PayoutDetails.objects.select_for_update().filter(creator_id=creator_id).first()
+        if details is not None:
+            _save_details(details, {}, None)
+
+
 def _same_account(method: str, account: str) -> str:
     """The account as fraud checks compare it: one PayPal email however it is capitalised,
     one bank account however its IBAN is spaced."""

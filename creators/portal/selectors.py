@@ -27,7 +27,7 @@ from links.models import ClickEvent, LinkDailyStats, ShortLink
 from links.selectors import link_click_counts
 from sales.ledger_models import Commission, LedgerAccount, LedgerEntry
 from sales.models import Order
-from sales.payout_models import PayoutDetails
+from sales.payout_models import Payout, PayoutDetails, TaxForm
 from ugc.models import UGCItem, UGCMetricDaily, UGCProductMap
 
 CREDITED_ORDER_STATUSES = (
@@ -554,4 +554,35 @@ def export(creator: Creator) -> dict:
             currency: {k: str(from_minor(v, currency)) for k, v in kinds.items()}
             for currency, kinds in balances(creator).items()
         },
+        "payout_details": _payout_details_export(creator),
+        "payouts": [
+            {
+                "created_at": p.created_at,
+                "currency": p.currency,
+                "amount": str(from_minor(p.amount, p.currency)),
+                "status": p.status,
+                "method": p.method,
+                "provider_ref": p.provider_ref,
+                "paid_at": p.paid_at,
+            }
+            for p in Payout.objects.filter(creator=creator).order_by("created_at", "pk")
+        ],
+        "tax_forms": [
+            {"uploaded_at": t.uploaded_at, "kind": t.kind, "file_name": t.original_name}
+            for t in TaxForm.objects.filter(creator=creator).order_by("uploaded_at", "pk")
+        ],
+    }
+
+
+def _payout_details_export(creator: Creator) -> dict | None:
+    details = PayoutDetails.objects.filter(creator=creator).first()
+    if details is None:
+        return None
+    data = details.data
+    return {
+        "method": data.get("method", ""),
+        "account": data.get("account", ""),
+        "country": data.get("country", ""),
+        "tax_form_received": bool(data.get("tax_form_received")),
+        "updated_at": details.updated_at,
     }

@@ -318,3 +318,25 @@ def test_two_creators_giving_one_payout_account_raise_the_shared_payout_signal(c
     give_details(ana, method="manual", account="FR76 3000 6000 0112 3456 7890 189")
     give_details(tom, method="manual", account="fr7630006000011234567890189")
     assert _shared_payout(tom).evidence == {"other_creators": ["ana"]}
+
+
+def test_the_data_export_has_the_payout_details_payouts_and_tax_forms(client, maya):
+    paid_payout(maya)
+    payouts.tax_form_upload(creator_id=maya.pk, upload=SimpleUploadedFile("my-w9.pdf", PDF))
+    data = client.get("/creators/settings/export/").json()
+    assert data["payout_details"]["account"] == "FR76 3000 6000 0112 3456 7890 189"
+    assert [(p["amount"], p["provider_ref"]) for p in data["payouts"]] == [("40.00", "tr_maya123")]
+    assert [(t["kind"], t["file_name"]) for t in data["tax_forms"]] == [("pdf", "my-w9.pdf")]
+
+
+def test_erasing_the_account_wipes_the_payout_details_and_keeps_the_tax_forms(client, maya):
+    give_details(maya, method="paypal", account="maya@paypal.example")
+    form = payouts.tax_form_upload(creator_id=maya.pk, upload=SimpleUploadedFile("w9.pdf", PDF))
+    done = client.post("/creators/settings/erase/", {"password": PASSWORD, "confirm": "on"})
+    assert done.status_code == 200
+    details = PayoutDetails.objects.get(creator=maya)
+    assert details.data == {} and not details.complete
+    assert TaxForm.objects.get().file.read() == PDF == form.file.read()  # a tax record
+    available(maya, 5_000)
+    run = payouts.payout_run_create(currency="USD")
+    assert run.skipped[0]["creator_id"] == maya.pk  # listed, never paid to the old account
