@@ -340,3 +340,22 @@ def test_erasing_the_account_wipes_the_payout_details_and_keeps_the_tax_forms(cl
     available(maya, 5_000)
     run = payouts.payout_run_create(currency="USD")
     assert run.skipped[0]["creator_id"] == maya.pk  # listed, never paid to the old account
+
+
+def test_the_page_makes_the_same_number_of_queries_whatever_the_history(client, maya):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    paid_payout(maya, 2_000)
+    payouts.tax_form_upload(creator_id=maya.pk, upload=SimpleUploadedFile("a.pdf", PDF))
+    with CaptureQueriesContext(db) as few:
+        client.get("/creators/payouts/")
+    for amount in (3_000, 4_000, 5_000):
+        available(maya, amount)
+        payouts.payout_run_create(currency="USD")
+        available(maya, amount, currency="EUR")
+        payouts.tax_form_upload(creator_id=maya.pk, upload=SimpleUploadedFile("b.pdf", PDF))
+    with CaptureQueriesContext(db) as many:
+        answer = client.get("/creators/payouts/")
+    assert len(answer.context["payouts"]) == 4 and len(answer.context["balances"]) == 2
+    assert len(many.captured_queries) == len(few.captured_queries)
