@@ -570,6 +570,8 @@ PAYPAL_WEBHOOK_ID = env.str("PAYPAL_WEBHOOK_ID", default="")
 PAYPAL_API_TIMEOUT = env.float("PAYPAL_API_TIMEOUT", default=10.0)
 # Statement links for creators (the portal): how long a signed link works, in seconds.
 STATEMENT_LINK_MAX_AGE = env.int("STATEMENT_LINK_MAX_AGE", default=7 * 24 * 3600)
+# Tax forms creators upload in the portal (PDF or image), the most bytes one may have.
+TAX_FORM_MAX_BYTES = env.int("TAX_FORM_MAX_BYTES", default=10 * 1024 * 1024)
 # Reconciliation: the most lines one statement file may have.
 RECONCILIATION_MAX_ROWS = env.int("RECONCILIATION_MAX_ROWS", default=50_000)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(

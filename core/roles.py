@@ -160,6 +160,7 @@ LEDGER = {
     "sales.payoutevent": VIEW,
     "sales.payoutnotification": VIEW,
     "sales.payoutdetails": ("view", "add", "change"),
+    "sales.taxform": VIEW,  # view = download a creator's tax form (creator portal, issue 15)
     "sales.reconciliationimport": ("view", "add"),
     "sales.providertransaction": ("view", "change"),
     "sales.reconciliationdismissal": ("view", "add"),

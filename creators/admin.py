@@ -6,8 +6,11 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from catalog.models import Product
 from core.errors import ApplicationError, error_message
@@ -26,6 +29,8 @@ from creators.models import (
 )
 from links.models import Campaign
 from links.services import links_create_for_creators
+from sales import selectors as sales_selectors
+from sales.payout_models import PayoutDetails
 
 
 class LinksForCreatorsForm(forms.Form):
@@ -42,6 +47,60 @@ class CreatorAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.creator_save(creator=obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        """Payout details and tax forms show to those who may see them (Owner, Finance)."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and request.user.has_perm("sales.view_payoutdetails"):
+            fields.append("payout_details_status")
+        if obj is not None and request.user.has_perm("sales.view_taxform"):
+            fields.append("tax_forms")
+        return fields
+
+    @admin.display(description="Payout details")
+    def payout_details_status(self, obj):
+        details = sales_selectors.creator_payout_details(creator_id=obj.pk)
+        if details is None:
+            return "None given: the creator is listed, not paid, by payout runs."
+        data = details.data
+        missing = [
+            label
+            for label, present in (
+                ("method and account", data.get("method") and data.get("account")),
+                ("country", data.get("country")),
+                ("tax form", data.get("tax_form_received")),
+            )
+            if not present
+        ]
+        state = "Complete" if details.complete else "Incomplete: missing " + ", ".join(missing)
+        url = reverse("admin:sales_payoutdetails_change", args=[details.pk])
+        return format_html(
+            '{} · {} {} · <a href="{}">payout details</a>',
+            state,
+            dict(PayoutDetails.Method.choices).get(data.get("method"), "–"),
+            details.masked_account or "–",
+            url,
+        )
+
+    @admin.display(description="Tax forms")
+    def tax_forms(self, obj):
+        forms_ = list(sales_selectors.creator_tax_forms(creator_id=obj.pk)[:10])
+        if not forms_:
+            return "None uploaded."
+        return format_html_join(
+            mark_safe("<br>"),
+            '<a href="{}">Tax form #{}</a> ({}, uploaded {}){}',
+            (
+                (
+                    reverse("admin:sales_taxform_download", args=[t.pk]),
+                    t.pk,
+                    t.get_kind_display(),
+                    date_format(t.uploaded_at, "j M Y"),
+                    " · in use" if i == 0 else "",
+                )
+                for i, t in enumerate(forms_)
+            ),
+        )
 
     @admin.action(description="Make one link per creator for a product", permissions=["add_link"])
     def make_links(self, request, queryset):

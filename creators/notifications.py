@@ -58,3 +58,32 @@ def commission_held(*, creator_id: int, amount: str, reason: str = ""):
             "brand": settings.PORTAL_BRAND_NAME,
         },
     )
+
+
+def payout_details_changed(*, creator_id: int, method: str, account: str, by_staff: bool):
+    """Their payout details were changed: always sent (a security notice, not a choice), to
+    the account's email, else the creator's."""
+    account_row = (
+        CreatorAccount.objects.select_related("user", "creator")
+        .filter(creator_id=creator_id, erased_at__isnull=True)
+        .first()
+    )
+    creator = account_row.creator if account_row else None
+    if creator is None:
+        from creators.models import Creator
+
+        creator = Creator.objects.filter(pk=creator_id).first()
+    to = (account_row.user.email if account_row else "") or getattr(creator, "email", "")
+    if creator is None or not to:
+        return
+    emails.send_on_commit(
+        "payout_details_changed",
+        to=to,
+        context={
+            "name": creator.name,
+            "method": method,
+            "account": account,
+            "by_staff": by_staff,
+            "url": absolute_url("/creators/payouts/"),
+        },
+    )

@@ -1,14 +1,16 @@
-"""Demo ledger for `seed_demo`: payout details for the demo creators, and three orders that
-arrive through the demo custom checkout's signed Standard Webhooks (the path real orders
-take) carrying a demo creator's discount code, credited by attribution as real ones are
-(`attribution_decide`): two commissions available to pay, one held for review. The console
-then has balances, a held commission to review, statements, and enough to make and approve a
-payout run. Running it twice changes nothing (the deliveries and decisions are keyed)."""
+"""Demo ledger for `seed_demo`: payout details and a tax form for the demo creators, and
+three orders that arrive through the demo custom checkout's signed Standard Webhooks (the
+path real orders take) carrying a demo creator's discount code, credited by attribution as
+real ones are (`attribution_decide`): two commissions available to pay, one held for
+review. The console then has balances, a held commission to review, statements, tax forms,
+and enough to make and approve a payout run. Running it twice changes nothing (the
+deliveries and decisions are keyed)."""
 
 import time
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 
 from attribution.services import attribution_decide
 from catalog.models import Variant
@@ -17,7 +19,7 @@ from creators.models import Creator, DiscountCode, Program
 from demo.portal import demo_program
 from demo.sales import DEMO_SECRETS
 from sales import commissions, payouts, services
-from sales.models import Commission, Order, PayoutDetails, SalesChannel
+from sales.models import Commission, Order, PayoutDetails, SalesChannel, TaxForm
 from testservers import webhooks
 
 DETAILS = {
@@ -31,6 +33,13 @@ ORDERS = [
     ("demo-ledger-2", "leo-lifts", 20, ""),
     ("demo-ledger-3", "maya-makes", 1, "Self-referral: the order's email hash is Maya's own"),
 ]
+# A one-page PDF standing in for a creator's tax form (the portal and the console show it).
+DEMO_TAX_FORM = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+    b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
 DEMO_FINANCE = "demo-finance"  # approves the runs `admin` makes (four eyes)
 
 
@@ -44,8 +53,12 @@ def seed_ledger() -> dict:
         return {}
     for handle, details in DETAILS.items():
         if not PayoutDetails.objects.filter(creator=creators[handle]).exists():
+            # Seeded data: nobody to tell by email (and `make run` stays quiet).
             payouts.payout_details_set(creator_id=creators[handle].pk, tax_form_received=True,
-                                       **details)  # fmt: skip
+                                       notify=False, **details)  # fmt: skip
+        if not TaxForm.objects.filter(creator=creators[handle]).exists():
+            upload = ContentFile(DEMO_TAX_FORM, name="tax-form.pdf")
+            payouts.tax_form_upload(creator_id=creators[handle].pk, upload=upload)
     program, group = demo_program()
     for creator in creators.values():
         if not creator.memberships.filter(group=group).exists():

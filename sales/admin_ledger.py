@@ -12,8 +12,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -40,6 +41,7 @@ from sales.models import (
     ProviderTransaction,
     ReconciliationImport,
     SalesChannel,
+    TaxForm,
 )
 from sales.views import month_bounds, statement_response
 
@@ -479,6 +481,49 @@ class PayoutDetailsAdmin(admin.ModelAdmin):
         )  # fmt: skip
         obj.pk, obj.creator_id = saved.pk, saved.creator_id
         obj.refresh_from_db()
+
+
+@admin.register(TaxForm)
+class TaxFormAdmin(ReadOnlyAdmin):
+    """Creators' tax forms, uploaded in the portal. Whoever may view them (Owner, Finance)
+    may download them; the file is never shown inline (it came from outside)."""
+
+    list_display = ["__str__", "creator", "kind", "shown_size", "uploaded_at", "download"]
+    list_filter = ["kind"]
+    search_fields = ["creator__handle", "creator__name"]
+    list_select_related = ["creator"]
+    fields = ["creator", "kind", "content_type", "shown_size", "sha256", "uploaded_at",
+              "uploaded_by", "download"]  # fmt: skip
+    readonly_fields = fields
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_view)
+        return [
+            path("<int:pk>/download/", download, name="sales_taxform_download"),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, pk):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        found = get_object_or_404(TaxForm, pk=pk)
+        response = FileResponse(
+            found.file.open("rb"),
+            as_attachment=True,
+            filename=found.download_name,
+            content_type=found.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @admin.display(description="Size")
+    def shown_size(self, obj):
+        return filesizeformat(obj.size)
+
+    @admin.display(description="File")
+    def download(self, obj):
+        url = reverse("admin:sales_taxform_download", args=[obj.pk])
+        return format_html('<a href="{}">Download</a>', url)
 
 
 # -- payout runs and payouts -------------------------------------------------------------------

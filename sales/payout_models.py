@@ -9,12 +9,17 @@
   what the creator owed back in `receivable`) in the transaction that made it; `paid` only
   when the provider confirms; a failure or a cancelled run reverses that transaction exactly.
   `PayoutCommission` lists the commissions it covers; `PayoutEvent` is its audit trail.
+- `TaxForm`: a tax form a creator uploaded (PDF or image, its type checked from its bytes),
+  kept in private storage: no URL, read only by the creator in the portal and by staff who
+  may see payout details in the console.
 - `PayoutNotification`: a provider's webhook about a payout, unique per provider and event id
   (inserted first: a replay changes nothing).
 Workflows live in `sales/payouts.py`.
 """
 
 import json
+import uuid
+from pathlib import PurePath
 
 from django.conf import settings
 from django.db import models
@@ -33,6 +38,7 @@ __all__ = [
     "Payout",
     "PayoutRun",
     "PayoutRunEvent",
+    "TaxForm",
 ]
 
 
@@ -79,6 +85,50 @@ class PayoutDetails(models.Model):
         if len(account) <= 6:
             return "•" * len(account)
         return f"{account[:3]}…{account[-3:]}"
+
+
+def private_storage():
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+def tax_form_upload_to(instance, filename) -> str:
+    # A random name: the creator's own file name may say who they are.
+    return f"tax-forms/{instance.creator_id}/{uuid.uuid4().hex}{PurePath(filename).suffix}"
+
+
+class TaxForm(models.Model):
+    """A tax form (W-9, W-8BEN, a national equivalent) a creator uploaded. The newest is
+    the one in force; older ones are kept, as a tax record is."""
+
+    class Kind(models.TextChoices):
+        PDF = "pdf", "PDF"
+        IMAGE = "image", "Image"
+
+    creator = models.ForeignKey(Creator, on_delete=models.PROTECT, related_name="tax_forms")
+    file = models.FileField(upload_to=tax_form_upload_to, storage=private_storage, max_length=300)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=200, blank=True)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["creator", "-uploaded_at", "-pk"]
+        indexes = [models.Index(fields=["creator", "-uploaded_at"], name="sales_taxform_creator")]
+
+    def __str__(self):
+        return f"Tax form #{self.pk} of creator #{self.creator_id}"
+
+    @property
+    def download_name(self) -> str:
+        extension = PurePath(self.file.name).suffix
+        return f"tax-form-{self.pk}{extension}"
 
 
 class PayoutRun(models.Model):

@@ -2,10 +2,11 @@
 
 **A run** (`payout_run_create`) is one currency, made by the schedule (`payout_runs_due`, a
 daily job: weekly on Mondays, twice a month on the 1st and 16th, monthly on the 1st, per
-`payout_schedule`) or on demand by a person. In one database transaction it locks the
-creators' available commissions (pk order), then their `available`, `receivable` and
-`in_payout` accounts (id order), and for every creator whose `available` minus `receivable`
-reaches the minimum (`payout_minimum`) with complete payout details makes one `Payout`:
+`payout_schedule`: the creator's program's, else `PAYOUT_SCHEDULE`) or on demand by a
+person. In one database transaction it locks the creators' available commissions (pk
+order), then their `available`, `receivable` and `in_payout` accounts (id order), and for
+every creator whose `available` minus `receivable` reaches the minimum (`payout_minimum`:
+their group's, else the settings') with complete payout details makes one `Payout`:
 
 - the ledger transaction `payout:<id>:start` takes the whole `available` balance (gross),
   settles what the creator owes back (`receivable`, netted) and puts the rest in `in_payout`
@@ -33,20 +34,24 @@ the commissions back. Both lock the payout row and are keyed: two confirmations 
 once, and a replay changes nothing.
 """
 
+import hashlib
 import json
 import logging
 import uuid
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from pathlib import PurePath
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.jobs import RetryLater, enqueue_on_commit
-from core.money import is_currency, minor_units, to_minor
-from creators.models import Creator
+from core.money import is_currency
+from creators import notifications, payout_terms
+from creators import services as creator_services
+from creators.models import Creator, CreatorFingerprint
 from sales import commissions, ledger
 from sales.ledger_models import Commission, LedgerAccount, LedgerTransaction
 from sales.payout_models import (
@@ -58,6 +63,7 @@ from sales.payout_models import (
     PayoutNotification,
     PayoutRun,
     PayoutRunEvent,
+    TaxForm,
 )
 from sales.providers import payout_clients
 from sales.providers import stripe as stripe_provider
@@ -93,24 +99,20 @@ PAYOUT_ALLOWED = {
 IN_FLIGHT = (S.QUEUED, S.SENDING, S.SENT)
 
 
-# -- who is paid when, and how much at least (the lead points these at programs) ----------
+# -- who is paid when, and how much at least: the creator's programs (creators.payout_terms)
 
 
 def payout_schedule(creator_id: int) -> str:
-    """The schedule a creator is paid on. Programs (creators) will say it per program; until
-    then every creator follows `PAYOUT_SCHEDULE`."""
-    return settings.PAYOUT_SCHEDULE
+    """The schedule a creator is paid on: their program's (the most frequent of their
+    programs'), else `PAYOUT_SCHEDULE`."""
+    return payout_terms.payout_terms([creator_id])[creator_id].schedule
 
 
 def payout_minimum(creator_id: int, currency: str) -> int:
-    """The least a payout to this creator in this currency may be, in minor units
-    (`PAYOUT_MINIMUMS` per currency, else `PAYOUT_MINIMUM`, both in major units)."""
-    value = settings.PAYOUT_MINIMUMS.get(currency, settings.PAYOUT_MINIMUM)
-    try:
-        minimum = Decimal(str(value))
-    except InvalidOperation:
-        raise ApplicationError(f"The payout minimum {value!r} is not a number.") from None
-    return max(1, to_minor(minimum.quantize(Decimal(1).scaleb(-minor_units(currency))), currency))
+    """The least a payout to this creator in this currency may be, in minor units: their
+    group's `minimum_payout` for the currency (the lowest of their groups'), else
+    `PAYOUT_MINIMUMS` per currency, else `PAYOUT_MINIMUM` (both in major units)."""
+    return payout_terms.payout_terms([creator_id])[creator_id].minimum(currency)
 
 
 def schedule_due(schedule: str, day: date) -> bool:
@@ -167,27 +169,153 @@ def payout_details_check(*, method: str, account: str, country: str) -> None:
 
 
 def payout_details_set(
-    *, creator_id: int, method: str, account: str, tax_form_received: bool, country: str,
-    actor=None,
+    *, creator_id: int, method: str, account: str, country: str,
+    tax_form_received: bool | None = None, actor=None, notify: bool = True,
 ) -> PayoutDetails:  # fmt: skip
     """Set how a creator is paid. Stored encrypted; incomplete details are kept (the creator
-    is listed, not paid, until they are complete)."""
+    is listed, not paid, until they are complete). `tax_form_received=None` keeps what was
+    known. The account is recorded as the creator's fingerprint (fraud checks look for one
+    payout account shared by two creators), and a change of method, account or country
+    emails the creator, whoever made it (`notify=False` only for seeded demo data)."""
     payout_details_check(method=method, account=account, country=country)
     method, account = (method or "").strip(), (account or "").strip()
     country = (country or "").strip().upper()
-    data = {"method": method, "account": account, "tax_form_received": bool(tax_form_received),
-            "country": country}  # fmt: skip
     with transaction.atomic():
         if not Creator.objects.filter(pk=creator_id).exists():
             raise ApplicationError(f"Creator #{creator_id} does not exist.", code="not_found")
         details, _ = PayoutDetails.objects.select_for_update().get_or_create(
             creator_id=creator_id, defaults={"details": "{}"}
         )
-        details.details = json.dumps(data)
-        details.complete = not _details_problems(data)
-        details.updated_by = actor if getattr(actor, "pk", None) else None
-        details.save()
+        before = details.data
+        if tax_form_received is None:
+            tax_form_received = bool(before.get("tax_form_received"))
+        data = {"method": method, "account": account, "tax_form_received": bool(tax_form_received),
+                "country": country}  # fmt: skip
+        _save_details(details, data, actor)
+        if account:
+            creator_services.creator_fingerprint_record(
+                creator_id=creator_id, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT,
+                value=_same_account(method, account), source="payout details",
+            )  # fmt: skip
+        changed = any(before.get(k) != data[k] for k in ("method", "account", "country"))
+        if notify and changed:
+            notifications.payout_details_changed(
+                creator_id=creator_id, method=PayoutMethod(method).label,
+                account=details.masked_account or "–",
+                by_staff=bool(getattr(actor, "is_staff", False)),
+            )  # fmt: skip
     return details
+
+
+def payout_details_erase(*, creator_id: int) -> None:
+    """Forget how an erased creator is paid (their account, country and method); they can no
+    longer be paid, and are listed by runs as missing details."""
+    with transaction.atomic():
+        details = PayoutDetails.objects.select_for_update().filter(creator_id=creator_id).first()
+        if details is not None:
+            _save_details(details, {}, None)
+
+
+def _same_account(method: str, account: str) -> str:
+    """The account as fraud checks compare it: one PayPal email however it is capitalised,
+    one bank account however its IBAN is spaced."""
+    if method == PayoutMethod.PAYPAL:
+        return f"paypal:{account.casefold()}"
+    if method == PayoutMethod.MANUAL:
+        return "manual:" + "".join(account.split()).upper()
+    return f"{method}:{account}"
+
+
+def _save_details(details: PayoutDetails, data: dict, actor) -> None:
+    details.details = json.dumps(data)
+    details.complete = not _details_problems(data)
+    details.updated_by = actor if getattr(actor, "pk", None) else None
+    details.save()
+
+
+# -- tax forms ------------------------------------------------------------------------------
+
+PDF_MAGIC = b"%PDF-"
+
+
+def _is_image(head: bytes) -> bool:
+    """JPEG, PNG, GIF or WebP, by their first bytes."""
+    return head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")) or (
+        head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+    )
+
+
+def _read_bounded(upload, limit: int) -> bytes:
+    if getattr(upload, "size", None) and upload.size > limit:
+        raise _tax_form_error(f"The file is {upload.size:,} bytes; the limit is {limit:,}.")
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise _tax_form_error(f"The file is larger than the limit of {limit:,} bytes.")
+    if not data:
+        raise _tax_form_error("The file is empty.")
+    return data
+
+
+def _tax_form_error(message: str) -> ApplicationError:
+    return ApplicationError(message, code="tax_form_refused", fields={"file": [message]})
+
+
+def tax_form_inspect(upload) -> tuple[bytes, str, str, str]:
+    """(bytes to store, kind, content type, extension) of an uploaded tax form: a PDF (by its
+    header and end-of-file marker) kept as it is, or an image (JPEG, PNG, WebP, GIF by its
+    bytes) checked under the pixel limit and re-encoded, which drops anything hidden in it.
+    The file's name and declared type are never trusted."""
+    from django.core.exceptions import ValidationError
+
+    from core import images
+
+    data = _read_bounded(upload, settings.TAX_FORM_MAX_BYTES)
+    if data.startswith(PDF_MAGIC):
+        if b"%%EOF" not in data[-2048:]:
+            raise _tax_form_error("The PDF is cut short: it has no end-of-file marker.")
+        return data, TaxForm.Kind.PDF, "application/pdf", ".pdf"
+    if _is_image(data[:16]):
+        try:
+            processed = images.process_upload(
+                ContentFile(data), max_bytes=settings.TAX_FORM_MAX_BYTES
+            )
+        except ValidationError as exc:
+            raise _tax_form_error(" ".join(exc.messages)) from None
+        return (
+            processed.content,
+            TaxForm.Kind.IMAGE,
+            processed.content_type,
+            (f".{processed.extension}"),
+        )
+    raise _tax_form_error("A tax form is a PDF or a photo (JPEG, PNG, WebP); this file is neither.")
+
+
+def tax_form_upload(*, creator_id: int, upload, actor=None) -> TaxForm:
+    """Store a creator's tax form in private storage and mark their tax form received (the
+    console can take that back). A refused file stores nothing."""
+    content, kind, content_type, extension = tax_form_inspect(upload)
+    original = PurePath(getattr(upload, "name", "") or "").name[:200]
+    with transaction.atomic():
+        if not Creator.objects.filter(pk=creator_id).exists():
+            raise ApplicationError(f"Creator #{creator_id} does not exist.", code="not_found")
+        form = TaxForm(
+            creator_id=creator_id, kind=kind, content_type=content_type, size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(), original_name=original,
+            uploaded_by=actor if getattr(actor, "pk", None) else None,
+        )  # fmt: skip
+        form.file.save(f"tax-form{extension}", ContentFile(content), save=False)
+        try:  # the file is on disk before the row: a failure must not leave it behind
+            form.save()
+            details, _ = PayoutDetails.objects.select_for_update().get_or_create(
+                creator_id=creator_id, defaults={"details": "{}"}
+            )
+            _save_details(details, {**details.data, "tax_form_received": True}, actor)
+        except Exception:
+            form.file.delete(save=False)
+            raise
+    logger.info("payout.tax_form_uploaded", extra={"creator": creator_id, "kind": kind})
+    return form
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -256,8 +384,9 @@ def _make_run(currency, schedule, actor, key, note) -> PayoutRun:
             balance__gt=0,
         ).order_by("creator_id").values_list("creator_id", flat=True)
     )  # fmt: skip
+    terms = payout_terms.payout_terms(creator_ids)
     if schedule != Schedule.ON_DEMAND:
-        creator_ids = [c for c in creator_ids if payout_schedule(c) == schedule]
+        creator_ids = [c for c in creator_ids if terms[c].schedule == schedule]
     # Commissions first (pk order), then accounts (id order): the order every commission
     # service locks in, so a run and a refund never wait for each other in a circle.
     available = list(
@@ -286,7 +415,7 @@ def _make_run(currency, schedule, actor, key, note) -> PayoutRun:
         gross = balances[accounts[Kind.AVAILABLE]]
         netted = balances[accounts[Kind.RECEIVABLE]]
         amount = gross - netted
-        if amount <= 0 or amount < payout_minimum(creator_id, currency):
+        if amount <= 0 or amount < terms[creator_id].minimum(currency):
             continue
         detail = details.get(creator_id)
         missing = _details_problems(detail.data) if detail else ["payout details"]

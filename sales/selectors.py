@@ -2,6 +2,7 @@
 
 import base64
 import json
+from datetime import UTC
 
 from django.db.models import Count, Exists, Prefetch, Q, Sum
 
@@ -519,3 +520,60 @@ def reconciliation_report(channel_id: int) -> dict:
             .select_related("creator").order_by("sent_at", "pk")
         )  # fmt: skip
     return report
+
+
+# --- the creator portal's Payouts page (issue 15): a creator's own payouts and papers ---------
+
+
+def creator_held_for_review(*, creator_id: int) -> dict[str, int]:
+    """currency -> what of the creator's `pending` balance is held for review (fraud holds),
+    in minor units: the commissions' net, as the ledger posted it."""
+    from django.db.models import F
+
+    rows = (
+        Commission.objects.filter(creator_id=creator_id, status=Commission.Status.HELD)
+        .values("currency")
+        .annotate(total=Sum(F("amount") - F("reversed")))
+        .order_by("currency")
+    )
+    return {row["currency"]: row["total"] for row in rows}
+
+
+def creator_payouts(*, creator_id: int):
+    """The creator's payouts, newest first, with their run's date (one query)."""
+    from sales.payout_models import Payout
+
+    return (
+        Payout.objects.filter(creator_id=creator_id)
+        .exclude(status=Payout.Status.CANCELLED)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def statement_months(*, creator_id: int, limit: int = 24) -> list[dict]:
+    """The months (newest first) in which the creator's ledger moved, per currency: the
+    periods their statements cover."""
+    from django.db.models.functions import TruncMonth
+
+    from sales.ledger_models import LedgerEntry
+
+    rows = (
+        LedgerEntry.objects.filter(account__owner="creator", account__creator_id=creator_id)
+        .annotate(month=TruncMonth("transaction__created_at", tzinfo=UTC))
+        .values("account__currency", "month")
+        .distinct()
+        .order_by("-month", "account__currency")[:limit]
+    )
+    return [{"currency": r["account__currency"], "month": r["month"].date()} for r in rows]
+
+
+def creator_tax_forms(*, creator_id: int):
+    from sales.payout_models import TaxForm
+
+    return TaxForm.objects.filter(creator_id=creator_id).order_by("-uploaded_at", "-pk")
+
+
+def creator_payout_details(*, creator_id: int):
+    from sales.payout_models import PayoutDetails
+
+    return PayoutDetails.objects.filter(creator_id=creator_id).first()

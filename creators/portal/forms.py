@@ -172,3 +172,40 @@ class EraseForm(forms.Form):
     confirm = forms.BooleanField(
         label="I understand: my account, profile and content are erased for good"
     )
+
+
+class PayoutDetailsForm(forms.Form):
+    """How the creator is paid: the methods `sales.payouts` sends by. The password again,
+    since whoever changes this changes where the money goes."""
+
+    METHODS = [
+        ("paypal", "PayPal"),
+        ("stripe", "Stripe (a connected account the shop set up with you)"),
+        ("manual", "Bank transfer (the shop pays by hand)"),
+    ]
+
+    method = forms.ChoiceField(choices=METHODS, widget=forms.RadioSelect, initial="paypal")
+    account = forms.CharField(
+        max_length=500,
+        label="Account",
+        help_text="PayPal: your PayPal email. Stripe: your account id (acct_…). "
+        "Bank transfer: your IBAN and the account holder's name.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    country = forms.CharField(
+        max_length=2,
+        min_length=2,
+        help_text="Where you pay tax: a two-letter code, e.g. FR.",
+        widget=forms.TextInput(attrs={"autocomplete": "country", "size": 2}),
+    )
+    password = forms.CharField(
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class TaxFormUploadForm(forms.Form):
+    file = forms.FileField(
+        label="Tax form (PDF or photo)",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/*"}),
+    )

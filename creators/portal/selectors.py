@@ -20,7 +20,6 @@ from core.money import format_money, from_minor
 from creators.models import (
     ContentLicence,
     Creator,
-    CreatorFingerprint,
     DiscountCode,
     GroupMembership,
 )
@@ -28,6 +27,7 @@ from links.models import ClickEvent, LinkDailyStats, ShortLink
 from links.selectors import link_click_counts
 from sales.ledger_models import Commission, LedgerAccount, LedgerEntry
 from sales.models import Order
+from sales.payout_models import Payout, PayoutDetails, TaxForm
 from ugc.models import UGCItem, UGCMetricDaily, UGCProductMap
 
 CREDITED_ORDER_STATUSES = (
@@ -238,19 +238,17 @@ def attention(creator: Creator, *, now: datetime, money_waiting: bool) -> list[A
         items.append(
             Attention(
                 "payout",
-                "Add your payout details so that we can pay you what you earn.",
-                "portal:settings",
+                "Add your payout details and tax form so that we can pay you what you earn.",
+                "portal:payouts",
             )
         )
     return items
 
 
 def payout_details_on_file(creator: Creator) -> bool:
-    """Whether the creator has given payout details: recording them records the payout
-    account's fingerprint (`creator_fingerprint_record(kind=payout_account)`)."""
-    return CreatorFingerprint.objects.filter(
-        creator=creator, kind=CreatorFingerprint.Kind.PAYOUT_ACCOUNT
-    ).exists()
+    """Whether the shop has all it needs to pay the creator: method, account, country and
+    the tax form (`PayoutDetails.complete`, what a payout run checks)."""
+    return PayoutDetails.objects.filter(creator=creator, complete=True).exists()
 
 
 # -- links ----------------------------------------------------------------------------------
@@ -556,4 +554,35 @@ def export(creator: Creator) -> dict:
             currency: {k: str(from_minor(v, currency)) for k, v in kinds.items()}
             for currency, kinds in balances(creator).items()
         },
+        "payout_details": _payout_details_export(creator),
+        "payouts": [
+            {
+                "created_at": p.created_at,
+                "currency": p.currency,
+                "amount": str(from_minor(p.amount, p.currency)),
+                "status": p.status,
+                "method": p.method,
+                "provider_ref": p.provider_ref,
+                "paid_at": p.paid_at,
+            }
+            for p in Payout.objects.filter(creator=creator).order_by("created_at", "pk")
+        ],
+        "tax_forms": [
+            {"uploaded_at": t.uploaded_at, "kind": t.kind, "file_name": t.original_name}
+            for t in TaxForm.objects.filter(creator=creator).order_by("uploaded_at", "pk")
+        ],
+    }
+
+
+def _payout_details_export(creator: Creator) -> dict | None:
+    details = PayoutDetails.objects.filter(creator=creator).first()
+    if details is None:
+        return None
+    data = details.data
+    return {
+        "method": data.get("method", ""),
+        "account": data.get("account", ""),
+        "country": data.get("country", ""),
+        "tax_form_received": bool(data.get("tax_form_received")),
+        "updated_at": details.updated_at,
     }

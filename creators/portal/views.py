@@ -1,6 +1,6 @@
 """The creator portal's pages, `/creators/`: joining (apply, answer, invitations), logging in
 (password, one-time email link, reset), and the portal itself (home, links, codes, content,
-earnings, settings). Server-rendered and mobile-first; each page reads through
+earnings, payouts, settings). Server-rendered and mobile-first; each page reads through
 `creators.portal.selectors` and writes through the services of the app that owns the data.
 
 Every page that takes an id looks it up among the logged-in creator's own rows, so another
@@ -20,7 +20,7 @@ from django.contrib.auth import authenticate, login, logout, update_session_auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm as DjangoPasswordChangeForm
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -31,11 +31,14 @@ from django.views.decorators.http import require_POST
 from core.absolute_urls import absolute_url
 from core.crypto import keyed_hash
 from core.errors import ApplicationError
-from creators import applications, services, throttle
+from creators import applications, payout_terms, services, throttle
 from creators.portal import forms
 from creators.portal import selectors as reads
+from creators.program_models import Program
 from links import services as link_services
 from links.visitors import client_ip, network_of
+from sales import payouts as payout_services
+from sales import selectors as sales_reads
 from ugc import services as ugc_services
 
 logger = logging.getLogger(__name__)
@@ -683,3 +686,141 @@ def erase(request):
             logout(request)
             return _page(request, "erased.html", {"creator": None})
     return _page(request, "erase.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# -- payouts --------------------------------------------------------------------------------
+
+
+def _payouts_page(request, *, details_form=None, tax_form=None, status=200):
+    """The Payouts page: balances per currency (the console's reads), payout history, the
+    statements of every month the ledger moved, payout details and tax forms."""
+    creator = request.creator
+    held = sales_reads.creator_held_for_review(creator_id=creator.pk)
+    balances = [
+        {
+            "currency": row["currency"],
+            **{k: reads.money(row[k], row["currency"]) for k in sales_reads.CREATOR_KINDS},
+            "held": reads.money(held.get(row["currency"], 0), row["currency"]),
+            "is_held": bool(held.get(row["currency"])),
+            "owes": bool(row["receivable"]),
+        }
+        for row in sales_reads.creator_balances(creator_id=creator.pk)
+    ]
+    statements = [
+        {
+            **s,
+            "html": sales_reads.statement_link(
+                creator_id=creator.pk, currency=s["currency"], month=s["month"]
+            ),
+            "csv": sales_reads.statement_link(
+                creator_id=creator.pk, currency=s["currency"], month=s["month"], fmt="csv"
+            ),
+        }
+        for s in sales_reads.statement_months(creator_id=creator.pk)
+    ]
+    details = sales_reads.creator_payout_details(creator_id=creator.pk)
+    data = details.data if details else {}
+    if details_form is None:
+        details_form = forms.PayoutDetailsForm(
+            initial={"method": data.get("method") or "paypal", "country": data.get("country", "")}
+        )
+    terms = payout_terms.payout_terms([creator.pk])[creator.pk]
+    context = {
+        "balances": balances,
+        "payouts": sales_reads.creator_payouts(creator_id=creator.pk),
+        "statements": statements,
+        "details": details,
+        "method": dict(forms.PayoutDetailsForm.METHODS).get(data.get("method"), ""),
+        "missing": payout_missing(details),
+        "details_form": details_form,
+        "tax_forms": sales_reads.creator_tax_forms(creator_id=creator.pk),
+        "tax_form_form": tax_form or forms.TaxFormUploadForm(),
+        "tax_form_limit": settings.TAX_FORM_MAX_BYTES,
+        "schedule": dict(Program.PayoutSchedule.choices).get(
+            terms.schedule, terms.schedule.replace("_", " ").capitalize()
+        ),
+        "minimums": [
+            (b["currency"], reads.money(terms.minimum(b["currency"]), b["currency"]))
+            for b in balances
+        ],
+    }
+    return _page(request, "payouts.html", context, status=status)
+
+
+def payout_missing(details) -> list[str]:
+    """What the shop still needs before it can pay the creator, in their words."""
+    data = details.data if details else {}
+    missing = []
+    if not data.get("method") or not data.get("account"):
+        missing.append("how to pay you")
+    if not data.get("country"):
+        missing.append("the country where you pay tax")
+    if not data.get("tax_form_received"):
+        missing.append("your tax form")
+    return missing
+
+
+@creator_required
+def payouts(request):
+    return _payouts_page(request)
+
+
+@creator_required
+@require_POST
+def payout_details(request):
+    """Change how the creator is paid: their password again; the creator is emailed."""
+    form = forms.PayoutDetailsForm(request.POST)
+    if form.is_valid():
+        if not request.user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", "That is not your password.")
+            logger.info("portal.payout_details_bad_password", extra={"creator": request.creator.pk})
+        else:
+            try:
+                payout_services.payout_details_set(
+                    creator_id=request.creator.pk,
+                    method=form.cleaned_data["method"],
+                    account=form.cleaned_data["account"],
+                    country=form.cleaned_data["country"],
+                    actor=request.user,
+                )
+            except ApplicationError as exc:
+                _show(form, exc)
+            else:
+                messages.success(
+                    request, "Your payout details are saved. We emailed you to confirm the change."
+                )
+                return redirect("portal:payouts")
+    return _payouts_page(request, details_form=form, status=400)
+
+
+@creator_required
+@require_POST
+def tax_form_upload(request):
+    form = forms.TaxFormUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            payout_services.tax_form_upload(
+                creator_id=request.creator.pk, upload=form.cleaned_data["file"], actor=request.user
+            )
+        except ApplicationError as exc:
+            _show(form, exc)
+        else:
+            messages.success(request, "Thank you: your tax form is uploaded.")
+            return redirect("portal:payouts")
+    return _payouts_page(request, tax_form=form, status=400)
+
+
+@creator_required
+def tax_form_download(request, form_id):
+    """One of the creator's own tax forms, as a download (never shown inline)."""
+    found = sales_reads.creator_tax_forms(creator_id=request.creator.pk).filter(pk=form_id).first()
+    if found is None:
+        raise Http404("No such tax form")
+    response = FileResponse(
+        found.file.open("rb"),
+        as_attachment=True,
+        filename=found.download_name,
+        content_type=found.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

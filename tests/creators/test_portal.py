@@ -8,12 +8,13 @@ from django.utils import timezone
 
 from attribution.services import attribution_decide
 from creators import services
-from creators.models import CreatorFingerprint, DiscountCode
+from creators.models import DiscountCode
 from links.models import LinkDailyStats, ShortLink
 from sales import commissions
 from sales.ledger_models import Commission
 from tests.catalog.factories import ProductFactory
 from tests.creators.factories import click, creator_account, link_for, log_in, paid_order
+from tests.sales.ledger_helpers import give_details
 from tests.ugc.factories import media_upload, pattern_bytes
 from ugc.models import RejectionReason, UGCItem, UGCRights
 
@@ -69,9 +70,12 @@ def test_home_lists_what_needs_attention(client, maya, program):
     )
     item.rejection_reason = RejectionReason.objects.create(label="Blurry")
     item.save()
-    kinds = [a.kind for a in client.get("/creators/").context["attention"]]
-    assert kinds == ["held", "rejected", "payout"]
-    CreatorFingerprint.objects.create(creator=maya, kind="payout_account", value_hash="h")
+    attention = client.get("/creators/").context["attention"]
+    assert [a.kind for a in attention] == ["held", "rejected", "payout"]
+    assert attention[-1].url == "portal:payouts"  # the Payouts page, where details are given
+    give_details(maya, tax=False)  # no tax form yet: still missing
+    assert "payout" in [a.kind for a in client.get("/creators/").context["attention"]]
+    give_details(maya)
     kinds = [a.kind for a in client.get("/creators/").context["attention"]]
     assert "payout" not in kinds
 

@@ -3,8 +3,10 @@ another creator's id and sends anonymous visitors to the login page; every form 
 CSRF token."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from sales import payouts
 from tests.creators.factories import creator_account, link_for, log_in
 from ugc.models import UGCItem, UGCRights
 
@@ -15,6 +17,7 @@ ID_URLS = [
     ("get", "/creators/links/{link}/"),
     ("get", "/creators/content/{item}/"),
     ("post", "/creators/content/{item}/withdraw/"),
+    ("get", "/creators/payouts/tax-forms/{tax_form}/"),
 ]
 # Every page of the portal behind the login.
 PAGES = [
@@ -24,6 +27,7 @@ PAGES = [
     "/creators/content/",
     "/creators/content/new/",
     "/creators/earnings/",
+    "/creators/payouts/",
     "/creators/settings/",
     "/creators/settings/export/",
     "/creators/settings/erase/",
@@ -39,6 +43,8 @@ FORMS = [
     "/creators/codes/",
     "/creators/content/new/",
     "/creators/content/{item}/withdraw/",
+    "/creators/payouts/details/",
+    "/creators/payouts/tax-forms/",
     "/creators/settings/",
     "/creators/settings/password/",
     "/creators/settings/erase/",
@@ -57,7 +63,10 @@ def two(program):
         UGCRights.objects.create(
             item=item, consent_method="creator_agreement", allowed_channels=["site"], proof_text="x"
         )
-        objects[who.pk] = {"link": link_for(who).pk, "item": item.pk}
+        tax_form = payouts.tax_form_upload(
+            creator_id=who.pk, upload=SimpleUploadedFile("w9.pdf", b"%PDF-1.4\n%%EOF\n")
+        )
+        objects[who.pk] = {"link": link_for(who).pk, "item": item.pk, "tax_form": tax_form.pk}
     return mine, theirs, objects
 
 
@@ -69,7 +78,8 @@ def test_another_creators_id_is_not_found(client, two, method, url):
     answer = getattr(client, method)(url.format(**objects[theirs.pk]))
     assert answer.status_code == 404
     assert UGCRights.objects.get(item_id=objects[theirs.pk]["item"]).revoked_at is None
-    assert getattr(client, method)(url.format(link=999999, item=999999)).status_code == 404
+    missing = url.format(link=999999, item=999999, tax_form=999999)
+    assert getattr(client, method)(missing).status_code == 404
 
 
 @pytest.mark.parametrize(("method", "url"), ID_URLS)
