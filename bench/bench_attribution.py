@@ -8,9 +8,12 @@ nothing (10 %), so every precedence step runs.
 
 Then every order goes through `attribution_decide` (the order locked, its touches looked up,
 the policy applied, fraud signals checked, commissions posted to the ledger, the decision and
-its revision written), one at a time as the job does; the time of each decision is kept for
-the p99. The floor, measured in the same run on the first 5,000 orders: the order's row and
-its click fetched by their indexes, nothing written. Finally `ledger_verify` must pass.
+its revision written), one order at a time in each of `BENCH_ATTRIBUTION_WORKERS` processes
+(default: the number of CPUs, a Celery worker's default concurrency), as the
+`attribution.decide` job runs in production; the time of each decision is kept for the p99.
+The floor, measured in the same run by the same workers on the first 5,000 orders: the
+order's row and its click fetched by their indexes, nothing written. Finally `ledger_verify`
+must pass.
 
 `BENCH_ATTRIBUTION_ORDERS` and `BENCH_ATTRIBUTION_CLICKS` scale it down for a quick run. The
 last line printed is one JSON object.
