@@ -43,23 +43,21 @@ class Finding:
     evidence: dict = field(default_factory=dict)
 
 
-def _self_referral(order: Order, creator: Creator, clicks: list[Candidate]) -> Finding | None:
+def _self_referral(
+    order: Order, creator: Creator, clicks: list[Candidate], own: list[tuple[str, str]]
+) -> Finding | None:
+    """`own`: the creator's fingerprints, (kind, value hash)."""
     matched = []
     own_email = keyed_hash("customer-email", creator.email.strip().lower()) if creator.email else ""
     if order.customer_email_hash and order.customer_email_hash == own_email:
         matched.append("email")
-    wanted = Q()
-    if order.customer_email_hash:
-        wanted |= Q(kind=FP.EMAIL, value_hash=order.customer_email_hash)
-    if order.payment_fingerprint_hash:
-        wanted |= Q(kind=FP.PAYMENT, value_hash=order.payment_fingerprint_hash)
     visitors = {c.extra.get("visitor_hash") for c in clicks if c.extra.get("visitor_hash")}
-    if visitors:
-        wanted |= Q(kind=FP.VISITOR, value_hash__in=visitors)
-    if wanted:
-        for kind in CreatorFingerprint.objects.filter(wanted, creator=creator).values_list(
-            "kind", flat=True
-        ):
+    for kind, value_hash in own:
+        if (
+            (kind == FP.EMAIL and value_hash == order.customer_email_hash)
+            or (kind == FP.PAYMENT and value_hash == order.payment_fingerprint_hash)
+            or (kind == FP.VISITOR and value_hash in visitors)
+        ) and value_hash:
             label = {"email": "email", "payment": "payment card", "visitor": "device"}[kind]
             if label not in matched:
                 matched.append(label)
@@ -161,12 +159,12 @@ def _repeat_orders(order: Order, creator: Creator, visitor_key: str):
     )
 
 
-def _shared_payout(creator: Creator):
-    mine = CreatorFingerprint.objects.filter(creator=creator, kind=FP.PAYOUT_ACCOUNT)
+def _shared_payout(creator: Creator, own: list[tuple[str, str]]):
+    mine = [value_hash for kind, value_hash in own if kind == FP.PAYOUT_ACCOUNT]
+    if not mine:
+        return None  # no payout account known: nothing to share (and nothing to look up)
     others = list(
-        CreatorFingerprint.objects.filter(
-            kind=FP.PAYOUT_ACCOUNT, value_hash__in=mine.values("value_hash")
-        )
+        CreatorFingerprint.objects.filter(kind=FP.PAYOUT_ACCOUNT, value_hash__in=mine)
         .exclude(creator=creator)
         .values_list("creator__handle", flat=True)[:5]
     )
@@ -206,12 +204,14 @@ def _disposable(customer: Customer):
 def findings(*, order, creator, winner, candidates, window_days, visitor_key, customer):
     """Every signal for crediting `order` to `creator` through `winner`."""
     clicks = [c for c in candidates if c.kind in ("order_click", "cookie_click")]
+    # The creator's own fingerprints, read once for the self-referral and payout checks.
+    own = list(CreatorFingerprint.objects.filter(creator=creator).values_list("kind", "value_hash"))
     found = [
-        _self_referral(order, creator, clicks),
+        _self_referral(order, creator, clicks, own),
         _code_leakage(winner, candidates, window_days),
         _click_spike(winner),
         _repeat_orders(order, creator, visitor_key),
-        _shared_payout(creator),
+        _shared_payout(creator, own),
         _disposable(customer),
     ]
     return [f for f in found if f is not None]

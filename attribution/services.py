@@ -95,7 +95,7 @@ def policy_program() -> Program:
 def _membership(creator_id: int, prefer_program_id: int | None) -> GroupMembership | None:
     memberships = list(
         GroupMembership.objects.filter(creator_id=creator_id, status="active", program__active=True)
-        .select_related("group", "program")
+        .select_related("group__program", "program", "creator")
         .order_by("pk")
     )
     memberships.sort(key=lambda m: (m.program_id != prefer_program_id, not m.program.is_default))
@@ -182,7 +182,10 @@ def propose(order: Order, *, late_click_id: str = "", with_fraud: bool = True) -
             )
         else:
             result = rules.compute(
-                facts_of(order, returning=proposal.returning), proposal.membership.program, ids
+                facts_of(order, returning=proposal.returning),
+                proposal.membership.program,
+                ids,
+                published=True,  # rulesets_in_force returns published versions only
             )
             proposal.result = result
             total = result.total
@@ -190,7 +193,11 @@ def propose(order: Order, *, late_click_id: str = "", with_fraud: bool = True) -
                 f" No rule matched: {', '.join(result.unmatched)}." if result.unmatched else ""
             )
     if with_fraud:
-        creator = Creator.objects.get(pk=winner.creator_id)
+        creator = (
+            proposal.membership.creator  # loaded with the membership: one query fewer
+            if proposal.membership is not None
+            else Creator.objects.get(pk=winner.creator_id)
+        )
         proposal.findings = fraud.findings(
             order=order,
             creator=creator,
@@ -280,7 +287,9 @@ def _write(order, existing, proposal: Proposal, *, late, reason, actor) -> Attri
     attribution.group = proposal.membership.group if proposal.membership else None
     attribution.commission_note = proposal.commission_note
     attribution.commission_currency = order.currency
-    attribution.commission_total = 0
+    earnings = _earnings(order, proposal)
+    # What the commissions below will post, known before they are: one write of the row.
+    attribution.commission_total = sum(amount for _earned, amount in earnings)
     attribution.review_reason = " ".join(f.merchant_text for f in proposal.findings)
     attribution.decided_at = timezone.now()
     attribution.save()
@@ -305,8 +314,7 @@ def _write(order, existing, proposal: Proposal, *, late, reason, actor) -> Attri
                 )
         except IntegrityError:
             pass  # the customer is locked already (to this creator, or it won the lock rule)
-    attribution.commission_total = _post_commissions(attribution, order, proposal)
-    attribution.save(update_fields=["commission_total"])
+    _post_commissions(attribution, order, proposal, earnings)
     AttributionRevision.objects.create(
         attribution=attribution,
         version=attribution.version,
@@ -323,16 +331,23 @@ def _write(order, existing, proposal: Proposal, *, late, reason, actor) -> Attri
     return attribution
 
 
-def _post_commissions(attribution: Attribution, order: Order, proposal: Proposal) -> int:
-    """Post what the decision earns (nothing for an unpaid or cancelled order)."""
+def _earnings(order: Order, proposal: Proposal) -> list[tuple[rules.Earned, int]]:
+    """What the decision earns, each with its amount in minor units (nothing for an unpaid or
+    cancelled order, nor for a line that earns nothing)."""
     if proposal.result is None or order.paid_at is None or order.status not in EARNING_STATUSES:
-        return 0
-    group = proposal.membership.group
-    total = 0
+        return []
+    earnings = []
     for earned in proposal.result.earned:
         amount = to_minor(earned.amount, order.currency)
-        if amount <= 0:
-            continue
+        if amount > 0:
+            earnings.append((earned, amount))
+    return earnings
+
+
+def _post_commissions(attribution: Attribution, order: Order, proposal: Proposal, earnings) -> None:
+    """Post what the decision earns (`_earnings`) to the ledger, as pending commissions."""
+    group = proposal.membership.group if proposal.membership else None
+    for earned, amount in earnings:
         where = (
             f"line:{earned.line_id}" if earned.line_id else f"order:rule:{earned.rule['rule_id']}"
         )
@@ -354,9 +369,8 @@ def _post_commissions(attribution: Attribution, order: Order, proposal: Proposal
             },
             attribution_id=attribution.pk,
             review_reason=attribution.review_reason,
+            order=order,
         )
-        total += amount
-    return total
 
 
 @dataclass

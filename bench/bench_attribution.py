@@ -8,9 +8,12 @@ nothing (10 %), so every precedence step runs.
 
 Then every order goes through `attribution_decide` (the order locked, its touches looked up,
 the policy applied, fraud signals checked, commissions posted to the ledger, the decision and
-its revision written), one at a time as the job does; the time of each decision is kept for
-the p99. The floor, measured in the same run on the first 5,000 orders: the order's row and
-its click fetched by their indexes, nothing written. Finally `ledger_verify` must pass.
+its revision written), one order at a time in each of `BENCH_ATTRIBUTION_WORKERS` processes
+(default: the number of CPUs, a Celery worker's default concurrency), as the
+`attribution.decide` job runs in production; the time of each decision is kept for the p99.
+The floor, measured in the same run by the same workers on the first 5,000 orders: the
+order's row and its click fetched by their indexes, nothing written. Finally `ledger_verify`
+must pass.
 
 `BENCH_ATTRIBUTION_ORDERS` and `BENCH_ATTRIBUTION_CLICKS` scale it down for a quick run. The
 last line printed is one JSON object.
@@ -30,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDERS = int(os.environ.get("BENCH_ATTRIBUTION_ORDERS", "100000"))
 CLICKS = int(os.environ.get("BENCH_ATTRIBUTION_CLICKS", "10000000"))
 CREATORS, LINKS, FLOOR_SAMPLE = 1000, 2000, min(5000, ORDERS)
+# Decisions run as the `attribution.decide` job does, in as many worker processes as a Celery
+# worker has by default on this machine (its concurrency is the number of CPUs).
+WORKERS = int(os.environ.get("BENCH_ATTRIBUTION_WORKERS", str(os.cpu_count() or 1)))
 ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
     "DEBUG": "false",
@@ -239,13 +245,62 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+def floor_work(order_id: int) -> None:
+    """The floor: the order's row and its click fetched by their indexes, nothing written."""
+    from links.models import ClickEvent
+    from sales.models import Order
+
+    order = Order.objects.get(pk=order_id)
+    if order.click_id:
+        ClickEvent.objects.filter(click_id=order.click_id).first()
+
+
+def decide_work(order_id: int) -> None:
+    from attribution.services import attribution_decide
+
+    attribution_decide(order_id=order_id)
+
+
+def _worker(args) -> list[float]:
+    """One worker process (a Celery worker's process): its share of the orders, one at a
+    time, each timed; its own database connection."""
+    work, order_ids, index = args
+    from django.db import connections
+
+    times = []
+    started = time.perf_counter()
+    for n, order_id in enumerate(order_ids, start=1):
+        t0 = time.perf_counter()
+        work(order_id)
+        times.append(time.perf_counter() - t0)
+        if index == 0 and n % (10000 // WORKERS) == 0:
+            done = n * WORKERS
+            print(f"  ~{done:,} done, {done / (time.perf_counter() - started):.0f}/s", flush=True)
+    connections.close_all()
+    return times
+
+
+def in_workers(work, order_ids: list[int]) -> tuple[list[float], float]:
+    """Run `work` over the orders in WORKERS processes (forked, each with its own connection;
+    orders dealt round-robin); every call's time and the wall time."""
+    import multiprocessing
+
+    shares = [(work, order_ids[i::WORKERS], i) for i in range(WORKERS)]
+    started = time.perf_counter()
+    if WORKERS == 1:
+        results = [_worker(shares[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
+            results = pool.map(_worker, shares)
+    return [t for r in results for t in r], time.perf_counter() - started
+
+
 def main() -> int:
     setup()
-    from django.db import transaction
+    from django.db import connections, transaction
     from django.db.models import Count
 
     from attribution.models import Attribution
-    from attribution.services import attribution_decide
     from links.models import ClickEvent
     from sales import ledger
     from sales.models import Order
@@ -262,24 +317,11 @@ def main() -> int:
     )
 
     ids = list(Order.objects.order_by("pk").values_list("pk", flat=True))
-    floor = []
-    for order_id in ids[:FLOOR_SAMPLE]:
-        t0 = time.perf_counter()
-        order = Order.objects.get(pk=order_id)
-        if order.click_id:
-            ClickEvent.objects.filter(click_id=order.click_id).first()
-        floor.append(time.perf_counter() - t0)
-    floor_rate = len(floor) / sum(floor)
+    connections.close_all()  # the workers are forked: none may share this connection
+    floor_times, floor_s = in_workers(floor_work, ids[:FLOOR_SAMPLE])
+    floor_rate = FLOOR_SAMPLE / floor_s
 
-    times = []
-    t_all = time.perf_counter()
-    for n, order_id in enumerate(ids, start=1):
-        t0 = time.perf_counter()
-        attribution_decide(order_id=order_id)
-        times.append(time.perf_counter() - t0)
-        if n % 10000 == 0:
-            print(f"  {n:,} decided, {n / (time.perf_counter() - t_all):.0f}/s", flush=True)
-    total_s = time.perf_counter() - t_all
+    times, total_s = in_workers(decide_work, ids)
     rate = len(ids) / total_s
     verify = ledger.verify()
     credited = Attribution.objects.exclude(creator=None).count()
@@ -287,7 +329,8 @@ def main() -> int:
     print(
         f"decided {len(ids):,} orders in {total_s:.1f} s: {rate:.0f} orders/s "
         f"(median {statistics.median(times) * 1000:.2f} ms, p99 {p99(times) * 1000:.2f} ms); "
-        f"floor (order + click lookup, nothing written) {floor_rate:.0f}/s; "
+        f"{WORKERS} workers; floor (order + click lookup, nothing written, same workers) "
+        f"{floor_rate:.0f}/s; "
         f"{credited:,} credited {by_rule}; ledger_verify ok={verify['ok']}"
     )
     print(
@@ -297,6 +340,7 @@ def main() -> int:
                 "orders": len(ids),
                 "clicks": clicks,
                 "orders_per_s": round(rate, 1),
+                "workers": WORKERS,
                 "decision_p99_ms": round(p99(times) * 1000, 2),
                 "decision_median_ms": round(statistics.median(times) * 1000, 2),
                 "floor_orders_per_s": round(floor_rate, 1),

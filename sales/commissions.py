@@ -121,11 +121,14 @@ def commission_post(
     rule: dict | None = None,
     attribution_id: int | None = None,
     review_reason: str = "",
+    order: Order | None = None,
 ) -> Commission:
     """Record what an order (line) earns a creator and post it as pending. Once per `key`.
 
     Amounts are minor units of the order's currency. Refunds already recorded on the line
     (a refund that arrived before the credit) are reversed at once, in the same transaction.
+    `order`: the order row when the caller holds it already (attribution has it locked),
+    so it is not read again.
     """
     for name, value in (("base", base), ("amount", amount)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -136,7 +139,8 @@ def commission_post(
     if amount == 0:
         raise ApplicationError("A commission of nothing is not recorded.", code="invalid_amount")
     with transaction.atomic():
-        order = Order.objects.filter(pk=order_id).first()
+        if order is None or order.pk != order_id:
+            order = Order.objects.filter(pk=order_id).first()
         if order is None:
             raise ApplicationError(f"Order #{order_id} does not exist.", code="not_found")
         if line_id is not None and not OrderLine.objects.filter(pk=line_id, order=order).exists():

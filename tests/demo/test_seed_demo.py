@@ -116,19 +116,83 @@ def test_seed_demo_refuses_a_production_database(settings):
         call_command("seed_demo")
 
 
-def test_seed_demo_makes_a_demo_ledger_once(django_capture_on_commit_callbacks):
-    """Issue 14: demo orders through the custom checkout's webhooks, credited to the demo
-    creators: two commissions to pay, one held for review; twice changes nothing."""
+def test_seed_demo_credits_the_demo_orders_through_attribution_once(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """Issues 13 and 14: demo orders through the custom checkout's webhooks, each credited by
+    `attribution_decide` through one precedence rule (code, carried click, cookie click,
+    content touch), their commissions paid, available and pending in the ledger, and one held
+    by a fraud signal in the review queue; running it twice changes nothing."""
+    from attribution.models import Attribution, FraudSignal, HeldCommission
+    from demo.ledger import EXTERNAL_IDS
     from sales import ledger
-    from sales.models import Commission, LedgerTransaction, PayoutDetails
+    from sales.models import Commission, LedgerTransaction, Payout, PayoutDetails
 
+    monkeypatch.setattr(demo_ugc, "can_make_video", lambda: False)  # images: quicker
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=out)
-    assert "Demo ledger: 3 commissions (2 available to pay, 1 held for review)" in out.getvalue()
+        call_command("seed_demo", "--allow-production", stdout=out)
+    assert "Demo ledger: 4 commissions (1 paid, 1 available to pay, 1 pending, 1 held" in (
+        out.getvalue()
+    )
+    assert "Demo attribution: orders credited by a code" in out.getvalue()
     assert PayoutDetails.objects.filter(complete=True).count() == 2
-    before = (Commission.objects.count(), LedgerTransaction.objects.count())
+
+    decided = {
+        a.order.external_id: (a.rule, a.creator.handle)
+        for a in Attribution.objects.filter(order__external_id__in=EXTERNAL_IDS)
+    }
+    content_creator = decided["demo-ledger-4"][1]
+    assert decided == {
+        "demo-ledger-1": ("code", "maya-makes"),
+        "demo-ledger-2": ("order_click", "leo-lifts"),
+        "demo-ledger-3": ("cookie_click", "maya-makes"),
+        "demo-ledger-4": ("content", content_creator),
+        "demo-ledger-5": ("order_click", "leo-lifts"),
+    }
+    assert content_creator in ("maya-makes", "leo-lifts")
+    status = dict(
+        Commission.objects.filter(order__external_id__in=EXTERNAL_IDS).values_list(
+            "order__external_id", "status"
+        )
+    )
+    assert status == {
+        "demo-ledger-1": "paid",
+        "demo-ledger-2": "available",
+        "demo-ledger-3": "pending",
+        "demo-ledger-4": "pending",
+        "demo-ledger-5": "held",
+    }
+    # The held one was held by the fraud check (a self-referral), and waits in the queue.
+    signal = FraudSignal.objects.get(order__external_id="demo-ledger-5")
+    assert signal.kind == "self_referral"
+    queue = HeldCommission.objects.filter(status="held")
+    assert list(queue.values_list("order__external_id", flat=True)) == ["demo-ledger-5"]
+    assert not FraudSignal.objects.exclude(order__external_id="demo-ledger-5").exists()
+    # Maya's payout: made by admin, approved by demo-finance, paid by hand with a reference.
+    payout = Payout.objects.get()
+    assert (payout.creator.handle, payout.status) == ("maya-makes", "paid")
+    assert payout.run.created_by.username == "admin"
+    assert payout.run.approved_by.username == "demo-finance"
+    for kind, handle, expected in (
+        ("paid", "maya-makes", payout.amount),
+        ("available", "leo-lifts", Commission.objects.get(order__external_id="demo-ledger-2").net),
+    ):
+        creator = Attribution.objects.filter(creator__handle=handle).first().creator
+        assert ledger.balance(ledger.creator_account(creator.pk, kind, "USD")) == expected
+
+    before = (
+        Commission.objects.count(),
+        LedgerTransaction.objects.count(),
+        Attribution.objects.count(),
+        Payout.objects.count(),
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=io.StringIO())
-    assert (Commission.objects.count(), LedgerTransaction.objects.count()) == before
+        call_command("seed_demo", "--allow-production", stdout=io.StringIO())
+    assert (
+        Commission.objects.count(),
+        LedgerTransaction.objects.count(),
+        Attribution.objects.count(),
+        Payout.objects.count(),
+    ) == before
     assert ledger.verify()["ok"]

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from links import clicks, services, snapshots
@@ -5,20 +7,37 @@ from tests.catalog.factories import ProductFactory, VariantFactory
 from tests.links.factories import AllowedDomainFactory, CreatorFactory
 
 
+@pytest.fixture
+def redis_client():
+    """The click buffer's Redis (`CLICK_BUFFER_URL`, which defaults to `REDIS_URL`): where these
+    tests look for buffered, dead-lettered and unique-visitor keys."""
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.CLICK_BUFFER_URL or os.environ["REDIS_URL"])
+
+
 @pytest.fixture(autouse=True)
 def clean_buffers(redis_client):
     """Each test starts with an empty click buffer and no cached link snapshots.
 
     Clicks a test recorded are handed to Redis by a background thread: wait for them before
-    emptying the buffer, or they would land in the next test's buffer.
+    emptying the buffer, or they would land in the next test's buffer. The cache's Redis
+    (`REDIS_URL`, the snapshots) is emptied too when the buffer has a database of its own.
     """
-    clicks.flush()
-    redis_client.flushdb()
-    snapshots._local.clear()
+    import redis
+
+    cache = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+    def empty():
+        clicks.flush()
+        redis_client.flushdb()
+        cache.flushdb()
+        snapshots._local.clear()
+
+    empty()
     yield
-    clicks.flush()
-    redis_client.flushdb()
-    snapshots._local.clear()
+    empty()
 
 
 @pytest.fixture

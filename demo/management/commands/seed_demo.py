@@ -158,8 +158,9 @@ class Command(BaseCommand):
         if ledger_demo:
             self.stdout.write(
                 f"Demo ledger: {ledger_demo['commissions']} commissions "
-                f"({ledger_demo['available']} available to pay, {ledger_demo['held']} held for "
-                "review); payout details for maya-makes (by hand) and leo-lifts (PayPal). See "
+                f"({ledger_demo['paid']} paid, {ledger_demo['available']} available to pay, "
+                f"{ledger_demo['pending']} pending, {ledger_demo['held']} held for review); "
+                "payout details for maya-makes (by hand) and leo-lifts (PayPal). See "
                 "/admin/sales/creatorbalance/, make a payout run as admin and approve it as "
                 "demo-finance (password as admin's)."
             )
@@ -190,6 +191,17 @@ class Command(BaseCommand):
                 f"password); applications: /creators/apply/{portal.program.slug}/"
             )
         # --- end creator portal ---
+        # --- attribution (issue 13): an order credited through a demo UGC card ---
+        from demo.ledger import seed_content_order
+
+        if seed_content_order():
+            self.stdout.write(
+                "Demo attribution: orders credited by a code, a carried click, the cookie's "
+                "click and a UGC card (demo-ledger-1 to -4), one held for a self-referral "
+                "(demo-ledger-5) in the review queue. See /admin/attribution/attribution/ and "
+                "/admin/attribution/heldcommission/."
+            )
+        # --- end attribution ---
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
