@@ -62,7 +62,8 @@ class Rollup(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.dim}={self.key or '*'} {self.currency} {self.grain}@{self.bucket:%Y-%m-%d %H:%M}"
+        where = f"{self.dim}={self.key or '*'} {self.currency}"
+        return f"{where} {self.grain}@{self.bucket:%Y-%m-%d %H:%M}"
 
     @property
     def net_revenue(self) -> int:

@@ -59,7 +59,7 @@ FROM links_clickevent c
 JOIN links_shortlink l ON l.id = c.link_id
 LEFT JOIN ugc_ugcitemlink il ON il.short_link_id = c.link_id
 WHERE c.clicked_at >= %(lo)s AND c.clicked_at < %(hi)s
-"""
+"""  # noqa: S608 - built from constants
 
 # What an order is credited to: its attribution, and the click that won (for link, device,
 # source). Orders count when paid and not cancelled, in the bucket of when they were placed.
@@ -110,7 +110,7 @@ LEFT JOIN LATERAL (
 ) acc2 ON cm.id IS NULL
 LEFT JOIN sales_order o ON o.id = COALESCE(cm.order_id, t.order_id) {_ORDER_JOINS}
 WHERE t.occurred_at >= %(lo)s AND t.occurred_at < %(hi)s AND t.id <= %(ledger_wm)s
-"""
+"""  # noqa: S608 - built from constants
 
 _PRODUCT_FACTS = f"""
 SELECT {_BUCKETS.format(at="x.at")}, x.product, x.currency, 0 AS clicks, 0 AS unique_clicks,
@@ -144,7 +144,7 @@ FROM (
   WHERE t.occurred_at >= %(lo)s AND t.occurred_at < %(hi)s AND t.id <= %(ledger_wm)s
     AND ln.product_id IS NOT NULL
 ) x
-"""
+"""  # noqa: S608 - built from constants
 
 _METRICS = ["clicks", "unique_clicks", "bot_clicks", "orders", "revenue", "refunds", "commission"]
 
@@ -245,39 +245,35 @@ def _days(cursor, sql: str, params: dict) -> set[date]:
     return {row[0] for row in cursor.fetchall() if row[0] is not None}
 
 
-def _local(column: str) -> str:
-    return f"DISTINCT (date_trunc('day', {column} AT TIME ZONE %(tz)s))::date"
+def _changed(cursor, table: str, column: str, where: str, params: dict) -> set[date]:
+    """The local days of `column` in the rows of `table` matching `where` (constants)."""
+    local = f"(date_trunc('day', {column} AT TIME ZONE %(tz)s))::date"
+    sql = f"SELECT DISTINCT {local} FROM {table} WHERE {where}"  # noqa: S608 - constants
+    return _days(cursor, sql, params)
 
 
 def changed_days(cursor, marks, *, click_hi: int, ledger_hi: int, since) -> set[date]:
     """The local days whose facts changed since the watermarks."""
-    days = _days(
-        cursor,
-        f"SELECT {_local('clicked_at')} FROM links_clickevent WHERE id > %(lo)s AND id <= %(hi)s",
-        {"lo": max(0, marks[CLICKS].last_id - CLICK_ID_MARGIN), "hi": click_hi},
-    )  # noqa: S608
-    days |= _days(
-        cursor,
-        f"SELECT {_local('occurred_at')} FROM sales_ledgertransaction "
-        "WHERE id > %(lo)s AND id <= %(hi)s",
-        {"lo": max(0, marks[LEDGER].last_id - LEDGER_ID_MARGIN), "hi": ledger_hi},
-    )  # noqa: S608
+    clicks_from = max(0, marks[CLICKS].last_id - CLICK_ID_MARGIN)
+    ledger_from = max(0, marks[LEDGER].last_id - LEDGER_ID_MARGIN)
     if since is None:  # first fold: every day with an order or a refund
         since = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
-    days |= _days(
-        cursor, f"SELECT {_local('placed_at')} FROM sales_order WHERE updated_at >= %(s)s",
-        {"s": since},
-    )  # noqa: S608
-    days |= _days(
-        cursor, f"SELECT {_local('refunded_at')} FROM sales_refund WHERE created_at >= %(s)s",
-        {"s": since},
-    )  # noqa: S608
-    days |= _days(
-        cursor,
-        f"SELECT {_local('placed_at')} FROM attribution_attribution WHERE decided_at >= %(s)s",
-        {"s": since},
-    )  # noqa: S608
-    return days
+    ids = "id > %(lo)s AND id <= %(hi)s"
+    return (
+        _changed(cursor, "links_clickevent", "clicked_at", ids, {"lo": clicks_from, "hi": click_hi})
+        | _changed(
+            cursor,
+            "sales_ledgertransaction",
+            "occurred_at",
+            ids,
+            {"lo": ledger_from, "hi": ledger_hi},
+        )  # fmt: skip
+        | _changed(cursor, "sales_order", "placed_at", "updated_at >= %(s)s", {"s": since})
+        | _changed(cursor, "sales_refund", "refunded_at", "created_at >= %(s)s", {"s": since})
+        | _changed(
+            cursor, "attribution_attribution", "placed_at", "decided_at >= %(s)s", {"s": since}
+        )
+    )
 
 
 def fold() -> dict:

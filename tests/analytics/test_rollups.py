@@ -1,7 +1,7 @@
 """The rollups: idempotent folds from watermarks, late facts in their own bucket, refunds and
 clawbacks as negative amounts, totals equal to the ledger's, the merchant's time zone."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from analytics import checks, rollups, services
 from analytics.models import Rollup
-from sales.ledger_models import LedgerEntry
 from sales import ledger
+from sales.ledger_models import LedgerEntry
 from tests.analytics.helpers import credited_order, refund, rows
 from tests.attribution.factories import CreatorFactory, click, link_for, program_with
 
