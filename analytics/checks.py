@@ -12,7 +12,9 @@
 from django.db import connection
 
 from analytics.models import RollupWatermark
-from analytics.rollups import LEDGER, _prepare
+from analytics.rollups import LEDGER
+from core.money import quantize, to_minor
+from sales.models import Order, Refund
 
 _ROLLUP_SQL = """
 SELECT currency, SUM(commission), SUM(revenue + refunds) FROM analytics_rollup
@@ -23,18 +25,6 @@ SELECT e.currency, SUM(CASE WHEN e.side = 'debit' THEN e.amount ELSE -e.amount E
 FROM sales_ledgerentry e
 JOIN sales_ledgeraccount a ON a.id = e.account_id AND a.kind = 'commission_expense'
 WHERE e.transaction_id <= %s GROUP BY e.currency
-"""
-_ORDERS_SQL = """
-SELECT currency, SUM(amount) FROM (
-  SELECT o.currency, round(o.total * f.factor)::bigint AS amount
-  FROM sales_order o JOIN _factors f ON f.code = o.currency
-  WHERE o.paid_at IS NOT NULL AND o.status <> 'cancelled'
-  UNION ALL
-  SELECT r.currency, -round(r.total * f.factor)::bigint
-  FROM sales_refund r JOIN sales_order o ON o.id = r.order_id
-  JOIN _factors f ON f.code = r.currency
-  WHERE o.paid_at IS NOT NULL AND o.status <> 'cancelled'
-) x GROUP BY currency
 """
 
 
@@ -66,9 +56,12 @@ def commission_matches_ledger() -> list[str]:
 
 
 def revenue_matches_orders() -> list[str]:
-    with connection.cursor() as cursor:
-        _prepare(cursor)
-        cursor.execute(_ORDERS_SQL)
-        orders = {currency: int(amount) for currency, amount in cursor.fetchall()}
+    counted = Order.objects.filter(paid_at__isnull=False).exclude(status=Order.Status.CANCELLED)
+    orders: dict[str, int] = {}
+    for currency, total in counted.values_list("currency", "total").iterator():
+        orders[currency] = orders.get(currency, 0) + to_minor(quantize(total, currency), currency)
+    refunds = Refund.objects.filter(order__in=counted).values_list("currency", "total")
+    for currency, total in refunds.iterator():
+        orders[currency] = orders.get(currency, 0) - to_minor(quantize(total, currency), currency)
     _commission, revenue = _rollup_totals()
     return _differences("net revenue", revenue, orders)

@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from analytics import portable
 from analytics.models import Rollup, RollupWatermark
 from core.money import MINOR_UNITS
 
@@ -200,6 +202,8 @@ def local_day(at: datetime) -> date:
 
 def _prepare(cursor) -> None:
     """The currencies' minor-unit factors, as a temporary table the statements join."""
+    if connection.vendor != "postgresql":
+        return
     cursor.execute(_FACTORS)
     cursor.execute("SELECT count(*) FROM _factors")
     if cursor.fetchone()[0] == 0:
@@ -209,12 +213,11 @@ def _prepare(cursor) -> None:
 
 def rebuild_window(cursor, first: date, last: date, *, ledger_wm: int) -> None:
     """Delete and compute again every row of the local days first..last (inclusive)."""
-    params = {
-        "tz": settings.DASHBOARD_TIME_ZONE,
-        "lo": day_start(first),
-        "hi": day_start(last + timedelta(days=1)),
-        "ledger_wm": ledger_wm,
-    }
+    lo, hi = day_start(first), day_start(last + timedelta(days=1))
+    if connection.vendor != "postgresql":
+        portable.rebuild_window(lo, hi, ledger_wm=ledger_wm, tz=zone())
+        return
+    params = {"tz": settings.DASHBOARD_TIME_ZONE, "lo": lo, "hi": hi, "ledger_wm": ledger_wm}
     cursor.execute(
         "DELETE FROM analytics_rollup WHERE bucket >= %(lo)s AND bucket < %(hi)s", params
     )
@@ -258,6 +261,8 @@ def changed_days(cursor, marks, *, click_hi: int, ledger_hi: int, since) -> set[
     ledger_from = max(0, marks[LEDGER].last_id - LEDGER_ID_MARGIN)
     if since is None:  # first fold: every day with an order or a refund
         since = datetime(1970, 1, 1, tzinfo=ZoneInfo("UTC"))
+    if connection.vendor != "postgresql":
+        return _changed_portable(clicks_from, click_hi, ledger_from, ledger_hi, since)
     ids = "id > %(lo)s AND id <= %(hi)s"
     return (
         _changed(cursor, "links_clickevent", "clicked_at", ids, {"lo": clicks_from, "hi": click_hi})
@@ -273,6 +278,24 @@ def changed_days(cursor, marks, *, click_hi: int, ledger_hi: int, since) -> set[
         | _changed(
             cursor, "attribution_attribution", "placed_at", "decided_at >= %(s)s", {"s": since}
         )
+    )
+
+
+def _changed_portable(clicks_from, click_hi, ledger_from, ledger_hi, since) -> set[date]:
+    from attribution.models import Attribution
+    from links.models import ClickEvent
+    from sales.ledger_models import LedgerTransaction
+    from sales.models import Order, Refund
+
+    tz = zone()
+    return (
+        portable.changed_days(ClickEvent, "clicked_at", Q(id__gt=clicks_from, id__lte=click_hi), tz)
+        | portable.changed_days(
+            LedgerTransaction, "occurred_at", Q(id__gt=ledger_from, id__lte=ledger_hi), tz
+        )
+        | portable.changed_days(Order, "placed_at", Q(updated_at__gte=since), tz)
+        | portable.changed_days(Refund, "refunded_at", Q(created_at__gte=since), tz)
+        | portable.changed_days(Attribution, "placed_at", Q(decided_at__gte=since), tz)
     )
 
 
@@ -328,6 +351,8 @@ def rebuild(first: date | None = None, last: date | None = None) -> dict:
 
 
 def _fact_days(cursor) -> tuple[date | None, date | None]:
+    if connection.vendor != "postgresql":
+        return _fact_days_portable()
     cursor.execute(
         """SELECT min(lo), max(hi) FROM (
              SELECT min(clicked_at) lo, max(clicked_at) hi FROM links_clickevent
@@ -340,6 +365,26 @@ def _fact_days(cursor) -> tuple[date | None, date | None]:
     if lo is None:
         return None, None
     return local_day(lo), local_day(hi)
+
+
+def _fact_days_portable() -> tuple[date | None, date | None]:
+    from django.db.models import Max, Min
+
+    from links.models import ClickEvent
+    from sales.ledger_models import LedgerTransaction
+    from sales.models import Order, Refund
+
+    found = []
+    for model, column in (
+        (ClickEvent, "clicked_at"), (Order, "placed_at"), (Refund, "refunded_at"),
+        (LedgerTransaction, "occurred_at"),
+    ):  # fmt: skip
+        span = model.objects.aggregate(lo=Min(column), hi=Max(column))
+        if span["lo"] is not None:
+            found.append((span["lo"], span["hi"]))
+    if not found:
+        return None, None
+    return local_day(min(lo for lo, _ in found)), local_day(max(hi for _, hi in found))
 
 
 __all__ = ["Rollup", "fold", "rebuild", "rebuild_window", "windows", "day_start", "local_day"]

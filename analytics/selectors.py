@@ -8,8 +8,8 @@ name shown, and the few "needs attention" counts.
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db import connection
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from analytics.models import Rollup
@@ -135,22 +135,18 @@ class Series:
         return sum(row.get((metric, currency), 0) for row in rows)
 
 
-_SERIES_SQL = """
-SELECT bucket, currency, SUM(clicks), SUM(unique_clicks), SUM(bot_clicks), SUM(orders),
-       SUM(revenue), SUM(refunds), SUM(commission)
-FROM analytics_rollup
-WHERE grain = %s AND dim = %s AND key = ANY(%s) AND bucket >= %s AND bucket < %s
-GROUP BY bucket, currency
-"""
-
-
 def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
     """This period and the previous one, zero-filled, summed over `keys` of `dim`."""
     grain = "h" if period.hourly else "d"
     previous = period.previous
-    with connection.cursor() as cursor:
-        cursor.execute(_SERIES_SQL, [grain, dim, list(keys), previous.lo, period.hi])
-        found = cursor.fetchall()
+    found = (
+        Rollup.objects.filter(
+            grain=grain, dim=dim, key__in=list(keys), bucket__gte=previous.lo, bucket__lt=period.hi
+        )
+        .values_list("bucket", "currency")
+        .annotate(*(Sum(metric) for metric in METRICS))
+        .order_by()
+    )
     result = Series(buckets=period.buckets())
     step = period.lo - previous.lo
     current = {b: {} for b in result.buckets}
@@ -174,26 +170,6 @@ def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
 
 # -- top tables ---------------------------------------------------------------------------
 
-_TOP_SQL = """
-WITH g AS (
-  SELECT dim, key, currency, SUM(clicks) AS clicks, SUM(unique_clicks) AS unique_clicks,
-         SUM(bot_clicks) AS bot_clicks, SUM(orders) AS orders, SUM(revenue) AS revenue,
-         SUM(refunds) AS refunds, SUM(commission) AS commission
-  FROM analytics_rollup
-  WHERE grain = 'd' AND dim = ANY(%s) AND bucket >= %s AND bucket < %s
-        AND (%s::text[] IS NULL OR key = ANY(%s))
-  GROUP BY dim, key, currency
-), k AS (
-  SELECT dim, key, row_number() OVER (
-    PARTITION BY dim ORDER BY SUM(orders) DESC, SUM(clicks) DESC, SUM(bot_clicks) DESC, key
-  ) AS rank
-  FROM g GROUP BY dim, key
-)
-SELECT g.dim, g.key, g.currency, g.clicks, g.unique_clicks, g.bot_clicks, g.orders,
-       g.revenue, g.refunds, g.commission, k.rank
-FROM g JOIN k USING (dim, key) WHERE k.rank <= %s ORDER BY g.dim, k.rank, g.currency
-"""
-
 
 @dataclass
 class Row:
@@ -216,11 +192,42 @@ class Row:
 
 def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=TOP) -> dict:
     """dim -> its rows ranked by orders, then clicks (one query for every dimension)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_TOP_SQL, [dims, period.lo, period.hi, keys, keys, limit])
-        found = cursor.fetchall()
+    rows = Rollup.objects.filter(
+        grain=Rollup.Grain.DAY, dim__in=dims, bucket__gte=period.lo, bucket__lt=period.hi
+    )
+    if keys is not None:
+        rows = rows.filter(key__in=keys)
+    # The top `limit` values of each dimension (one query, ranked in the database)...
+    ranked = (
+        rows.values("dim", "key")
+        .annotate(o=Sum("orders"), c=Sum("clicks"), b=Sum("bot_clicks"))
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("dim")],
+                order_by=[F("o").desc(), F("c").desc(), F("b").desc(), F("key").asc()],
+            )
+        )
+        .order_by()
+    )
+    top_keys = ranked.filter(rank__lte=limit).values_list("dim", "key")
+    # ... and their numbers per currency (one more).
+    wanted = Q(pk__in=[])
+    chosen = list(top_keys)
+    for dim, key in chosen:
+        wanted |= Q(dim=dim, key=key)
+    found = (
+        rows.filter(wanted)
+        .values_list("dim", "key", "currency")
+        .annotate(*(Sum(metric) for metric in METRICS))
+        .order_by()
+        if chosen
+        else []
+    )
+    order = {pair: n for n, pair in enumerate(chosen)}
     tables: dict[str, dict[str, Row]] = {dim: {} for dim in dims}
-    for dim, key, currency, clicks, uniq, bots, orders, revenue, refunds, commission, _ in found:
+    found = sorted(found, key=lambda r: (order[(r[0], r[1])], r[2]))
+    for dim, key, currency, clicks, uniq, bots, orders, revenue, refunds, commission in found:
         row = tables[dim].setdefault(key, Row(dim=dim, key=key))
         row.clicks += int(clicks)
         row.unique_clicks += int(uniq)
