@@ -15,6 +15,7 @@ from analytics import selectors, services
 from core.errors import ApplicationError
 from tests.analytics.helpers import credited_order, refund
 from tests.attribution.factories import CreatorFactory, click, link_for, program_with
+from tests.ugc.factories import UGCItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,25 @@ def test_owner_and_finance_see_the_dashboard_others_the_console_as_before(client
         assert client.get(reverse("analytics:link", args=[link.pk])).status_code == 403
     client.logout()
     assert client.get("/admin/").status_code == 302
+
+
+def test_the_console_pages_of_links_creators_content_and_products_link_to_their_analytics(
+    maya, owner_client, client
+):
+    link = link_for(maya)
+    item = UGCItemFactory(creator=maya)
+    pages = {
+        reverse("admin:links_shortlink_change", args=[link.pk]): "analytics:link",
+        reverse("admin:creators_creator_change", args=[maya.pk]): "analytics:creator",
+        reverse("admin:ugc_ugcitem_change", args=[item.pk]): "analytics:content",
+        reverse("admin:catalog_product_change", args=[link.product_id]): "analytics:product",
+    }
+    for page, target in pages.items():
+        pk = {"analytics:link": link.pk, "analytics:creator": maya.pk,
+              "analytics:content": item.pk, "analytics:product": link.product_id}[target]  # fmt: skip
+        html = owner_client.get(page).content.decode()
+        assert f'href="{reverse(target, args=[pk])}"' in html, page
+        assert owner_client.get(reverse(target, args=[pk]), {"range": "7d"}).status_code == 200
+    client.force_login(user_in("Catalog manager"))  # no dashboards: no button
+    html = client.get(reverse("admin:links_shortlink_change", args=[link.pk])).content.decode()
+    assert "analyticslink" not in html
