@@ -16,6 +16,7 @@ from sales.ledger_models import LedgerAccount, LedgerEntry
 from sales.models import Order, OrderLine, Refund, RefundLine
 from ugc.models import UGCItemLink
 
+HOURLY_DIMS = {"total", "channel", "country", "device", "source"}  # as analytics.rollups
 METRICS = ("clicks", "unique_clicks", "bot_clicks", "orders", "revenue", "refunds", "commission")
 
 
@@ -39,7 +40,7 @@ class _Rows:
     def add(self, at, currency: str, dims: dict, **metrics) -> None:
         for grain, bucket in self.buckets(at):
             for dim, key in dims.items():
-                if key is None:
+                if key is None or (grain == "h" and dim not in HOURLY_DIMS):
                     continue
                 row = self.rows[(grain, dim, str(key), currency, bucket)]
                 for metric, value in metrics.items():

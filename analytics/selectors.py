@@ -8,12 +8,11 @@ name shown, and the few "needs attention" counts.
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import F, Min, Q, Sum, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from analytics.models import Rollup
-from analytics.rollups import day_start, zone
+from analytics.rollups import HOURLY_DIMS, day_start, zone
 from core.errors import ApplicationError
 
 RANGES = {
@@ -62,9 +61,9 @@ class Range:
             return RANGES[self.key]
         return f"{self.first:%d %b %Y} – {self.last:%d %b %Y}"
 
-    def buckets(self) -> list[datetime]:
+    def buckets(self, hourly: bool) -> list[datetime]:
         """Every bucket of the range, for zero-filling: hours of the day, or days."""
-        if self.hourly:
+        if hourly:
             start = self.lo
             return [
                 (start + timedelta(hours=n)).astimezone(zone())
@@ -126,6 +125,7 @@ class Series:
     """Per bucket of this period and of the previous one: clicks and money per currency."""
 
     buckets: list[datetime]
+    hourly: bool = False
     current: list[dict] = field(default_factory=list)
     previous: list[dict] = field(default_factory=list)
     currencies: list[str] = field(default_factory=list)
@@ -136,8 +136,10 @@ class Series:
 
 
 def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
-    """This period and the previous one, zero-filled, summed over `keys` of `dim`."""
-    grain = "h" if period.hourly else "d"
+    """This period and the previous one, zero-filled, summed over `keys` of `dim`: by hour
+    for one day where the dimension has hourly rows, else by day."""
+    hourly = period.hourly and dim in HOURLY_DIMS
+    grain = "h" if hourly else "d"
     previous = period.previous
     found = (
         Rollup.objects.filter(
@@ -147,7 +149,7 @@ def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
         .annotate(*(Sum(metric) for metric in METRICS))
         .order_by()
     )
-    result = Series(buckets=period.buckets())
+    result = Series(buckets=period.buckets(hourly), hourly=hourly)
     step = period.lo - previous.lo
     current = {b: {} for b in result.buckets}
     before = {b: {} for b in result.buckets}
@@ -197,36 +199,13 @@ def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=
     )
     if keys is not None:
         rows = rows.filter(key__in=keys)
-    # The top `limit` values of each dimension (one query, ranked in the database)...
-    ranked = (
-        rows.values("dim", "key")
-        .annotate(o=Sum("orders"), c=Sum("clicks"), b=Sum("bot_clicks"))
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("dim")],
-                order_by=[F("o").desc(), F("c").desc(), F("b").desc(), F("key").asc()],
-            )
-        )
-        .order_by()
-    )
-    top_keys = ranked.filter(rank__lte=limit).values_list("dim", "key")
-    # ... and their numbers per currency (one more).
-    wanted = Q(pk__in=[])
-    chosen = list(top_keys)
-    for dim, key in chosen:
-        wanted |= Q(dim=dim, key=key)
+    # Every value's numbers per currency, summed in the database (one query); ranked here.
     found = (
-        rows.filter(wanted)
-        .values_list("dim", "key", "currency")
+        rows.values_list("dim", "key", "currency")
         .annotate(*(Sum(metric) for metric in METRICS))
         .order_by()
-        if chosen
-        else []
     )
-    order = {pair: n for n, pair in enumerate(chosen)}
     tables: dict[str, dict[str, Row]] = {dim: {} for dim in dims}
-    found = sorted(found, key=lambda r: (order[(r[0], r[1])], r[2]))
     for dim, key, currency, clicks, uniq, bots, orders, revenue, refunds, commission in found:
         row = tables[dim].setdefault(key, Row(dim=dim, key=key))
         row.clicks += int(clicks)
@@ -238,7 +217,11 @@ def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=
                 "revenue": int(revenue), "refunds": int(refunds),
                 "net": int(revenue) + int(refunds), "commission": int(commission),
             }  # fmt: skip
-    return {dim: list(rows.values()) for dim, rows in tables.items()}
+
+    def rank(row: Row):
+        return (-row.orders, -row.clicks, -row.bot_clicks, row.key)
+
+    return {dim: sorted(rows.values(), key=rank)[:limit] for dim, rows in tables.items()}
 
 
 # -- what needs attention -------------------------------------------------------------------

@@ -174,7 +174,7 @@ def chart_set(series: selectors.Series, period: Range) -> list[dict]:
         out.append({
             "title": title,
             "svg": charts.line_chart(
-                title=title, buckets=series.buckets, hourly=period.hourly, fmt=fmt,
+                title=title, buckets=series.buckets, hourly=series.hourly, fmt=fmt,
                 current=[metric_of(row) for row in series.current],
                 previous=[metric_of(row) for row in series.previous],
             ),
@@ -281,7 +281,7 @@ def day_table(series: selectors.Series, period: Range) -> Table:
     """The series as a table: one row per day (or hour), the CSV of the chart."""
     rows = []
     for bucket, values in zip(series.buckets, series.current, strict=True):
-        row = Row(dim="day", key=bucket.strftime("%Y-%m-%d %H:00" if period.hourly else "%Y-%m-%d"))
+        row = Row(dim="day", key=bucket.strftime("%Y-%m-%d %H:00" if series.hourly else "%Y-%m-%d"))
         row.label = row.key
         row.clicks = values.get(("clicks", ""), 0)
         row.unique_clicks = values.get(("unique_clicks", ""), 0)
@@ -297,8 +297,8 @@ def day_table(series: selectors.Series, period: Range) -> Table:
                     "commission": commission,
                 }  # fmt: skip
         rows.append(row)
-    return Table("days", "Hour by hour" if period.hourly else "Day by day", rows,
-                 first_column="hour" if period.hourly else "day")  # fmt: skip
+    return Table("days", "Hour by hour" if series.hourly else "Day by day", rows,
+                 first_column="hour" if series.hourly else "day")  # fmt: skip
 
 
 def _finish(request, tables: list[Table], period: Range):

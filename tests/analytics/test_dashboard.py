@@ -174,15 +174,14 @@ def test_the_console_pages_of_links_creators_content_and_products_link_to_their_
 ):
     link = link_for(maya)
     item = UGCItemFactory(creator=maya)
-    pages = {
-        reverse("admin:links_shortlink_change", args=[link.pk]): "analytics:link",
-        reverse("admin:creators_creator_change", args=[maya.pk]): "analytics:creator",
-        reverse("admin:ugc_ugcitem_change", args=[item.pk]): "analytics:content",
-        reverse("admin:catalog_product_change", args=[link.product_id]): "analytics:product",
-    }
-    for page, target in pages.items():
-        pk = {"analytics:link": link.pk, "analytics:creator": maya.pk,
-              "analytics:content": item.pk, "analytics:product": link.product_id}[target]  # fmt: skip
+    pages = [
+        ("admin:links_shortlink_change", "analytics:link", link.pk),
+        ("admin:creators_creator_change", "analytics:creator", maya.pk),
+        ("admin:ugc_ugcitem_change", "analytics:content", item.pk),
+        ("admin:catalog_product_change", "analytics:product", link.product_id),
+    ]
+    for console, target, pk in pages:
+        page = reverse(console, args=[pk])
         html = owner_client.get(page).content.decode()
         assert f'href="{reverse(target, args=[pk])}"' in html, page
         assert owner_client.get(reverse(target, args=[pk]), {"range": "7d"}).status_code == 200
