@@ -63,8 +63,11 @@ def test_a_fold_counts_clicks_orders_refunds_and_commission_and_running_it_again
     assert clicks.aggregate(h=Sum("clicks"), b=Sum("bot_clicks")) == {"h": 2, "b": 1}
     by_country = Rollup.objects.get(grain="d", dim="country", key="FR", currency="")
     assert by_country.clicks == 1
-    hourly = Rollup.objects.filter(grain="h", dim="creator", key=str(maya.pk), currency="USD")
+    hourly = Rollup.objects.filter(grain="h", dim="channel", key=str(order.channel_id))
     assert hourly.aggregate(s=Sum("commission"))["s"] == 600
+    assert hourly.count() == 2  # the order's hour, the refund's hour
+    # Per link, creator, content and product: daily rows only (an hour holds a click or two).
+    assert not Rollup.objects.filter(grain="h", dim__in=["link", "creator", "product"]).exists()
     assert checks.commission_matches_ledger() == []
     assert checks.revenue_matches_orders() == []
 
