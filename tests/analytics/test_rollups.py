@@ -65,7 +65,7 @@ def test_a_fold_counts_clicks_orders_refunds_and_commission_and_running_it_again
     assert by_country.clicks == 1
     hourly = Rollup.objects.filter(grain="h", dim="channel", key=str(order.channel_id))
     assert hourly.aggregate(s=Sum("commission"))["s"] == 600
-    assert hourly.count() == 2  # the order's hour, the refund's hour
+    assert hourly.count() == 3  # the order, its refund, and the commission (posted now)
     # Per link, creator, content and product: daily rows only (an hour holds a click or two).
     assert not Rollup.objects.filter(grain="h", dim__in=["link", "creator", "product"]).exists()
     assert checks.commission_matches_ledger() == []
