@@ -22,12 +22,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from analytics import portable
 from analytics.models import Rollup, RollupWatermark
+from attribution.models import Attribution
 from core.money import MINOR_UNITS
+from links.models import ClickEvent
+from sales.ledger_models import LedgerTransaction
+from sales.models import Order, Refund
 
 CLICK_ID_MARGIN = 10_000  # ids below the watermark looked at again (out-of-order commits)
 LEDGER_ID_MARGIN = 1_000
@@ -291,11 +295,6 @@ def changed_days(cursor, marks, *, click_hi: int, ledger_hi: int, since) -> set[
 
 
 def _changed_portable(clicks_from, click_hi, ledger_from, ledger_hi, since) -> set[date]:
-    from attribution.models import Attribution
-    from links.models import ClickEvent
-    from sales.ledger_models import LedgerTransaction
-    from sales.models import Order, Refund
-
     tz = zone()
     return (
         portable.changed_days(ClickEvent, "clicked_at", Q(id__gt=clicks_from, id__lte=click_hi), tz)
@@ -381,12 +380,6 @@ def _fact_days(cursor) -> tuple[date | None, date | None]:
 
 
 def _fact_days_portable() -> tuple[date | None, date | None]:
-    from django.db.models import Max, Min
-
-    from links.models import ClickEvent
-    from sales.ledger_models import LedgerTransaction
-    from sales.models import Order, Refund
-
     found = []
     for model, column in (
         (ClickEvent, "clicked_at"), (Order, "placed_at"), (Refund, "refunded_at"),

@@ -14,6 +14,10 @@ from django.utils import timezone
 from analytics.models import Rollup
 from analytics.rollups import HOURLY_DIMS, day_start, zone
 from core.errors import ApplicationError
+from sales.ledger_models import Commission, LedgerAccount
+from sales.models import OrderLine, WebhookDelivery
+from sales.reconciliation_models import ProviderTransaction
+from ugc.models import UGCItem
 
 RANGES = {
     "today": "Today",
@@ -229,11 +233,6 @@ def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=
 
 def attention() -> list[dict]:
     """Counts the merchant should act on, each with where to act (five small queries)."""
-    from sales.ledger_models import Commission
-    from sales.models import OrderLine, WebhookDelivery
-    from sales.reconciliation_models import ProviderTransaction
-    from ugc.models import UGCItem
-
     oldest = UGCItem.objects.filter(status=UGCItem.Status.QUEUED).aggregate(at=Min("created_at"))[
         "at"
     ]
@@ -279,8 +278,6 @@ def _age(age: timedelta) -> str:
 
 def commission_owed(creator_id: int | None = None) -> dict:
     """What creators hold now, per currency: pending (in its hold), available, paid."""
-    from sales.ledger_models import LedgerAccount
-
     kinds = [LedgerAccount.Kind.PENDING, LedgerAccount.Kind.AVAILABLE, LedgerAccount.Kind.PAID]
     accounts = LedgerAccount.objects.filter(owner=LedgerAccount.Owner.CREATOR, kind__in=kinds)
     if creator_id is not None:

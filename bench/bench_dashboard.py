@@ -5,8 +5,9 @@ by PostgreSQL itself (`INSERT ... SELECT FROM generate_series`, no rows through 
 creators, 2,000 links over 20 products, 10,000,000 clicks over 180 days (5 % bots, countries,
 devices, sources), 200,000 paid orders in two currencies, each credited (an attribution) to a
 click's link and creator, one line each, and a refund of half the total on every tenth order,
-five days after it. Commission lives in the ledger, whose postings go through its services
-one by one; this benchmark leaves it out (its cost is `make bench-attribution`'s).
+five days after it. Click ids are time-ordered, as the drain's UUIDv7 ids are. Commission lives
+in the ledger, whose postings go through its services one by one; this benchmark leaves it out
+(its cost is `make bench-attribution`'s).
 
 Then:
 1. the rollups built from nothing (the first fold: every day, hourly and daily): `rollup_build_s`;
@@ -84,7 +85,8 @@ _CLICKS_SQL = """
 INSERT INTO links_clickevent (click_id, link_id, creator_id, product_id, clicked_at, route,
   country, device_type, os, browser, in_app, referrer_host, utm_source, utm_medium,
   utm_campaign, utm_content, utm_term, is_qr, is_bot, is_unique, network, visitor_hash)
-SELECT gen_random_uuid(), l.id, l.creator_id, l.product_id,
+SELECT (lpad(to_hex(%(offset)s + i), 16, '0') || left(md5(i::text), 16))::uuid,
+  l.id, l.creator_id, l.product_id,
   %(start)s + (%(span)s * i / %(n)s) * interval '1 second', 'default',
   (ARRAY['US','US','DE','FR','GB','NL','ES','IT','JP','BR'])[1 + (i * 7) %% 10],
   (ARRAY['mobile','mobile','mobile','desktop','tablet'])[1 + (i * 3) %% 5], 'iOS', 'Safari', '',
@@ -169,7 +171,7 @@ def generate() -> dict:
         cursor.execute(
             _CLICKS_SQL,
             {"start": start, "span": span, "n": CLICKS, "first_link": links[0].pk,
-             "links": LINKS},
+             "links": LINKS, "offset": 0},
         )  # fmt: skip
         cursor.execute(
             _ORDERS_SQL,
@@ -197,7 +199,7 @@ def add_clicks(count: int, first_link: int) -> None:
         cursor.execute(
             _CLICKS_SQL,
             {"start": timezone.now() - timedelta(days=1), "span": 86400, "n": count,
-             "first_link": first_link, "links": LINKS},
+             "first_link": first_link, "links": LINKS, "offset": CLICKS},
         )  # fmt: skip
 
 
