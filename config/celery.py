@@ -109,4 +109,15 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=30, hour=3),  # nightly; the console shows the result
     },
     # --- end ledger ---
+    # --- analytics (issue 16) ---
+    "analytics-rollups-fold": {
+        "task": "analytics.rollups_fold",
+        "schedule": 60.0,  # new clicks, orders, refunds and ledger postings into the rollups
+        "options": {"expires": 55},
+    },
+    "analytics-rollups-verify": {
+        "task": "analytics.rollups_verify",
+        "schedule": crontab(minute=45, hour=3),  # nightly, beside ledger_verify
+    },
+    # --- end analytics ---
 }

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "sales",
     "integrations",
     "attribution",
+    "analytics",  # dashboards and rollups (issue 16)
     "demo",
 ]
 
@@ -583,3 +584,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     }
 )
 # --- end ledger ------------------------------------------------------------------------------
+# --- analytics (issue 16): rollups and the console's dashboards -----------------------------
+# The merchant's time zone: the dashboards' days and hours (an IANA name; default TIME_ZONE).
+# Changing it needs `manage.py rollups_build --rebuild` (days are folded in this zone).
+DASHBOARD_TIME_ZONE = env.str("DASHBOARD_TIME_ZONE", default=TIME_ZONE)
+# --- end analytics ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from django.views.static import serve as serve_media
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from analytics import views as analytics_views  # dashboards (issue 16)
 from attribution.api import (  # attribution (issue 13)
     AttributionViewSet,
     CreatorGroupViewSet,
@@ -52,6 +53,10 @@ router.register("payouts", PayoutViewSet, basename="payout")
 
 urlpatterns = [
     path("", include("links.urls")),  # first: /p/<code> is the hot path
+    # --- analytics (issue 16): the console's home is the dashboard; per-entity analytics ---
+    path("admin/", admin.site.admin_view(analytics_views.home), name="console-home"),
+    path("admin/analytics/", include("analytics.urls")),
+    # --- end analytics ---
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),  # issue 10: browsers ask for it

@@ -166,6 +166,10 @@ LEDGER = {
     "sales.reconciliationdismissal": ("view", "add"),
 }
 
+# --- analytics (issue 16): the dashboards show revenue and commission, so Owner and Finance.
+DASHBOARDS = {"analytics.rollup": VIEW}
+# --- end analytics ---
+
 ROLES = {
     "Owner": {
         "catalog.product": ALL,
@@ -187,6 +191,7 @@ ROLES = {
         **PROGRAMS_OWNER,  # attribution (issue 13)
         **PORTAL_OWNER,  # creator portal (issue 15)
         **LEDGER,
+        **DASHBOARDS,  # analytics (issue 16)
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -221,6 +226,7 @@ ROLES = {
         **INTEGRATIONS_REPORTS,  # integrations
         **ATTRIBUTION_FINANCE,  # attribution (issue 13)
         **LEDGER,
+        **DASHBOARDS,  # analytics (issue 16)
     },
 }
 

@@ -202,6 +202,15 @@ class Command(BaseCommand):
                 "/admin/attribution/heldcommission/."
             )
         # --- end attribution ---
+        # --- analytics (issue 16): ninety days of traffic, and the rollups folded ---
+        from demo.analytics import seed_analytics
+
+        traffic = seed_analytics()
+        self.stdout.write(
+            f"Demo dashboard: {traffic['clicks']} new clicks over 90 days, rollups of "
+            f"{traffic['days']} days folded. See /admin/ (the console's home)."
+        )
+        # --- end analytics ---
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
