@@ -408,3 +408,6 @@ class UGCItemLink(models.Model):
 
     def __str__(self):
         return f"{self.item} → {self.product}"
+
+
+from ugc.social_models import RightsRequest, SocialPost  # noqa: E402,F401 - their own module
