@@ -23,7 +23,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from previews.fetch import fetch
 from ugc.models import SocialPost, UGCItem
-from ugc.services.ingest import ugc_ingest
+from ugc.services.ingest import inspect_media, ugc_ingest
 from ugc.services.moderation import _apply, _event, _lock
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,11 @@ def ugc_social_ingest(
     permalink: str = "",
     posted_at: datetime | None = None,
     pulled_via: str = "",
+    min_side: int = 0,
 ) -> tuple[UGCItem, bool]:
-    """Take in one pulled post; returns (item, created). Idempotent by post id and by bytes."""
+    """Take in one pulled post; returns (item, created). Idempotent by post id and by bytes.
+
+    `min_side` is the source's own minimum resolution (ApplicationError `below_min_side`)."""
     if source not in SOCIAL_SOURCES:
         raise ApplicationError(f"{source!r} is not a social source.", code="invalid")
     external_id = (external_id or "").strip()
@@ -66,6 +69,15 @@ def ugc_social_ingest(
     media_file = _fetch_media(media_url, media_type)
     digest = hashlib.sha256(media_file.read()).hexdigest()
     media_file.seek(0)
+    if min_side:
+        media = inspect_media(media_file)
+        media_file.seek(0)
+        if min(media.width, media.height) < min_side:
+            raise ApplicationError(
+                f"The post's media is {media.width}×{media.height}; the source keeps "
+                f"{min_side} pixels a side or more.",
+                code="below_min_side",
+            )
     same_bytes = UGCItem.objects.filter(source=source, file_sha256=digest).order_by("pk").first()
     if same_bytes is not None:  # a repost of the very same file: one item is enough
         logger.info("ugc.social_duplicate", extra={"item_id": same_bytes.pk, "source": source})
