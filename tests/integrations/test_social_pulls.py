@@ -8,58 +8,23 @@ from django.utils import timezone
 
 from integrations import social
 from integrations.models import Connection, HashtagSearch, PulledPost, SocialSource
+from tests.integrations.conftest import IG_USER, post
 from testservers import instagram
 from ugc import services as ugc_services
 from ugc.models import SocialPost, UGCItem
 
 pytestmark = pytest.mark.django_db
 
-IG_USER = "17841400000000001"
 
-
-@pytest.fixture
-def ig_server(settings):
-    server = instagram.Server().start()
-    server.add_user(IG_USER, "acme_brand")
-    settings.META_APP_ID = server.app_id
-    settings.META_APP_SECRET = server.app_secret
-    settings.META_GRAPH_URL = server.url
-    settings.META_DIALOG_URL = server.url
-    settings.PREVIEW_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]  # the server's CDN is local
-    settings.SOCIAL_PULL_TIME_BUDGET = 30.0
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def connection(ig_server):
-    return Connection.objects.create(
-        platform="meta",
-        status=Connection.Status.ACTIVE,
-        account_id="880000000000001",
-        account_name="Acme",
-        access_token=ig_server.token_for(),
-    )
-
-
-def make_source(connection, kind="ig_tags", **fields):
+def make_source(ig_connection, kind="ig_tags", **fields):
     return SocialSource.objects.create(
-        connection=connection, kind=kind, ig_user_id=IG_USER, **fields
+        connection=ig_connection, kind=kind, ig_user_id=IG_USER, **fields
     )
 
 
-def post(server, n, **fields):
-    fields.setdefault("username", f"fan{n}")
-    fields.setdefault("caption", f"My favourite jacket for long walks @acme_brand #acmefit {n}")
-    fields.setdefault("hashtags", ("acmefit",))
-    fields.setdefault("tagged", (IG_USER,))
-    fields.setdefault("timestamp", 1_790_000_000 + n * 60)
-    return server.add_media(**fields)
-
-
-def test_pull_walks_pages_with_cursors_and_ingests_each_post(ig_server, connection):
+def test_pull_walks_pages_with_cursors_and_ingests_each_post(ig_server, ig_connection):
     ids = [post(ig_server, n) for n in range(7)]
-    source = make_source(connection, max_pages=2)
+    source = make_source(ig_connection, max_pages=2)
     ig_server.reset()
 
     result = social.social_source_pull(source_id=source.pk)
@@ -76,10 +41,10 @@ def test_pull_walks_pages_with_cursors_and_ingests_each_post(ig_server, connecti
     assert PulledPost.objects.filter(source=source).count() == 7
 
 
-def test_backfill_resumes_from_the_saved_cursor(ig_server, connection, monkeypatch):
+def test_backfill_resumes_from_the_saved_cursor(ig_server, ig_connection, monkeypatch):
     for n in range(5):
         post(ig_server, n)
-    source = make_source(connection, max_pages=2)
+    source = make_source(ig_connection, max_pages=2)
     instagram_page_limit(monkeypatch, 2)  # 2 posts a page: 5 posts are 3 pages
 
     first = social.social_source_pull(source_id=source.pk)
@@ -113,10 +78,10 @@ def instagram_page_limit(monkeypatch, limit):
     return real
 
 
-def test_repull_changes_nothing_and_stops_at_known_posts(ig_server, connection, monkeypatch):
+def test_repull_changes_nothing_and_stops_at_known_posts(ig_server, ig_connection, monkeypatch):
     for n in range(4):
         post(ig_server, n)
-    source = make_source(connection)
+    source = make_source(ig_connection)
     social.social_source_pull(source_id=source.pk)
     before = list(UGCItem.objects.values_list("pk", "updated_at", "status").order_by("pk"))
     ig_server.reset()
@@ -128,11 +93,11 @@ def test_repull_changes_nothing_and_stops_at_known_posts(ig_server, connection, 
     assert ig_server.requests_to(r"/cdn/") == []  # known posts are not fetched again
 
 
-def test_same_file_posted_twice_is_one_item(ig_server, connection):
+def test_same_file_posted_twice_is_one_item(ig_server, ig_connection):
     data = instagram._png(640, 640, seed=7)
     post(ig_server, 1, content=data)
     post(ig_server, 2, content=data)
-    source = make_source(connection)
+    source = make_source(ig_connection)
 
     result = social.social_source_pull(source_id=source.pk)
 
@@ -141,14 +106,14 @@ def test_same_file_posted_twice_is_one_item(ig_server, connection):
     assert PulledPost.objects.filter(source=source).count() == 2
 
 
-def test_filters_media_type_handles_language_and_resolution(ig_server, connection):
+def test_filters_media_type_handles_language_and_resolution(ig_server, ig_connection):
     post(ig_server, 1, username="spammer")
     post(ig_server, 2, caption="J'adore cette veste pour mes longues promenades @acme_brand")
     post(ig_server, 3, size=(400, 400))
     video = post(ig_server, 4, media_type="VIDEO", content=b"not read", content_type="video/mp4")
     kept = post(ig_server, 5)
     source = make_source(
-        connection, media_types=["image"], blocked_handles=["@Spammer"], languages=["en"],
+        ig_connection, media_types=["image"], blocked_handles=["@Spammer"], languages=["en"],
         min_side=500,
     )  # fmt: skip
 
@@ -159,9 +124,9 @@ def test_filters_media_type_handles_language_and_resolution(ig_server, connectio
     assert video not in ig_server.requests_to(r"/cdn/")  # filtered before any fetch
 
 
-def test_refused_media_is_counted_and_stores_nothing(ig_server, connection):
+def test_refused_media_is_counted_and_stores_nothing(ig_server, ig_connection):
     post(ig_server, 1, content=b"<html>not an image</html>", content_type="image/png")
-    source = make_source(connection)
+    source = make_source(ig_connection)
 
     result = social.social_source_pull(source_id=source.pk)
 
@@ -172,10 +137,10 @@ def test_refused_media_is_counted_and_stores_nothing(ig_server, connection):
 
 
 @pytest.mark.parametrize("code", [4, 17, 32, 613])
-def test_rate_limit_answers_pause_and_the_pull_goes_on(ig_server, connection, code):
+def test_rate_limit_answers_pause_and_the_pull_goes_on(ig_server, ig_connection, code):
     for n in range(3):
         post(ig_server, n)
-    source = make_source(connection)
+    source = make_source(ig_connection)
     ig_server.throttle_next(code, count=2)
 
     result = social.social_source_pull(source_id=source.pk)
@@ -186,29 +151,29 @@ def test_rate_limit_answers_pause_and_the_pull_goes_on(ig_server, connection, co
 
 
 def test_token_expiring_mid_pull_saves_the_cursor_and_needs_reconnecting(
-    ig_server, connection, monkeypatch
+    ig_server, ig_connection, monkeypatch
 ):
     for n in range(5):
         post(ig_server, n)
-    source = make_source(connection, max_pages=5)
+    source = make_source(ig_connection, max_pages=5)
     instagram_page_limit(monkeypatch, 2)
     ig_server.expire_tokens_after(1)  # the first page answers, then the token is dead
 
     result = social.social_source_pull(source_id=source.pk)
 
-    connection.refresh_from_db()
+    ig_connection.refresh_from_db()
     source.refresh_from_db()
     assert result.new == 2 and not result.finished
-    assert connection.status == Connection.Status.NEEDS_RECONNECT
-    assert "access token" in connection.status_reason
+    assert ig_connection.status == Connection.Status.NEEDS_RECONNECT
+    assert "access token" in ig_connection.status_reason
     assert source.cursor and "Needs reconnecting" in source.last_error
     assert social.sources_due(now=timezone.now() + timedelta(days=1)) == []
 
 
-def test_hashtag_source_searches_once_and_pulls_recent_media(ig_server, connection):
+def test_hashtag_source_searches_once_and_pulls_recent_media(ig_server, ig_connection):
     ids = [post(ig_server, n, tagged=()) for n in range(3)]
     post(ig_server, 9, hashtags=("other",), tagged=())
-    source = make_source(connection, kind="ig_hashtag_recent", hashtag="AcmeFit")
+    source = make_source(ig_connection, kind="ig_hashtag_recent", hashtag="AcmeFit")
 
     first = social.social_source_pull(source_id=source.pk)
     social.social_source_pull(source_id=source.pk)
@@ -220,13 +185,13 @@ def test_hashtag_source_searches_once_and_pulls_recent_media(ig_server, connecti
     assert HashtagSearch.objects.get().hashtag == "acmefit"
 
 
-def test_thirty_first_hashtag_in_a_week_is_refused_before_instagram(ig_server, connection):
+def test_thirty_first_hashtag_in_a_week_is_refused_before_instagram(ig_server, ig_connection):
     now = timezone.now()
     for n in range(30):
         HashtagSearch.objects.create(
             ig_user_id=IG_USER, hashtag=f"tag{n}", first_searched_at=now - timedelta(days=n / 5)
         )
-    source = make_source(connection, kind="ig_hashtag_top", hashtag="newtag")
+    source = make_source(ig_connection, kind="ig_hashtag_top", hashtag="newtag")
 
     result = social.social_source_pull(source_id=source.pk)
 
@@ -234,15 +199,15 @@ def test_thirty_first_hashtag_in_a_week_is_refused_before_instagram(ig_server, c
     assert "30 unique hashtags" in result.errors[0]
     assert ig_server.requests_to(r"/ig_hashtag_search$") == []
     # One of the 30 is already in the week's count: searching it again is allowed.
-    again = make_source(connection, kind="ig_hashtag_top", hashtag="tag3")
+    again = make_source(ig_connection, kind="ig_hashtag_top", hashtag="tag3")
     assert social.social_source_pull(source_id=again.pk).errors == []
 
 
-def test_instagram_refuses_the_31st_hashtag_itself(ig_server, connection):
+def test_instagram_refuses_the_31st_hashtag_itself(ig_server, ig_connection):
     from integrations.access import Access
     from integrations.clients import instagram as client
 
-    access = Access(connection)
+    access = Access(ig_connection)
     for n in range(30):
         access.call(client.hashtag_id, ig_user_id=IG_USER, hashtag=f"tag{n}")
     with pytest.raises(Exception, match="maximum number of unique hashtags"):
@@ -250,9 +215,9 @@ def test_instagram_refuses_the_31st_hashtag_itself(ig_server, connection):
     assert access.call(client.hashtag_id, ig_user_id=IG_USER, hashtag="tag0")
 
 
-def test_deleted_post_is_flagged_archived_and_leaves_the_feed(ig_server, connection):
+def test_deleted_post_is_flagged_archived_and_leaves_the_feed(ig_server, ig_connection):
     gone, kept = post(ig_server, 1), post(ig_server, 2)
-    source = make_source(connection)
+    source = make_source(ig_connection)
     social.social_source_pull(source_id=source.pk)
     item = UGCItem.objects.get(external_id=gone)
     UGCItem.objects.filter(pk=item.pk).update(status=UGCItem.Status.PUBLISHED)
