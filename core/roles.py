@@ -30,6 +30,14 @@ UGC_MODERATION = {
     "ugc.rejectionreason": ALL,
     "ugc.blocklistentry": ALL,
     "ugc.ugcmetricdaily": VIEW,
+    "ugc.rightsrequest": VIEW,  # issue 18: asked from the item queue's action
+    "ugc.socialpost": VIEW,
+}
+# Social pulls (issue 18): the sources a moderator or the owner sets up on a connection.
+SOCIAL_SOURCES = {
+    "integrations.socialsource": ALL,
+    "integrations.pulledpost": VIEW,
+    "integrations.hashtagsearch": VIEW,
 }
 UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
 
@@ -186,6 +194,7 @@ ROLES = {
         **PROGRAMS_OWNER,  # attribution (issue 13)
         **PORTAL_OWNER,  # creator portal (issue 15)
         **LEDGER,
+        **SOCIAL_SOURCES,  # issue 18
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -209,6 +218,7 @@ ROLES = {
         "creators.creator": VIEW,
         **UGC_MODERATION,
         "creators.contentlicence": VIEW,  # creator portal (issue 15): what uploads accepted
+        **SOCIAL_SOURCES,  # issue 18
     },
     "Finance": {
         "catalog.product": VIEW,

@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, full_clean
 from integrations import ratelimit
 from integrations.access import Access
 from integrations.clients import instagram
@@ -346,3 +346,53 @@ def rights_requests_watch(*, limit: int = 200) -> int:
                 granted += 1
                 break
     return granted
+
+
+# -- sources -------------------------------------------------------------------------------
+
+SOURCE_FIELDS = (
+    "connection_id", "kind", "ig_user_id", "hashtag", "active", "interval_minutes",
+    "media_types", "min_side", "languages", "blocked_handles", "max_pages",
+)  # fmt: skip
+
+
+def social_source_save(*, source_id: int | None = None, **fields) -> SocialSource:
+    """Create or change a source; a new hashtag is searched again on the next pull."""
+    unknown = sorted(set(fields) - set(SOURCE_FIELDS))
+    if unknown:
+        raise ApplicationError(f"Unknown source field(s): {', '.join(unknown)}.", code="invalid")
+    with transaction.atomic():
+        source = (
+            SocialSource.objects.select_for_update().get(pk=source_id)
+            if source_id
+            else SocialSource()
+        )
+        old_hashtag = source.hashtag
+        for name, value in fields.items():
+            setattr(source, name, value)
+        source.hashtag = (source.hashtag or "").strip().lstrip("#").lower()
+        if source.hashtag != old_hashtag or source.kind != fields.get("kind", source.kind):
+            source.hashtag_id = ""
+            source.cursor = ""
+        check_source(source)
+        full_clean(source)
+        source.save()
+    return source
+
+
+def check_source(source: SocialSource) -> None:
+    errors = {}
+    if source.connection_id and source.connection.platform != "meta":
+        errors["connection"] = ["Instagram sources use a Meta connection."]
+    if not str(source.ig_user_id).isdigit():
+        errors["ig_user_id"] = ["The IG User id is a number, e.g. 17841405309211844."]
+    if source.is_hashtag and not re.fullmatch(r"\w{1,100}", source.hashtag):
+        errors["hashtag"] = ["One hashtag without spaces or emoji, e.g. yesbrand."]
+    unknown = sorted(set(source.media_types or []) - {"image", "video"})
+    if unknown:
+        errors["media_types"] = [f"Unknown media type(s) {', '.join(unknown)}: image, video."]
+    bad = [code for code in source.languages or [] if not re.fullmatch(r"[a-z]{2}", code)]
+    if bad:
+        errors["languages"] = [f"Use two-letter ISO 639-1 codes, not {', '.join(bad)}."]
+    if errors:
+        raise ApplicationError("The source is not valid.", code="invalid", fields=errors)
