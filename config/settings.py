@@ -365,6 +365,8 @@ UGC_RIGHTS_REQUEST_TEMPLATE = env.str(
     default="Hi {handle}! {brand} loves this post and would like to show it on our site. "
     "Reply {hashtag} to agree to our terms ({terms_url}), or answer here: {consent_url}",
 )
+UGC_REVIEW_LINK_DAYS = env.int("UGC_REVIEW_LINK_DAYS", default=90)  # a review link's life
+UGC_REVIEW_RATE_PER_HOUR = env.int("UGC_REVIEW_RATE_PER_HOUR", default=5)  # per network
 SOCIAL_PULL_TIME_BUDGET = env.float("SOCIAL_PULL_TIME_BUDGET", default=120.0)  # seconds a pull
 SOCIAL_DELETED_CHECK_BATCH = env.int("SOCIAL_DELETED_CHECK_BATCH", default=100)  # posts a run
 UGC_FEED_PAGE_SIZE = env.int("UGC_FEED_PAGE_SIZE", default=8)

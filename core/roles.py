@@ -32,6 +32,9 @@ UGC_MODERATION = {
     "ugc.ugcmetricdaily": VIEW,
     "ugc.rightsrequest": VIEW,  # issue 18: asked from the item queue's action
     "ugc.socialpost": VIEW,
+    "ugc.review": ("view", "moderate"),  # on-site reviews: published or rejected, not edited
+    "ugc.reviewmedia": VIEW,
+    "ugc.reviewevent": VIEW,
 }
 # Social pulls (issue 18): the sources a moderator or the owner sets up on a connection.
 SOCIAL_SOURCES = {

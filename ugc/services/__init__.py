@@ -62,6 +62,7 @@ from ugc.services.portal import (  # creator portal (issue 15)
     ugc_portal_submit,
     ugc_portal_withdraw,
 )
+from ugc.services.reviews import review_publish, review_reject, review_submit  # issue 18
 from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ugc_rights_revoke
 from ugc.services.rights_requests import (  # issue 18
     rights_request_answer,
@@ -124,4 +125,7 @@ __all__ = [
     "rights_requests_expire",
     "ugc_social_ingest",
     "ugc_social_mark_deleted",
+    "review_publish",  # on-site reviews (issue 18)
+    "review_reject",
+    "review_submit",
 ]

@@ -1,5 +1,5 @@
-"""Owner and Moderator set up social sources and see rights requests and pulled posts
-(issue 18)."""
+"""Owner and Moderator set up social sources, see rights requests and pulled posts, and
+moderate on-site reviews (issue 18)."""
 
 from django.db import migrations
 
@@ -9,7 +9,7 @@ from core.roles import migrate_roles
 class Migration(migrations.Migration):
     dependencies = [
         ("core", "0013_roles_ledger"),
-        ("ugc", "0006_social_posts_and_rights_requests"),
+        ("ugc", "0007_product_reviews"),
         ("integrations", "0003_social_sources_and_pulled_posts"),
     ]
 
