@@ -365,6 +365,7 @@ UGC_RIGHTS_REQUEST_TEMPLATE = env.str(
     default="Hi {handle}! {brand} loves this post and would like to show it on our site. "
     "Reply {hashtag} to agree to our terms ({terms_url}), or answer here: {consent_url}",
 )
+CREATOR_SAMPLE_MAX_OPEN = env.int("CREATOR_SAMPLE_MAX_OPEN", default=3)  # product requests
 UGC_REVIEW_LINK_DAYS = env.int("UGC_REVIEW_LINK_DAYS", default=90)  # a review link's life
 UGC_REVIEW_RATE_PER_HOUR = env.int("UGC_REVIEW_RATE_PER_HOUR", default=5)  # per network
 SOCIAL_PULL_TIME_BUDGET = env.float("SOCIAL_PULL_TIME_BUDGET", default=120.0)  # seconds a pull

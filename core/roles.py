@@ -141,6 +141,7 @@ PORTAL_OWNER = {
     "creators.contentlicence": ("add", "view"),
     "creators.programportaloptions": ALL,
     "creators.creatoraccount": VIEW,
+    "creators.productrequest": ("view", "change"),  # issue 18: change = approve, decline
 }
 PORTAL_VIEW = {
     "creators.creatorapplication": VIEW,

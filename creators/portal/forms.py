@@ -172,3 +172,15 @@ class EraseForm(forms.Form):
     confirm = forms.BooleanField(
         label="I understand: my account, profile and content are erased for good"
     )
+
+
+class ProductRequestForm(forms.Form):  # issue 18: product samples
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.filter(active=True).order_by("title"),
+        empty_label="Choose a product",
+    )
+    note = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="What will you make with it?",
+    )

@@ -1,5 +1,5 @@
 """Owner and Moderator set up social sources, see rights requests and pulled posts, and
-moderate on-site reviews (issue 18)."""
+moderate on-site reviews; the Owner decides creators' product requests (issue 18)."""
 
 from django.db import migrations
 
@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
         ("core", "0013_roles_ledger"),
         ("ugc", "0007_product_reviews"),
         ("integrations", "0003_social_sources_and_pulled_posts"),
+        ("creators", "0004_product_requests"),
     ]
 
     operations = [migrations.RunPython(migrate_roles, migrations.RunPython.noop)]
