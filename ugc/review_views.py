@@ -71,8 +71,8 @@ def write_review(request, token: str):
             )
         except ApplicationError as exc:
             errors = {name: " ".join(m) for name, m in exc.fields.items()} or {"form": exc.message}
-            if "reviewer_name" in errors:
-                errors["name"] = errors.pop("reviewer_name")
+            renamed = {"reviewer_name": "name", "media_file": "media"}  # the service's names
+            errors = {renamed.get(name, name): message for name, message in errors.items()}
             status = 429 if exc.code == "rate_limited" else 400
             return render(
                 request, "ugc/review_write.html",

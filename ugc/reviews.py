@@ -15,6 +15,7 @@ from django.core import signing
 from django.db.models import Avg, Count, FloatField, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 
 from core.absolute_urls import absolute_url
 from ugc.models import Review, ReviewMedia, UGCItem
@@ -115,7 +116,7 @@ def review_json_ld(summary: dict, reviews: list[dict]) -> dict:
                 "@type": "Review",
                 "name": review["title"],
                 "reviewBody": review["body"],
-                "datePublished": review["published_at"].date().isoformat(),
+                "datePublished": (review["published_at"] or timezone.now()).date().isoformat(),
                 "author": {"@type": "Person", "name": review["name"]},
                 "reviewRating": {
                     "@type": "Rating",

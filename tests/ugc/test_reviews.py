@@ -140,6 +140,18 @@ def test_bad_input_names_the_problem_and_stores_nothing(client):
     assert not Review.objects.exists() and not UGCItem.objects.exists()
 
 
+def test_a_refused_later_file_leaves_no_file_behind(client, settings):
+    from pathlib import Path
+
+    line = paid_line()
+    small = SimpleUploadedFile("small.png", pattern_bytes(9, size=(100, 100)), "image/png")
+    response = client.post(review_path(line), {**form(), "media": [photo(1), small]})
+    assert response.status_code == 400 and b"at least 320" in response.content
+    assert not Review.objects.exists() and not UGCItem.objects.exists()
+    stored = [p for p in Path(settings.PRIVATE_MEDIA_ROOT).rglob("*") if p.is_file()]
+    assert stored == []
+
+
 def test_blocklist_flags_or_rejects_and_networks_are_rate_limited(client, settings):
     settings.UGC_REVIEW_RATE_PER_HOUR = 2
     BlocklistEntryFactory(term="scam", action="reject")

@@ -28,6 +28,9 @@ def test_seed_demo_pulls_posts_asks_for_rights_and_shows_reviews(client):
     assert b"Grippy and light" in page.content and b"Verified buyer" in page.content
     assert b'"aggregateRating"' in page.content
     assert ProductRequest.objects.get().status == "requested"
+    photos = UGCItem.objects.filter(source="review")
+    assert photos.count() == 2 and {p.status for p in photos} == {"queued"}
+    assert {p.media_status for p in photos} == {"ready"}
 
     call_command("seed_demo", "--allow-production", stdout=io.StringIO())
     assert (UGCItem.objects.filter(source="instagram").count(), RightsRequest.objects.count(),

@@ -113,23 +113,33 @@ def review_submit(
     hits = blocklist_hits(caption=f"{review.title}\n{review.body}", author_handle="")
     review.flags = [{"code": "blocklist", "detail": h.detail, "action": h.action} for h in hits]
     full_clean(review, validate_constraints=False)
+    added: list[UGCItem] = []
     try:
         with transaction.atomic():
             review.save()
             _audit(review, "submit", actor=None, from_status="", reason="verified buyer")
             for position, media_file in enumerate(media_files):
-                _add_media(review, media_file, position)
+                added.append(_add_media(review, media_file, position))
             if any(h.action == BlocklistEntry.Action.REJECT for h in hits):
                 _move(review, "reject", actor=None, reason="; ".join(h.detail for h in hits))
     except IntegrityError:
+        _forget_files(added)
         raise ApplicationError(
             "You have reviewed this purchase already.", code="already_reviewed"
         ) from None
+    except Exception:
+        _forget_files(added)  # a later file was refused: the earlier ones' originals go too
+        raise
     logger.info("ugc.review_submitted", extra={"review_id": review.pk, "stars": stars})
     return review
 
 
-def _add_media(review: Review, media_file, position: int) -> None:
+def _forget_files(items: list[UGCItem]) -> None:
+    for item in items:
+        item.original.delete(save=False)
+
+
+def _add_media(review: Review, media_file, position: int) -> UGCItem:
     now = timezone.now()
     item = ugc_ingest(
         source=UGCItem.Source.REVIEW,
@@ -147,6 +157,7 @@ def _add_media(review: Review, media_file, position: int) -> None:
     )
     ugc_map_product(item_id=item.pk, product=review.product)
     ReviewMedia.objects.create(review=review, item=item, position=position)
+    return item
 
 
 def _audit(review, action, *, actor, from_status, reason=""):

@@ -197,7 +197,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo social: {social.pulled} Instagram posts pulled (Integrations › Social sources), "
             f"{social.requests} rights request waiting (UGC › Rights requests), {social.reviews} "
-            f"published reviews (/products/trail-runner-2/), {social.product_requests} product "
+            f"published reviews (/products/trail-runner-2/; their photos are in the UGC queue), "
+            f"{social.product_requests} product "
             "request from maya-makes (Creators › Product requests)."
         )
         for problem in social.problems:
