@@ -6,6 +6,7 @@ from catalog.selectors import product_offer, products_with_details, variant_for_
 from catalog.seo import product_card, product_json_ld
 from core.money import currencies_are_mixed
 from sales.selectors import checkout_exists
+from ugc.reviews import published_reviews, review_annotations, review_json_ld, review_summary
 from ugc.selectors import product_gallery, product_gallery_exists
 
 
@@ -22,18 +23,24 @@ def product_page(request, slug):
         products_with_details()
         .filter(slug=slug, active=True)
         .annotate(has_ugc_gallery=product_gallery_exists(), has_checkout=checkout_exists())
+        .annotate(**review_annotations())  # issue 18: on-site reviews, no query when none
         .first()
     )
     if product is None:
         raise Http404("No such product")
     card = product_card(product, request)
+    reviews_summary = review_summary(product)
+    reviews = published_reviews(product) if reviews_summary["count"] else []
     # `?variant=<sku>` (a short link to a variant): that option is preselected and its price
     # shown; an unknown SKU is ignored.
     selected = variant_for_query(product, request.GET.get("variant"))
     context = {
         "product": product,
         "card": card,
-        "json_ld": product_json_ld(product, card),
+        # JSON-LD ratings come from published reviews only (issue 18).
+        "json_ld": {**product_json_ld(product, card), **review_json_ld(reviews_summary, reviews)},
+        "reviews": reviews,
+        "reviews_summary": reviews_summary,
         "selected_variant": selected,
         "variants": list(product.variants.all()),
         "images": list(product.images.all()),

@@ -74,6 +74,24 @@ app.conf.beat_schedule = {
         "task": "integrations.refresh_tokens",
         "schedule": crontab(minute="*/10"),
     },
+    # --- social pulls and rights requests (issue 18) ---
+    "integrations-social-pull-due": {
+        "task": "integrations.social_pull_due",
+        "schedule": 60.0,  # each source says how often it is pulled
+        "options": {"expires": 50},
+    },
+    "integrations-social-check-deleted": {
+        "task": "integrations.social_check_deleted",
+        "schedule": crontab(minute=41),  # hourly: posts deleted on the platform leave the feed
+    },
+    "integrations-rights-requests-watch": {
+        "task": "integrations.rights_requests_watch",
+        "schedule": crontab(minute="*/5"),  # authors' replies with the hashtag
+    },
+    "ugc-rights-requests-expire": {
+        "task": "ugc.rights_requests_expire",
+        "schedule": crontab(minute=23),  # hourly: unanswered requests past their expiry
+    },
     "integrations-compliance-sweep": {
         "task": "integrations.compliance_sweep",
         "schedule": crontab(minute=17),  # hourly: lost compliance jobs, expired exports

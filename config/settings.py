@@ -322,6 +322,9 @@ PREVIEW_PROXY_URL = env.str("PREVIEW_PROXY_URL", default="") or None
 PREVIEW_FETCH_MAX_BYTES = env.int("PREVIEW_FETCH_MAX_BYTES", default=5 * 1024 * 1024)
 PREVIEW_FETCH_CONNECT_TIMEOUT = env.float("PREVIEW_FETCH_CONNECT_TIMEOUT", default=3)
 PREVIEW_FETCH_TOTAL_TIMEOUT = env.float("PREVIEW_FETCH_TOTAL_TIMEOUT", default=10)
+# Videos pulled from platforms (the fetcher's "video" kind): larger and slower than pages.
+PREVIEW_FETCH_VIDEO_MAX_BYTES = env.int("PREVIEW_FETCH_VIDEO_MAX_BYTES", default=100 * 1024**2)
+PREVIEW_FETCH_VIDEO_TOTAL_TIMEOUT = env.float("PREVIEW_FETCH_VIDEO_TOTAL_TIMEOUT", default=120)
 PREVIEW_FETCH_MAX_REDIRECTS = env.int("PREVIEW_FETCH_MAX_REDIRECTS", default=5)
 PREVIEW_FETCH_ALLOWED_PORTS = tuple(
     env.list("PREVIEW_FETCH_ALLOWED_PORTS", cast=int, default=[80, 443, 8080, 8443])
@@ -351,6 +354,23 @@ UGC_ZIP_MAX_ENTRY_BYTES = env.int(
 UGC_ZIP_MAX_TOTAL_BYTES = env.int("UGC_ZIP_MAX_TOTAL_BYTES", default=1024**3)
 UGC_IMPORT_MAX_ROWS = env.int("UGC_IMPORT_MAX_ROWS", default=10_000)  # `import_ugc` files
 # The shoppable feed (/shop/feed, /api/ugc/feed) and the product page gallery.
+# Rights requests and social pulls (issue 18).
+UGC_RIGHTS_BRAND_NAME = env.str("UGC_RIGHTS_BRAND_NAME", default="Shoploop")
+UGC_RIGHTS_REPLY_HASHTAG = env.str("UGC_RIGHTS_REPLY_HASHTAG", default="#yesbrand")
+UGC_RIGHTS_TERMS_URL = env.str("UGC_RIGHTS_TERMS_URL", default="https://shoploop.example/ugc-terms")
+UGC_RIGHTS_TERMS_VERSION = env.str("UGC_RIGHTS_TERMS_VERSION", default="2026-12")
+UGC_RIGHTS_REQUEST_DAYS = env.int("UGC_RIGHTS_REQUEST_DAYS", default=14)
+UGC_RIGHTS_REQUEST_CHANNELS = env.list("UGC_RIGHTS_REQUEST_CHANNELS", default=["site", "social"])
+UGC_RIGHTS_REQUEST_TEMPLATE = env.str(
+    "UGC_RIGHTS_REQUEST_TEMPLATE",
+    default="Hi {handle}! {brand} loves this post and would like to show it on our site. "
+    "Reply {hashtag} to agree to our terms ({terms_url}), or answer here: {consent_url}",
+)
+CREATOR_SAMPLE_MAX_OPEN = env.int("CREATOR_SAMPLE_MAX_OPEN", default=3)  # product requests
+UGC_REVIEW_LINK_DAYS = env.int("UGC_REVIEW_LINK_DAYS", default=90)  # a review link's life
+UGC_REVIEW_RATE_PER_HOUR = env.int("UGC_REVIEW_RATE_PER_HOUR", default=5)  # per network
+SOCIAL_PULL_TIME_BUDGET = env.float("SOCIAL_PULL_TIME_BUDGET", default=120.0)  # seconds a pull
+SOCIAL_DELETED_CHECK_BATCH = env.int("SOCIAL_DELETED_CHECK_BATCH", default=100)  # posts a run
 UGC_FEED_PAGE_SIZE = env.int("UGC_FEED_PAGE_SIZE", default=8)
 UGC_FEED_MAX_PAGE_SIZE = env.int("UGC_FEED_MAX_PAGE_SIZE", default=50)
 UGC_GALLERY_SIZE = env.int("UGC_GALLERY_SIZE", default=12)

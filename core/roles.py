@@ -30,6 +30,17 @@ UGC_MODERATION = {
     "ugc.rejectionreason": ALL,
     "ugc.blocklistentry": ALL,
     "ugc.ugcmetricdaily": VIEW,
+    "ugc.rightsrequest": VIEW,  # issue 18: asked from the item queue's action
+    "ugc.socialpost": VIEW,
+    "ugc.review": ("view", "moderate"),  # on-site reviews: published or rejected, not edited
+    "ugc.reviewmedia": VIEW,
+    "ugc.reviewevent": VIEW,
+}
+# Social pulls (issue 18): the sources a moderator or the owner sets up on a connection.
+SOCIAL_SOURCES = {
+    "integrations.socialsource": ALL,
+    "integrations.pulledpost": VIEW,
+    "integrations.hashtagsearch": VIEW,
 }
 UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
 
@@ -130,6 +141,7 @@ PORTAL_OWNER = {
     "creators.contentlicence": ("add", "view"),
     "creators.programportaloptions": ALL,
     "creators.creatoraccount": VIEW,
+    "creators.productrequest": ("view", "change"),  # issue 18: change = approve, decline
 }
 PORTAL_VIEW = {
     "creators.creatorapplication": VIEW,
@@ -192,6 +204,7 @@ ROLES = {
         **PORTAL_OWNER,  # creator portal (issue 15)
         **LEDGER,
         **DASHBOARDS,  # analytics (issue 16)
+        **SOCIAL_SOURCES,  # issue 18
     },
     "Catalog manager": {
         "catalog.product": ALL,
@@ -215,6 +228,7 @@ ROLES = {
         "creators.creator": VIEW,
         **UGC_MODERATION,
         "creators.contentlicence": VIEW,  # creator portal (issue 15): what uploads accepted
+        **SOCIAL_SOURCES,  # issue 18
     },
     "Finance": {
         "catalog.product": VIEW,

@@ -51,4 +51,7 @@ from creators.portal_models import *  # noqa: E402,F403 - in their own module
 # isort: split
 # --- programs, groups, rules, discount codes (issue 13) ---
 from creators.program_models import *  # noqa: E402,F403 - in their own module
+
 # --- end programs ---
+# isort: split
+from creators.sample_models import ProductRequest  # noqa: E402,F401 - issue 18

@@ -455,3 +455,4 @@ from creators.applications import (  # noqa: E402,F401
 )
 
 # --- end creator portal ---
+from creators.samples import product_request_create, product_request_decide  # noqa: E402,F401

@@ -725,3 +725,6 @@ class ComplianceRequestAdmin(admin.ModelAdmin):
             filename=f"shopify-data-request-{item.data_request_id or item.pk}.json",
             content_type="application/json",
         )
+
+
+from integrations import social_admin  # noqa: E402,F401 - social sources (issue 18)

@@ -496,3 +496,6 @@ class ComplianceEvent(models.Model):
 
     def __str__(self):
         return f"{self.action}: {self.from_status or '–'} → {self.to_status}"
+
+
+from integrations.social_models import HashtagSearch, PulledPost, SocialSource  # noqa: E402,F401

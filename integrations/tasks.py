@@ -5,7 +5,7 @@ Periodic ones are scheduled in `config/celery.py`.
 
 from core.errors import ApplicationError, error_message
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
-from integrations import compliance, push, sync
+from integrations import compliance, push, social, sync
 from integrations.http import PlatformError
 
 
@@ -97,3 +97,52 @@ def compliance_sweep() -> int:
     for request_id in stalled:
         compliance_process.delay(request_id)
     return len(stalled) + compliance.compliance_exports_expire()
+
+
+# --- social pulls and rights requests (issue 18) -------------------------------------------
+
+
+@shoploop_task(name="integrations.social_pull_due", time_limit=60)
+def social_pull_due() -> int:
+    """Every minute: queue a pull for each source whose schedule says so."""
+    ids = social.sources_due()
+    for source_id in ids:
+        social_source_pull.apply_async((source_id,), expires=300)
+    return len(ids)
+
+
+@shoploop_task(name="integrations.social_source_pull", time_limit=600)
+def social_source_pull(source_id: int) -> dict:
+    """One pull; what stopped it early (rate limits, time, a dead token) is on the source and
+    the next pull resumes from its cursor, so it is not retried here."""
+    return social.social_source_pull(source_id=source_id).counts()
+
+
+@shoploop_task(name="integrations.social_check_deleted", time_limit=600)
+def social_check_deleted() -> int:
+    """Hourly: posts deleted on Instagram are flagged and leave the feed."""
+    deleted = 0
+    for source_id in social.sources_due(now=None, include_not_due=True):
+        try:
+            deleted += social.social_source_check_deleted(source_id=source_id)
+        except (ApplicationError, PlatformError):
+            continue  # the source's connection needs attention; the console shows it
+    return deleted
+
+
+@shoploop_task(
+    name="integrations.rights_request_send",
+    time_limit=120,
+    autoretry_for=(*TRANSIENT_ERRORS,),
+)
+def rights_request_send(request_id: int) -> str:
+    try:
+        return social.rights_request_send(request_id=request_id)
+    except (ApplicationError, PlatformError) as exc:
+        return f"not sent: {getattr(exc, 'message', exc)}"  # recorded on the request
+
+
+@shoploop_task(name="integrations.rights_requests_watch", time_limit=600)
+def rights_requests_watch() -> int:
+    """Every few minutes: authors' replies with the hashtag grant the rights."""
+    return social.rights_requests_watch()

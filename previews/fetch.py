@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "ShoploopPreview/1.0 (+https://shoploop.example/bot)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_VIDEO_MAX_BYTES = 100 * 1024 * 1024
 JSON_MAX_BYTES = 1024 * 1024  # oEmbed answers are small; a bigger one is not oEmbed
 DEFAULT_ALLOWED_PORTS = (80, 443, 8080, 8443)
 MAX_URL_LENGTH = 4096
@@ -62,6 +63,8 @@ MAX_URL_LENGTH = 4096
 ACCEPTED_TYPES = {
     "page": frozenset({"text/html", "application/xhtml+xml"}),
     "image": frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"}),
+    # Platform media (Instagram, TikTok posts): its own, larger size and time limits.
+    "video": frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska"}),
     "json": frozenset(
         {
             "application/json",
@@ -76,6 +79,7 @@ ACCEPT_HEADERS = {
     "page": "text/html,application/xhtml+xml;q=0.9",
     "image": "image/avif,image/webp,image/png,image/jpeg,image/gif;q=0.9",
     "json": "application/json,application/json+oembed;q=0.9",
+    "video": "video/mp4,video/quicktime;q=0.9,video/webm;q=0.8",
 }
 # urllib3 decodes these without optional packages; other encodings are not asked for.
 ACCEPTED_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
@@ -173,12 +177,16 @@ class _Limits:
     @classmethod
     def for_kind(cls, kind: str, max_bytes: int | None) -> "_Limits":
         limit = getattr(settings, "PREVIEW_FETCH_MAX_BYTES", DEFAULT_MAX_BYTES)
+        total_timeout = getattr(settings, "PREVIEW_FETCH_TOTAL_TIMEOUT", 10)
         if kind == "json":
             limit = min(limit, JSON_MAX_BYTES)
+        elif kind == "video":  # a video is bigger and slower than a page: its own bounds
+            limit = getattr(settings, "PREVIEW_FETCH_VIDEO_MAX_BYTES", DEFAULT_VIDEO_MAX_BYTES)
+            total_timeout = getattr(settings, "PREVIEW_FETCH_VIDEO_TOTAL_TIMEOUT", 120)
         return cls(
             max_bytes=min(limit, max_bytes) if max_bytes else limit,
             connect_timeout=getattr(settings, "PREVIEW_FETCH_CONNECT_TIMEOUT", 3),
-            total_timeout=getattr(settings, "PREVIEW_FETCH_TOTAL_TIMEOUT", 10),
+            total_timeout=total_timeout,
             max_redirects=getattr(settings, "PREVIEW_FETCH_MAX_REDIRECTS", 5),
         )
 
@@ -693,7 +701,9 @@ def fetch(
 ) -> FetchResult:
     """Fetch `url` safely; see the module docstring for every rule.
 
-    `kind` is "page" (HTML, decoded to text), "image", or "json" (oEmbed, at most 1 MB).
+    `kind` is "page" (HTML, decoded to text), "image", "json" (oEmbed, at most 1 MB) or
+    "video" (MP4, MOV, WebM, MKV under PREVIEW_FETCH_VIDEO_MAX_BYTES and
+    PREVIEW_FETCH_VIDEO_TOTAL_TIMEOUT instead of the page limits).
     `etag` and `last_modified` make the request conditional; a 304 answer comes back with
     `not_modified=True` and no content. `max_bytes` can only lower the configured limit.
     Raises a `FetchError` subclass on every failure.

@@ -104,7 +104,18 @@ def checkout_done(request):
     )
     order = Order.objects.filter(reservation=reservation).first() if reservation else None
     return render(request, "sales/checkout_done.html",
-                  {"reservation": reservation, "order": order})  # fmt: skip
+                  {"reservation": reservation, "order": order,
+                   "review_links": _review_links(order, request)})  # fmt: skip
+
+
+def _review_links(order, request) -> list[tuple[str, str]]:
+    """A paid order's lines, each with its signed link to review it (issue 18)."""
+    from ugc.reviews import review_url  # presentation may read any app
+
+    if order is None or order.status not in (Order.Status.PAID, Order.Status.FULFILLED):
+        return []
+    lines = order.lines.filter(product__isnull=False).select_related("product")
+    return [(line.product.title, review_url(line.pk, request)) for line in lines]
 
 
 @require_http_methods(["GET", "POST"])

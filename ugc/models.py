@@ -408,3 +408,7 @@ class UGCItemLink(models.Model):
 
     def __str__(self):
         return f"{self.item} → {self.product}"
+
+
+from ugc.review_models import Review, ReviewEvent, ReviewMedia  # noqa: E402,F401 - issue 18
+from ugc.social_models import RightsRequest, SocialPost  # noqa: E402,F401 - their own module

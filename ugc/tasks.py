@@ -48,3 +48,9 @@ def metrics_flush() -> int:
     from ugc import metrics
 
     return metrics.flush()
+
+
+@shoploop_task(name="ugc.rights_requests_expire", time_limit=300)  # issue 18
+def rights_requests_expire() -> int:
+    """Unanswered rights requests past their expiry become expired."""
+    return services.rights_requests_expire()

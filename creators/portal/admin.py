@@ -376,3 +376,6 @@ class CreatorAccountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from creators.portal import samples_admin  # noqa: E402,F401 - product requests (issue 18)

@@ -209,3 +209,15 @@ class TaxFormUploadForm(forms.Form):
         label="Tax form (PDF or photo)",
         widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/*"}),
     )
+
+
+class ProductRequestForm(forms.Form):  # issue 18: product samples
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.filter(active=True).order_by("title"),
+        empty_label="Choose a product",
+    )
+    note = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="What will you make with it?",
+    )

@@ -586,3 +586,30 @@ def _payout_details_export(creator: Creator) -> dict | None:
         "tax_form_received": bool(data.get("tax_form_received")),
         "updated_at": details.updated_at,
     }
+
+
+# -- product samples (issue 18) --------------------------------------------------------------
+
+
+def content_back(request) -> list[UGCItem]:
+    """The content a sample brought back: the creator's items mapped to the product, sent
+    after the shop approved the request."""
+    if request.status != "approved" or request.decided_at is None:
+        return []
+    return list(
+        UGCItem.objects.filter(
+            creator_id=request.creator_id,
+            product_maps__product_id=request.product_id,
+            created_at__gte=request.decided_at,
+        )
+        .distinct()
+        .order_by("-created_at")[:20]
+    )
+
+
+def product_requests(creator) -> list[tuple]:
+    """The creator's product requests, newest first, each with the content that came back."""
+    from creators.models import ProductRequest
+
+    found = ProductRequest.objects.filter(creator=creator).select_related("product")[:100]
+    return [(request, content_back(request)) for request in found]

@@ -25,6 +25,7 @@ urlpatterns = [
     path("links/<int:link_id>/", views.link_detail, name="link"),
     path("codes/", views.codes, name="codes"),
     path("content/", views.content, name="content"),
+    path("samples/", views.samples, name="samples"),  # issue 18: product requests
     path("content/new/", views.content_new, name="content_new"),
     path("content/<int:item_id>/", views.content_item, name="content_item"),
     path("content/<int:item_id>/withdraw/", views.content_withdraw, name="content_withdraw"),

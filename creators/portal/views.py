@@ -506,6 +506,30 @@ def codes(request):
 
 
 @creator_required
+def samples(request):
+    """Product samples (issue 18): ask for one, see the shop's answer and what came back."""
+    creator = request.creator
+    form = forms.ProductRequestForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.product_request_create(
+                    creator_id=creator.pk,
+                    product_id=form.cleaned_data["product"].pk,
+                    note=form.cleaned_data["note"],
+                )
+            except ApplicationError as exc:
+                _show(form, exc)
+            else:
+                messages.success(request, "Asked; the shop will answer here.")
+                return redirect("portal:samples")
+        status = 400
+    context = {"requests": reads.product_requests(creator), "form": form}
+    return _page(request, "samples.html", context, status=status)
+
+
+@creator_required
 def content(request):
     items = [(item, reads.content_status(item)) for item in reads.content(request.creator)]
     return _page(request, "content.html", {"items": items})

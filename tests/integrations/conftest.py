@@ -7,8 +7,9 @@ import pytest
 import redis
 
 from integrations import ratelimit
+from integrations.models import Connection
 from tests.integrations.helpers import SHOP, owner_client  # noqa: F401
-from testservers import google, meta, shopify, tiktok_shop
+from testservers import google, instagram, meta, shopify, tiktok_shop
 
 
 @pytest.fixture(autouse=True)
@@ -79,3 +80,42 @@ def google_server(settings):
     settings.GOOGLE_MERCHANT_API_URL = server.url
     yield server
     server.stop()
+
+
+# --- social pulls and rights requests (issue 18) ---
+
+IG_USER = "17841400000000001"
+
+
+@pytest.fixture
+def ig_server(settings):
+    server = instagram.Server().start()
+    server.add_user(IG_USER, "acme_brand")
+    settings.META_APP_ID = server.app_id
+    settings.META_APP_SECRET = server.app_secret
+    settings.META_GRAPH_URL = server.url
+    settings.META_DIALOG_URL = server.url
+    settings.PREVIEW_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]  # the server's CDN is local
+    settings.SOCIAL_PULL_TIME_BUDGET = 30.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ig_connection(ig_server):
+    return Connection.objects.create(
+        platform="meta",
+        status=Connection.Status.ACTIVE,
+        account_id="880000000000001",
+        account_name="Acme",
+        access_token=ig_server.token_for(),
+    )
+
+
+def post(server, n, **fields):
+    fields.setdefault("username", f"fan{n}")
+    fields.setdefault("caption", f"My favourite jacket for long walks @acme_brand #acmefit {n}")
+    fields.setdefault("hashtags", ("acmefit",))
+    fields.setdefault("tagged", (IG_USER,))
+    fields.setdefault("timestamp", 1_790_000_000 + n * 60)
+    return server.add_media(**fields)

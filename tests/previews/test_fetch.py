@@ -438,7 +438,7 @@ def test_an_unknown_content_encoding_is_refused(server, allow_local):
 
 def test_an_unknown_kind_is_a_programming_error():
     with pytest.raises(ValueError):
-        fetch("http://example.com/", kind="video")
+        fetch("http://example.com/", kind="audio")
 
 
 # --- size --------------------------------------------------------------------------------

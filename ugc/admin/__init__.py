@@ -20,11 +20,22 @@ from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
 from ugc.admin.permissions import can_moderate
 from ugc.admin.queue import QueueMixin
 from ugc.admin.records import ModerationEventAdmin, UGCMetricDailyAdmin
+from ugc.admin.reviews import ReviewAdmin  # noqa: F401 - issue 18, registers itself
+from ugc.admin.rights_requests import RightsRequestActionMixin  # issue 18
 from ugc.admin.uploads import UploadMixin
 from ugc.models import BlocklistEntry, ModerationEvent, RejectionReason, UGCItem, UGCMetricDaily
 
 
-class UGCItemAdmin(QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, admin.ModelAdmin):
+class UGCItemAdmin(
+    QueueMixin,
+    BulkActionsMixin,
+    RightsRequestActionMixin,
+    ItemPageMixin,
+    UploadMixin,
+    admin.ModelAdmin,
+):
+    actions = [*BulkActionsMixin.actions, "ask_for_rights"]  # issue 18: rights requests
+
     def has_moderate_permission(self, request):
         return can_moderate(request)
 

@@ -8,6 +8,7 @@
 - `media`: the media job that makes an item's display copy, thumbnail and renditions;
 - `feed`: the feed cards' short links and the feed metrics;
 - `lists`: the merchant's rejection reasons and blocklist;
+- `social`, `rights_requests`: pulled posts and asking their authors for rights (issue 18);
 - `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
 Callers use `from ugc import services` and `services.ugc_claim(...)`.
@@ -61,7 +62,16 @@ from ugc.services.portal import (  # creator portal (issue 15)
     ugc_portal_submit,
     ugc_portal_withdraw,
 )
+from ugc.services.reviews import review_publish, review_reject, review_submit  # issue 18
 from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ugc_rights_revoke
+from ugc.services.rights_requests import (  # issue 18
+    rights_request_answer,
+    rights_request_create,
+    rights_request_mark_sent,
+    rights_request_record_reply,
+    rights_requests_expire,
+)
+from ugc.services.social import ugc_social_ingest, ugc_social_mark_deleted  # issue 18
 
 __all__ = [
     "ALLOWED",
@@ -108,4 +118,14 @@ __all__ = [
     "ugc_creator_erase",  # creator portal (issue 15)
     "ugc_portal_submit",
     "ugc_portal_withdraw",
+    "rights_request_answer",  # social pulls and rights requests (issue 18)
+    "rights_request_create",
+    "rights_request_mark_sent",
+    "rights_request_record_reply",
+    "rights_requests_expire",
+    "ugc_social_ingest",
+    "ugc_social_mark_deleted",
+    "review_publish",  # on-site reviews (issue 18)
+    "review_reject",
+    "review_submit",
 ]

@@ -308,6 +308,8 @@ def publish_blockers(item: UGCItem, *, now: datetime | None = None) -> list[tupl
         blockers.append(("no_product_mapping", "Map the item to at least one active product."))
     if item.media_status != UGCItem.MediaStatus.READY:
         blockers.append(("media_not_ready", "The item's media has not been processed yet."))
+    if "deleted_on_platform" in item.flag_codes:  # issue 18: the author deleted the post
+        blockers.append(("deleted_on_platform", "The post was deleted on its platform."))
     return blockers
 
 

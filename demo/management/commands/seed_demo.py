@@ -211,6 +211,20 @@ class Command(BaseCommand):
             f"{traffic['days']} days folded. See /admin/ (the console's home)."
         )
         # --- end analytics ---
+        # --- social pulls, rights requests, reviews, product requests (issue 18) ---
+        from demo.social import seed_social
+
+        social = seed_social()
+        self.stdout.write(
+            f"Demo social: {social.pulled} Instagram posts pulled (Integrations › Social sources), "
+            f"{social.requests} rights request waiting (UGC › Rights requests), {social.reviews} "
+            f"published reviews (/products/trail-runner-2/; their photos are in the UGC queue), "
+            f"{social.product_requests} product "
+            "request from maya-makes (Creators › Product requests)."
+        )
+        for problem in social.problems:
+            self.stderr.write(f"Demo social: {problem}")
+        # --- end social ---
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
