@@ -777,6 +777,7 @@ def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
                 f"{data.currency}."
             )
         older = _is_older(order, data)
+        delivered_before = order.delivered_at
         _merge(order, data, overwrite=not older)
         try:
             full_clean(
@@ -805,6 +806,10 @@ def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
     for refund in data.refunds:
         _refund_record(order, refund, delivery, notes)
     _settle_stock(order, notes, delivery=delivery)
+    if not created and order.delivered_at and order.delivered_at != delivered_before:
+        # The channel reports delivery (TikTok Shop's delivery_time): holds count from it.
+        commissions.commission_hold_recompute(order_id=order.pk)
+        notes.append("Delivered: commission holds count from the delivery.")
     if created:
         _apply_parked(order, notes)
     return order

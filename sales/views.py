@@ -148,6 +148,23 @@ def test_pay(request, token):
                                 status=303)  # fmt: skip
 
 
+@require_safe
+@never_cache
+def order_status(request, token):
+    """`/orders/<token>/`: the shopper's order page (issue 19): lines, parcels with tracking
+    links, delivery. The token is the only key; nothing about the customer is shown beyond
+    what they bought."""
+    from sales import selectors
+
+    page = selectors.order_status_page(token)
+    if page is None:
+        raise Http404("No such order")
+    response = render(request, "sales/order_status.html", page)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 # --- statements (issue 14): a creator's ledger for one month, as HTML or CSV ------------------
 
 
