@@ -109,4 +109,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=30, hour=3),  # nightly; the console shows the result
     },
     # --- end ledger ---
+    # --- fulfilment and stock defence (issue 19) ---
+    "sales-stock-anomalies": {
+        "task": "sales.stock_anomalies",
+        "schedule": 60.0,  # networks hoarding reservations, products expiring unpaid
+        "options": {"expires": 50},
+    },
+    # --- end fulfilment ---
 }

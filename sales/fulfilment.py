@@ -252,6 +252,10 @@ def _find_order_for_csv(reference: str) -> Order:
     return matches[0]
 
 
+def _file_error(message: str, code: str = "invalid") -> ApplicationError:
+    return ApplicationError(message, code=code, fields={"file": message})
+
+
 def fulfilments_import_csv(*, data: bytes | str, actor=None) -> list[Fulfilment]:
     """A CSV of `order, sku, quantity, carrier, tracking`: rows with the same order, carrier
     and tracking number are one parcel. All or nothing: the first bad row is named (its line
@@ -275,24 +279,18 @@ def fulfilments_import_csv(*, data: bytes | str, actor=None) -> list[Fulfilment]
                 fields={"file": "Too many rows."},
             )
         if len(row) != len(CSV_COLUMNS):
-            raise ApplicationError(
-                f"Row {row_number}: {len(row)} columns, expected {len(CSV_COLUMNS)}.",
-                fields={"file": f"Row {row_number}."},
-            )
+            raise _file_error(f"Row {row_number}: {len(row)} columns, expected {len(CSV_COLUMNS)}.")
         reference, sku, quantity, carrier, number = (cell.strip() for cell in row)
         try:
             order_id = _find_order_for_csv(reference)
             code, number = check_tracking(carrier, number)
             count = int(quantity)
         except ValueError:
-            raise ApplicationError(
-                f"Row {row_number}: quantity {quantity!r} is not a whole number.",
-                fields={"file": f"Row {row_number}."},
+            raise _file_error(
+                f"Row {row_number}: quantity {quantity!r} is not a whole number."
             ) from None
         except ApplicationError as exc:
-            raise ApplicationError(
-                f"Row {row_number}: {exc.message}", fields={"file": f"Row {row_number}."}
-            ) from None
+            raise _file_error(f"Row {row_number}: {exc.message}", exc.code) from None
         parcel = parcels.setdefault((order_id, code, number), {"rows": [], "lines": []})
         parcel["rows"].append(row_number)
         parcel["lines"].append(ParcelLine(quantity=count, sku=sku))
@@ -312,9 +310,7 @@ def fulfilments_import_csv(*, data: bytes | str, actor=None) -> list[Fulfilment]
                 )  # fmt: skip
             except ApplicationError as exc:
                 rows = ", ".join(str(r) for r in parcel["rows"])
-                raise ApplicationError(
-                    f"Row {rows}: {exc.message}", code=exc.code, fields={"file": f"Row {rows}."}
-                ) from None
+                raise _file_error(f"Row {rows}: {exc.message}", exc.code) from None
             made.append(fulfilment)
     return made
 

@@ -31,7 +31,7 @@ from core.crypto import keyed_hash
 from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from core.money import quantize, to_minor
-from sales import commissions, signals
+from sales import commissions, defence, signals
 from sales.credentials import CredentialsWaiting
 from sales.models import (
     Order,
@@ -1116,10 +1116,12 @@ def _reservation_release(reservation: Reservation, action: str, reason: str) -> 
 def reservation_create(
     *, variant_id: int, quantity: int, key: str, channel_id: int | None = None,
     click_id: str = "", visitor_click_id: str = "", landing_url: str = "",
-    referring_site: str = "",
+    referring_site: str = "", visitor: str = "", network: str = "",
 ) -> Reservation:  # fmt: skip
     """Hold `quantity` units of a variant for a checkout. The same key twice is one
-    reservation; too few units left is ApplicationError `out_of_stock` and holds nothing."""
+    reservation; too few units left is ApplicationError `out_of_stock` and holds nothing.
+    `visitor` (a keyed hash) and `network` (/24 or /64) are capped by `sales/defence.py`:
+    over a cap is ApplicationError `reservation_limit` and holds nothing."""
     key = (key or "").strip()
     if not key or len(key) > 100:
         raise ApplicationError("An idempotency key of 1 to 100 characters is required.",
@@ -1143,15 +1145,19 @@ def reservation_create(
                     code="not_found",
                     fields={"variant": "Not for sale."},
                 )
+            ttl = defence.check_caps(
+                variant=variant, quantity=quantity, visitor=visitor[:64], network=network[:64]
+            )
             try:
                 with transaction.atomic():
                     reservation = Reservation.objects.create(
                         key=key, channel_id=channel_id, variant=variant, quantity=quantity,
                         unit_price=quantize(variant.price, variant.currency),
                         currency=variant.currency,
-                        expires_at=timezone.now() + timedelta(seconds=settings.RESERVATION_TTL),
+                        expires_at=timezone.now() + timedelta(seconds=ttl),
                         click_id=click_id[:100], visitor_click_id=visitor_click_id[:100],
                         landing_url=landing_url[:2000], referring_site=referring_site[:2000],
+                        visitor=visitor[:64], network=network[:64],
                     )  # fmt: skip
             except IntegrityError:
                 reservation = None  # the same key a moment ago, in another request
@@ -1280,7 +1286,7 @@ def _session_params(reservation: Reservation, variant: Variant) -> dict:
 
 def checkout_start(
     *, variant_id: int, quantity: int, key: str, click_id: str = "", visitor_click_id: str = "",
-    landing_url: str = "", referring_site: str = "",
+    landing_url: str = "", referring_site: str = "", visitor: str = "", network: str = "",
 ) -> Reservation:  # fmt: skip
     """Reserve, then hand the shopper to the checkout: a Stripe Checkout Session made through
     the API (or, in test mode, the test gateway's page). Returns the reservation with its
@@ -1291,7 +1297,7 @@ def checkout_start(
     reservation = reservation_create(
         variant_id=variant_id, quantity=quantity, key=key, channel_id=channel.pk,
         click_id=click_id, visitor_click_id=visitor_click_id, landing_url=landing_url,
-        referring_site=referring_site,
+        referring_site=referring_site, visitor=visitor, network=network,
     )  # fmt: skip
     if reservation.checkout_url:
         return reservation
