@@ -53,6 +53,7 @@ from sales.providers.base import (
     CancelData,
     CheckoutEnded,
     Fetch,
+    FulfilmentData,
     Identity,
     Ignored,
     OrderData,
@@ -524,9 +525,38 @@ def _apply_events(channel: SalesChannel, delivery: WebhookDelivery, events: list
                 if locked.status == R.ACTIVE:
                     _reservation_release(locked, "release", event.reason)
                     outcome.notes.append(f"Reservation {locked.key} released.")
+        elif isinstance(event, FulfilmentData):
+            outcome.order = _channel_fulfilment(channel, event, delivery, outcome.notes)
         elif isinstance(event, Ignored):
             outcome.notes.append(event.reason)
     return outcome
+
+
+def _channel_fulfilment(channel, event: FulfilmentData, delivery, notes: list) -> Order:
+    """A parcel the channel recorded (issue 19): kept once, its delivery ends the holds."""
+    from sales import fulfilment
+
+    order = _find_order(channel, event.order_external_id)
+    if order is None:
+        raise ApplicationError(
+            f"Order {event.order_external_id} is not here yet; replay this delivery once its "
+            "order webhook has arrived.",
+            code="not_found",
+        )
+    by_external = {line.external_id: line for line in order.lines.all() if line.external_id}
+    lines = []
+    for line_id, sku, quantity in event.lines:
+        line = by_external.get(line_id)
+        lines.append(fulfilment.ParcelLine(quantity=quantity, line_id=line.pk if line else None,
+                                           sku=sku))  # fmt: skip
+    notes.append(
+        fulfilment.channel_fulfilment_apply(
+            order=order, external_id=event.external_id, carrier=event.carrier,
+            tracking_number=event.tracking_number, tracking_url=event.tracking_url,
+            lines=lines, shipment_status=event.shipment_status, at=event.at, delivery=delivery,
+        )
+    )  # fmt: skip
+    return order
 
 
 def _park(channel, external_id, kind, key, payload, delivery) -> None:
