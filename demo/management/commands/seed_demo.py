@@ -164,6 +164,16 @@ class Command(BaseCommand):
                 "demo-finance (password as admin's)."
             )
         # --- end ledger ---
+        # --- fulfilment (issue 19): a shipped and a delivered order, with their pages ---
+        from demo.fulfilment import describe, seed_fulfilment
+
+        shipped = seed_fulfilment()
+        if shipped:
+            self.stdout.write(
+                f"Demo parcels: {describe(shipped)}. Ship more from an order's page in "
+                "/admin/sales/order/; low stock: /admin/sales/fulfilment/low-stock/."
+            )
+        # --- end fulfilment ---
         if options.get("skip_ugc"):
             return
         ugc = seed_ugc()
