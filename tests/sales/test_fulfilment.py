@@ -230,3 +230,37 @@ def test_an_unknown_token_is_not_found_and_tokens_are_unguessable(client):
     assert len(order.status_token) >= 40 and order.status_token != other.status_token
     assert client.get(f"/orders/{order.status_token[:-1]}x/").status_code == 404
     assert client.get(f"/orders/{order.pk}/").status_code == 404
+
+
+def test_tiktok_shops_delivery_time_moves_the_holds(client, tiktok_server):
+    """An order update from TikTok Shop with its `delivery_time` (issue 19): the order's
+    delivered time is set and its pending commissions' holds count from it."""
+    from tests.sales.adapters import ADAPTERS
+
+    adapter = ADAPTERS["tiktok_shop"](tiktok_server)
+    channel = adapter.channel()
+    adapter.order(channel, "77001", sku="A").post(client, channel)
+    order = Order.objects.get(external_id="77001")
+    line = order.lines.get()
+    commission = commissions.commission_post(
+        key="tt-1", order_id=order.pk, line_id=line.pk, creator_id=CreatorFactory().pk,
+        base=1000, amount=100, hold_days=30, rule={"description": "10%"},
+    )  # fmt: skip
+    remote = tiktok_server.orders["77001"]
+
+    def update(status, **fields):
+        remote.update(status=status, update_time=remote["update_time"] + 10, **fields)
+        data = {"order_id": "77001", "order_status": status, "update_time": remote["update_time"]}
+        adapter._notify(channel, 1, data).post(client, channel)
+
+    update("IN_TRANSIT")  # shipped on TikTok Shop: fulfilled, the holds count from then
+    order.refresh_from_db()
+    commission.refresh_from_db()
+    assert order.status == "fulfilled" and order.delivered_at is None
+    assert commission.hold_until == order.fulfilled_at + timedelta(days=30)
+    delivered = int((timezone.now() - timedelta(days=1)).timestamp())
+    update("DELIVERED", delivery_time=delivered)  # no status move: the delivery alone
+    order.refresh_from_db()
+    commission.refresh_from_db()
+    assert int(order.delivered_at.timestamp()) == delivered
+    assert commission.hold_until == order.delivered_at + timedelta(days=30)
