@@ -8,8 +8,10 @@ stops the poll (the rest waits for the next one)."""
 
 import logging
 import time
+from datetime import UTC
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.errors import ApplicationError
@@ -56,6 +58,8 @@ def tracking_poll(*, budget: float = 600.0, limit: int = 200) -> dict:
         tag = str((tracking or {}).get("tag") or "Pending")
         if tag == "Delivered":
             at = parse_datetime(str(tracking.get("shipment_delivery_date") or "")) or None
+            if at is not None and timezone.is_naive(at):  # a date without its offset: UTC
+                at = timezone.make_aware(at, UTC)
             try:
                 sales_fulfilment.fulfilment_deliver(
                     fulfilment_id=fulfilment_id,
