@@ -12,8 +12,8 @@ from testservers import webhooks
 
 ORDERS = [
     # (order id, carrier, tracking number, delivered)
-    ("DEMO-SHIP-1", "ups", "1Z999AA10123456784", False),
-    ("DEMO-SHIP-2", "usps", "9400111899223197428490", True),
+    ("demo-ship-1", "ups", "1Z999AA10123456784", False),
+    ("demo-ship-2", "usps", "9400111899223197428490", True),
 ]
 
 

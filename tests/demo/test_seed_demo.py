@@ -141,8 +141,8 @@ def test_seed_demo_makes_a_shipped_and_a_delivered_order_once(client):
 
     out = io.StringIO()
     call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=out)
-    assert "Demo parcels: #DEMO-SHIP-1 shipped (1 parcel)" in out.getvalue()
-    shipped, delivered = (Order.objects.get(external_id=n) for n in ("DEMO-SHIP-1", "DEMO-SHIP-2"))
+    assert "Demo parcels: #demo-ship-1 shipped (1 parcel)" in out.getvalue()
+    shipped, delivered = (Order.objects.get(external_id=n) for n in ("demo-ship-1", "demo-ship-2"))
     assert shipped.status == delivered.status == "fulfilled"
     assert shipped.delivered_at is None and delivered.delivered_at is not None
     page = client.get(f"/orders/{delivered.status_token}/")
