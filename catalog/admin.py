@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Sum
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
@@ -142,6 +142,33 @@ class ProductAdmin(admin.ModelAdmin):
     list_per_page = 50
     actions = ["make_active", "make_inactive"]
     view_on_site = True
+    readonly_fields = ["days_of_cover"]
+
+    @admin.display(description="Days of cover")
+    def days_of_cover(self, obj):
+        """Issue 19: each variant's sales rate (paid orders net of refunds), the days its
+        free stock lasts at that rate, and whether to reorder (below `reorder_days`)."""
+        from sales import cover
+
+        if obj is None or obj.pk is None:
+            return "–"
+        rows = cover.product_cover(obj.pk)
+        return format_html(
+            '<table class="days-of-cover"><thead><tr><th>SKU</th><th>Free stock</th>'
+            "<th>Per day (7 d / 28 d)</th><th>Days left</th><th></th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                '<tr data-sku="{}"><td>{}</td><td>{}</td><td>{} / {}</td><td>{}</td>'
+                "<td>{}</td></tr>",
+                (
+                    (r.sku, r.sku, r.stock, r.velocity_7, r.velocity_28,
+                     "no sales" if r.days_left is None else r.days_left,
+                     "Reorder" if r.reorder else "")
+                    for r in rows
+                ),
+            ),
+        )  # fmt: skip
 
     def get_queryset(self, request):
         return (

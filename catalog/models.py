@@ -14,6 +14,12 @@ class Product(models.Model):
     slug = models.SlugField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     brand = models.CharField(max_length=120, blank=True)
+    reorder_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Reorder when a variant has fewer days of stock left than this at its sales "
+        "rate (empty: the REORDER_DAYS setting).",
+    )
     active = models.BooleanField(default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -138,4 +138,20 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=45, hour=3),  # nightly, beside ledger_verify
     },
     # --- end analytics ---
+    # --- fulfilment and stock defence (issue 19) ---
+    "sales-stock-anomalies": {
+        "task": "sales.stock_anomalies",
+        "schedule": 60.0,  # networks hoarding reservations, products expiring unpaid
+        "options": {"expires": 50},
+    },
+    "integrations-fulfilments-push": {
+        "task": "integrations.fulfilments_push",
+        "schedule": 30.0,  # parcels waiting for their channel, and retries after backoff
+        "options": {"expires": 25},
+    },
+    "integrations-tracking-poll": {
+        "task": "integrations.tracking_poll",
+        "schedule": crontab(minute="*/30"),  # carrier tracking of parcels in transit
+    },
+    # --- end fulfilment ---
 }

@@ -609,3 +609,62 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 # Changing it needs `manage.py rollups_build --rebuild` (days are folded in this zone).
 DASHBOARD_TIME_ZONE = env.str("DASHBOARD_TIME_ZONE", default=TIME_ZONE)
 # --- end analytics ---------------------------------------------------------------------------
+# --- fulfilment and stock defence (issue 19) -------------------------------------------------
+# Parcels pushed to Shopify / TikTok Shop: failed pushes are retried with exponential backoff
+# and jitter from RETRY_BASE seconds up to RETRY_CAP, at most MAX_ATTEMPTS times.
+FULFILMENT_PUSH_RETRY_BASE = env.float("FULFILMENT_PUSH_RETRY_BASE", default=30.0)
+FULFILMENT_PUSH_RETRY_CAP = env.float("FULFILMENT_PUSH_RETRY_CAP", default=3600.0)
+FULFILMENT_PUSH_MAX_ATTEMPTS = env.int("FULFILMENT_PUSH_MAX_ATTEMPTS", default=12)
+FULFILMENT_CSV_MAX_ROWS = env.int("FULFILMENT_CSV_MAX_ROWS", default=5000)
+# The carrier tracking poll: an AfterShip-compatible tracking API (empty key: no poll).
+CARRIER_TRACKING_API_BASE = env.str(
+    "CARRIER_TRACKING_API_BASE", default="https://api.aftership.com/tracking/2024-10"
+).rstrip("/")
+CARRIER_TRACKING_API_KEY = env.str("CARRIER_TRACKING_API_KEY", default="")
+FULFILMENT_TRACKING_EVERY = env.int("FULFILMENT_TRACKING_EVERY", default=3 * 3600)
+FULFILMENT_TRACKING_MAX_DAYS = env.int("FULFILMENT_TRACKING_MAX_DAYS", default=60)
+INTEGRATIONS_RATE_LIMITS["aftership"] = (
+    env.float("CARRIER_TRACKING_REQUESTS_PER_SECOND", default=10.0),
+    env.int("CARRIER_TRACKING_BURST", default=10),
+)
+# Reservation caps (a flash sale's defaults): active reservations per visitor and per network
+# (/24 IPv4, /64 IPv6, so an office or a carrier's NAT is not one shopper), and units of one
+# product held by one visitor or one network. CHECKOUT_MAX_QUANTITY bounds a line.
+RESERVATION_MAX_PER_VISITOR = env.int("RESERVATION_MAX_PER_VISITOR", default=3)
+RESERVATION_MAX_PER_NETWORK = env.int("RESERVATION_MAX_PER_NETWORK", default=40)
+RESERVATION_MAX_UNITS_PER_PRODUCT_VISITOR = env.int(
+    "RESERVATION_MAX_UNITS_PER_PRODUCT_VISITOR", default=10
+)
+RESERVATION_MAX_UNITS_PER_PRODUCT_NETWORK = env.int(
+    "RESERVATION_MAX_UNITS_PER_PRODUCT_NETWORK", default=30
+)
+# The anomaly job (`sales.stock_anomalies`, every minute) looks at the last WINDOW seconds.
+# A network trips when it made >= NETWORK_MIN_RESERVATIONS reservations across
+# >= NETWORK_MIN_PRODUCTS products and paid for at most NETWORK_MAX_PAID_SHARE of them. A
+# product trips when >= PRODUCT_MIN_EXPIRED of its reservations expired unpaid and its expiry
+# rate is PRODUCT_EXPIRY_FACTOR times its rate over the BASELINE_DAYS before (or above
+# PRODUCT_EXPIRY_RATE with no baseline); the networks behind SUSPECT_SHARE of those expiries
+# are throttled. A throttled network may hold THROTTLE_MAX_ACTIVE reservations, each for
+# THROTTLE_TTL seconds, for THROTTLE_FOR seconds.
+STOCK_DEFENCE_WINDOW = env.int("STOCK_DEFENCE_WINDOW", default=600)
+STOCK_DEFENCE_NETWORK_MIN_RESERVATIONS = env.int(
+    "STOCK_DEFENCE_NETWORK_MIN_RESERVATIONS", default=20
+)
+STOCK_DEFENCE_NETWORK_MIN_PRODUCTS = env.int("STOCK_DEFENCE_NETWORK_MIN_PRODUCTS", default=4)
+STOCK_DEFENCE_NETWORK_MAX_PAID_SHARE = env.float(
+    "STOCK_DEFENCE_NETWORK_MAX_PAID_SHARE", default=0.1
+)
+STOCK_DEFENCE_PRODUCT_MIN_EXPIRED = env.int("STOCK_DEFENCE_PRODUCT_MIN_EXPIRED", default=20)
+STOCK_DEFENCE_PRODUCT_EXPIRY_FACTOR = env.float("STOCK_DEFENCE_PRODUCT_EXPIRY_FACTOR", default=3.0)
+STOCK_DEFENCE_PRODUCT_EXPIRY_RATE = env.float("STOCK_DEFENCE_PRODUCT_EXPIRY_RATE", default=0.8)
+STOCK_DEFENCE_BASELINE_DAYS = env.int("STOCK_DEFENCE_BASELINE_DAYS", default=7)
+STOCK_DEFENCE_SUSPECT_SHARE = env.float("STOCK_DEFENCE_SUSPECT_SHARE", default=0.25)
+STOCK_DEFENCE_THROTTLE_MAX_ACTIVE = env.int("STOCK_DEFENCE_THROTTLE_MAX_ACTIVE", default=2)
+STOCK_DEFENCE_THROTTLE_TTL = env.int("STOCK_DEFENCE_THROTTLE_TTL", default=120)
+STOCK_DEFENCE_THROTTLE_FOR = env.int("STOCK_DEFENCE_THROTTLE_FOR", default=3600)
+# The Buy button says "Only N left" at or below this many available units (0: never).
+STOCK_LOW_SHOWN_BELOW = env.int("STOCK_LOW_SHOWN_BELOW", default=5)
+# Days of cover: reorder when a variant's stock lasts fewer days than its product's threshold
+# (or this default) at its 28-day sales rate (the 7-day rate when that is higher).
+REORDER_DAYS = env.int("REORDER_DAYS", default=14)
+# --- end fulfilment and stock defence --------------------------------------------------------

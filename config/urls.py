@@ -19,6 +19,7 @@ from links.api import ShortLinkViewSet
 from previews.api import LinkPreviewViewSet
 from sales.api import (
     BalanceViewSet,
+    OrderFulfilmentViewSet,
     OrderViewSet,
     PayoutRunViewSet,
     PayoutViewSet,
@@ -35,6 +36,9 @@ router.register("products", ProductViewSet, basename="product")
 router.register("links", ShortLinkViewSet, basename="link")
 router.register("previews", LinkPreviewViewSet, basename="preview")
 router.register("orders", OrderViewSet, basename="order")  # sales
+router.register(
+    r"orders/(?P<order_id>[0-9]+)/fulfilments", OrderFulfilmentViewSet, basename="order-fulfilment"
+)  # issue 19
 router.register("sales-channels", SalesChannelViewSet, basename="sales-channel")  # sales
 # integrations
 router.register("integrations/connections", ConnectionViewSet, basename="integration-connection")

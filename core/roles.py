@@ -58,11 +58,21 @@ SALES_OWNER = {
     "sales.pendingorderevent": VIEW,
     "sales.reservation": ("view", "change"),  # change = release
     "sales.reservationevent": VIEW,
+    # Fulfilment and stock defence (issue 19): add a parcel = ship (one, or a CSV); change =
+    # mark delivered, send to the channel again, acknowledge an alert, lift a throttle.
+    "sales.fulfilment": ("view", "add", "change"),
+    "sales.fulfilmentline": VIEW,
+    "sales.fulfilmentevent": VIEW,
+    "sales.stockalert": ("view", "change"),
+    "sales.reservationthrottle": ("view", "change"),
 }
 SALES_FINANCE = {
     **SALES_OWNER,
     "sales.saleschannel": VIEW,
     "sales.reservation": VIEW,
+    "sales.fulfilment": VIEW,
+    "sales.stockalert": VIEW,
+    "sales.reservationthrottle": VIEW,
 }
 # --- integrations: platform connections and catalog sync --------------------------------
 # "sync" is the custom permission to start a sync ("Sync now").

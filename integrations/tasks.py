@@ -146,3 +146,30 @@ def rights_request_send(request_id: int) -> str:
 def rights_requests_watch() -> int:
     """Every few minutes: authors' replies with the hashtag grant the rights."""
     return social.rights_requests_watch()
+
+
+# --- fulfilment (issue 19) ---
+
+
+@shoploop_task(name="integrations.fulfilment_push", time_limit=300)
+def fulfilment_push(fulfilment_id: int) -> str:
+    """Push one parcel to its channel (safe twice: a pushed parcel is left alone)."""
+    from integrations import fulfilment
+
+    return fulfilment.fulfilment_push(fulfilment_id=fulfilment_id)
+
+
+@shoploop_task(name="integrations.fulfilments_push", time_limit=600)
+def fulfilments_push() -> int:
+    """Parcels waiting for their channel (a lost signal) and retries whose backoff is over."""
+    from integrations import fulfilment
+
+    return fulfilment.fulfilments_push_due()
+
+
+@shoploop_task(name="integrations.tracking_poll", time_limit=900)
+def tracking_poll() -> dict:
+    """Ask the carrier tracking API about parcels in transit; delivered ones end holds."""
+    from integrations import tracking
+
+    return tracking.tracking_poll()

@@ -554,3 +554,6 @@ class ReservationAdmin(admin.ModelAdmin):
 
 
 from sales import admin_ledger  # noqa: E402,F401 - issue 14: the ledger's console pages
+
+# isort: split
+from sales import admin_fulfilment  # noqa: E402,F401 - issue 19: parcels, low stock, alerts

@@ -8,7 +8,8 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from core.errors import ApplicationError
-from sales import selectors, services
+from sales import fulfilment, selectors, services
+from sales.fulfilment_models import Fulfilment
 from sales.models import Order, SalesChannel
 from sales.serializers import OrderDetailSerializer, OrderSerializer, SalesChannelSerializer
 
@@ -263,3 +264,59 @@ class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
                                        fields={"status": "Unknown status."})  # fmt: skip
             payouts = payouts.filter(status=params["status"])
         return payouts
+
+
+# --- fulfilment (issue 19) -------------------------------------------------------------------
+
+from rest_framework.exceptions import NotFound  # noqa: E402
+
+from sales.serializers import FulfilmentCreateSerializer, FulfilmentSerializer  # noqa: E402
+
+
+class OrderFulfilmentViewSet(mixins.ListModelMixin, mixins.CreateModelMixin,
+                             viewsets.GenericViewSet):  # fmt: skip
+    """`/api/orders/<id>/fulfilments`: an order's parcels. `POST` ships one (carrier, tracking
+    number, lines and quantities; no lines = the rest of the order). The same tracking number
+    again returns the parcel recorded first (200) and changes nothing. Orders from Shopify or
+    TikTok Shop get the tracking number on the channel; `push_state` and `push_message` say
+    what the channel answered."""
+
+    queryset = Fulfilment.objects.none()
+    serializer_class = FulfilmentSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        order_id = int(self.kwargs["order_id"])
+        if not Order.objects.filter(pk=order_id).exists():
+            raise NotFound(f"Order #{order_id} does not exist.")
+        return (
+            Fulfilment.objects.filter(order_id=order_id)
+            .prefetch_related("lines__line")
+            .order_by("shipped_at", "pk")
+        )
+
+    @extend_schema(
+        request=FulfilmentCreateSerializer,
+        responses={201: FulfilmentSerializer, 200: FulfilmentSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        order_id = int(self.kwargs["order_id"])
+        if not Order.objects.filter(pk=order_id).exists():
+            raise NotFound(f"Order #{order_id} does not exist.")
+        serializer = FulfilmentCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        before = Fulfilment.objects.filter(order_id=order_id).count()
+        parcel = fulfilment.fulfilment_create(
+            order_id=order_id, carrier=data["carrier"], tracking_number=data["tracking_number"],
+            tracking_url=data.get("tracking_url", ""), source=Fulfilment.Source.API,
+            actor=request.user,
+            lines=[fulfilment.ParcelLine(quantity=x["quantity"], line_id=x.get("line"),
+                                         sku=x.get("sku", "")) for x in data.get("lines", [])],
+        )  # fmt: skip
+        created = Fulfilment.objects.filter(order_id=order_id).count() > before
+        parcel = self.get_queryset().get(pk=parcel.pk)
+        return Response(
+            FulfilmentSerializer(parcel).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

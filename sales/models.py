@@ -25,6 +25,11 @@ def new_channel_token() -> str:
     return secrets.token_urlsafe(18)
 
 
+def new_status_token() -> str:
+    """The shopper's order page token: 32 random bytes, unguessable."""
+    return secrets.token_urlsafe(32)
+
+
 class Provider(models.TextChoices):
     SHOPIFY = "shopify", "Shopify"
     STRIPE = "stripe", "Stripe"
@@ -235,6 +240,11 @@ class Order(models.Model):
     reservation = models.OneToOneField(
         "Reservation", null=True, blank=True, on_delete=models.SET_NULL, related_name="order"
     )
+    status_token = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False,
+        default=new_status_token,
+        help_text="The shopper's order page: /orders/<token>/ (unguessable).",
+    )  # fmt: skip
     redacted_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -477,6 +487,10 @@ class Reservation(models.Model):
     visitor_click_id = models.CharField(max_length=100, blank=True)
     landing_url = models.TextField(blank=True)
     referring_site = models.TextField(blank=True)
+    # Stock defence (issue 19): who holds it, as a keyed hash of the visitor's cookie, and the
+    # network (/24 or /64) it came from; never the full address.
+    visitor = models.CharField(max_length=64, blank=True)
+    network = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -489,10 +503,20 @@ class Reservation(models.Model):
         ]
         indexes = [
             models.Index(
+                fields=["network", "created_at"],
+                condition=~Q(network=""),
+                name="sales_reservation_network",
+            ),
+            models.Index(
+                fields=["visitor"],
+                condition=Q(status="active") & ~Q(visitor=""),
+                name="sales_reservation_visitor",
+            ),
+            models.Index(
                 fields=["expires_at"],
                 condition=Q(status="active"),
                 name="sales_reservation_active_exp",
-            )
+            ),
         ]
 
     def __str__(self):
@@ -516,6 +540,7 @@ class ReservationEvent(models.Model):
         return f"{self.action} {self.from_status or '∅'} → {self.to_status}"
 
 
+from sales.fulfilment_models import *  # noqa: E402,F403 - fulfilment and stock defence
 from sales.ledger_models import *  # noqa: E402,F403 - the ledger's models, in their own module
 from sales.payout_models import *  # noqa: E402,F403 - payouts, in their own module
 from sales.reconciliation_models import *  # noqa: E402,F403 - reconciliation, in its own module

@@ -577,3 +577,59 @@ def creator_payout_details(*, creator_id: int):
     from sales.payout_models import PayoutDetails
 
     return PayoutDetails.objects.filter(creator_id=creator_id).first()
+
+
+# --- fulfilment (issue 19) -------------------------------------------------------------------
+
+STATE_LABELS = {
+    "placed": "We have your order.",
+    "partly_shipped": "Part of your order has shipped.",
+    "shipped": "Your order has shipped.",
+    "delivered": "Your order was delivered.",
+    "cancelled": "This order was cancelled.",
+}
+
+
+def order_status_page(token: str) -> dict | None:
+    """What the shopper's order page shows: no customer data, only what was bought, the
+    parcels and their tracking."""
+    from sales import carriers
+    from sales.fulfilment_models import Fulfilment
+
+    order = Order.objects.filter(status_token=token).first() if token else None
+    if order is None:
+        return None
+    lines = list(order.lines.order_by("pk"))
+    parcels = list(
+        Fulfilment.objects.filter(order=order)
+        .prefetch_related("lines__line")
+        .order_by("shipped_at", "pk")
+    )
+    shipped: dict[int, int] = {}
+    for parcel in parcels:
+        parcel.carrier_name = carriers.name(parcel.carrier)
+        parcel.items = [
+            {"quantity": item.quantity, "title": item.line.title or item.line.sku}
+            for item in parcel.lines.all()
+        ]
+        for item in parcel.lines.all():
+            shipped[item.line_id] = shipped.get(item.line_id, 0) + item.quantity
+    for line in lines:
+        line.shipped = min(line.quantity, shipped.get(line.pk, 0))
+    if order.status == "cancelled":
+        state = "cancelled"
+    elif order.delivered_at:
+        state = "delivered"
+    elif order.fulfilled_at or (lines and all(x.shipped >= x.quantity for x in lines)):
+        state = "shipped"
+    elif parcels:
+        state = "partly_shipped"
+    else:
+        state = "placed"
+    return {
+        "order": order,
+        "lines": lines,
+        "parcels": parcels,
+        "state": state,
+        "state_label": STATE_LABELS[state],
+    }

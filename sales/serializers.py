@@ -238,3 +238,47 @@ class PayoutRunApproveSerializer(serializers.Serializer):
 
 class PayoutRunCancelSerializer(serializers.Serializer):
     reason = serializers.CharField()
+
+
+# --- fulfilment (issue 19) -------------------------------------------------------------------
+
+
+class FulfilmentLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(source="line_id", read_only=True)
+    sku = serializers.CharField(source="line.sku", read_only=True)
+    quantity = serializers.IntegerField(read_only=True)
+
+
+class FulfilmentSerializer(serializers.ModelSerializer):
+    lines = FulfilmentLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        from sales.fulfilment_models import Fulfilment
+
+        model = Fulfilment
+        fields = [
+            "id", "order", "source", "external_id", "carrier", "tracking_number", "tracking_url",
+            "status", "shipped_at", "delivered_at", "tracking_status", "push_state",
+            "push_message", "push_attempts", "pushed_at", "lines",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ParcelLineInputSerializer(serializers.Serializer):
+    line = serializers.IntegerField(required=False, help_text="An order line id.")
+    sku = serializers.CharField(required=False, max_length=255, help_text="Or its SKU.")
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+
+    def validate(self, attrs):
+        if "line" not in attrs and not attrs.get("sku"):
+            raise serializers.ValidationError("Give the order line's id (line) or its sku.")
+        return attrs
+
+
+class FulfilmentCreateSerializer(serializers.Serializer):
+    carrier = serializers.CharField(max_length=40, help_text="ups, usps, fedex, dhl, ...")
+    tracking_number = serializers.CharField(max_length=100)
+    tracking_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    lines = ParcelLineInputSerializer(
+        many=True, required=False, help_text="Empty or absent: every unit still to ship."
+    )

@@ -31,7 +31,7 @@ from core.crypto import keyed_hash
 from core.errors import ApplicationError, full_clean
 from core.jobs import enqueue_on_commit
 from core.money import quantize, to_minor
-from sales import commissions, signals
+from sales import commissions, defence, signals
 from sales.credentials import CredentialsWaiting
 from sales.models import (
     Order,
@@ -53,6 +53,7 @@ from sales.providers.base import (
     CancelData,
     CheckoutEnded,
     Fetch,
+    FulfilmentData,
     Identity,
     Ignored,
     OrderData,
@@ -524,9 +525,38 @@ def _apply_events(channel: SalesChannel, delivery: WebhookDelivery, events: list
                 if locked.status == R.ACTIVE:
                     _reservation_release(locked, "release", event.reason)
                     outcome.notes.append(f"Reservation {locked.key} released.")
+        elif isinstance(event, FulfilmentData):
+            outcome.order = _channel_fulfilment(channel, event, delivery, outcome.notes)
         elif isinstance(event, Ignored):
             outcome.notes.append(event.reason)
     return outcome
+
+
+def _channel_fulfilment(channel, event: FulfilmentData, delivery, notes: list) -> Order:
+    """A parcel the channel recorded (issue 19): kept once, its delivery ends the holds."""
+    from sales import fulfilment
+
+    order = _find_order(channel, event.order_external_id)
+    if order is None:
+        raise ApplicationError(
+            f"Order {event.order_external_id} is not here yet; replay this delivery once its "
+            "order webhook has arrived.",
+            code="not_found",
+        )
+    by_external = {line.external_id: line for line in order.lines.all() if line.external_id}
+    lines = []
+    for line_id, sku, quantity in event.lines:
+        line = by_external.get(line_id)
+        lines.append(fulfilment.ParcelLine(quantity=quantity, line_id=line.pk if line else None,
+                                           sku=sku))  # fmt: skip
+    notes.append(
+        fulfilment.channel_fulfilment_apply(
+            order=order, external_id=event.external_id, carrier=event.carrier,
+            tracking_number=event.tracking_number, tracking_url=event.tracking_url,
+            lines=lines, shipment_status=event.shipment_status, at=event.at, delivery=delivery,
+        )
+    )  # fmt: skip
+    return order
 
 
 def _park(channel, external_id, kind, key, payload, delivery) -> None:
@@ -777,6 +807,7 @@ def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
                 f"{data.currency}."
             )
         older = _is_older(order, data)
+        delivered_before = order.delivered_at
         _merge(order, data, overwrite=not older)
         try:
             full_clean(
@@ -805,6 +836,10 @@ def _order_upsert(channel, data: OrderData, delivery, notes: list) -> Order:
     for refund in data.refunds:
         _refund_record(order, refund, delivery, notes)
     _settle_stock(order, notes, delivery=delivery)
+    if not created and order.delivered_at and order.delivered_at != delivered_before:
+        # The channel reports delivery (TikTok Shop's delivery_time): holds count from it.
+        commissions.commission_hold_recompute(order_id=order.pk)
+        notes.append("Delivered: commission holds count from the delivery.")
     if created:
         _apply_parked(order, notes)
     return order
@@ -1111,10 +1146,12 @@ def _reservation_release(reservation: Reservation, action: str, reason: str) -> 
 def reservation_create(
     *, variant_id: int, quantity: int, key: str, channel_id: int | None = None,
     click_id: str = "", visitor_click_id: str = "", landing_url: str = "",
-    referring_site: str = "",
+    referring_site: str = "", visitor: str = "", network: str = "",
 ) -> Reservation:  # fmt: skip
     """Hold `quantity` units of a variant for a checkout. The same key twice is one
-    reservation; too few units left is ApplicationError `out_of_stock` and holds nothing."""
+    reservation; too few units left is ApplicationError `out_of_stock` and holds nothing.
+    `visitor` (a keyed hash) and `network` (/24 or /64) are capped by `sales/defence.py`:
+    over a cap is ApplicationError `reservation_limit` and holds nothing."""
     key = (key or "").strip()
     if not key or len(key) > 100:
         raise ApplicationError("An idempotency key of 1 to 100 characters is required.",
@@ -1138,15 +1175,19 @@ def reservation_create(
                     code="not_found",
                     fields={"variant": "Not for sale."},
                 )
+            ttl = defence.check_caps(
+                variant=variant, quantity=quantity, visitor=visitor[:64], network=network[:64]
+            )
             try:
                 with transaction.atomic():
                     reservation = Reservation.objects.create(
                         key=key, channel_id=channel_id, variant=variant, quantity=quantity,
                         unit_price=quantize(variant.price, variant.currency),
                         currency=variant.currency,
-                        expires_at=timezone.now() + timedelta(seconds=settings.RESERVATION_TTL),
+                        expires_at=timezone.now() + timedelta(seconds=ttl),
                         click_id=click_id[:100], visitor_click_id=visitor_click_id[:100],
                         landing_url=landing_url[:2000], referring_site=referring_site[:2000],
+                        visitor=visitor[:64], network=network[:64],
                     )  # fmt: skip
             except IntegrityError:
                 reservation = None  # the same key a moment ago, in another request
@@ -1275,7 +1316,7 @@ def _session_params(reservation: Reservation, variant: Variant) -> dict:
 
 def checkout_start(
     *, variant_id: int, quantity: int, key: str, click_id: str = "", visitor_click_id: str = "",
-    landing_url: str = "", referring_site: str = "",
+    landing_url: str = "", referring_site: str = "", visitor: str = "", network: str = "",
 ) -> Reservation:  # fmt: skip
     """Reserve, then hand the shopper to the checkout: a Stripe Checkout Session made through
     the API (or, in test mode, the test gateway's page). Returns the reservation with its
@@ -1286,7 +1327,7 @@ def checkout_start(
     reservation = reservation_create(
         variant_id=variant_id, quantity=quantity, key=key, channel_id=channel.pk,
         click_id=click_id, visitor_click_id=visitor_click_id, landing_url=landing_url,
-        referring_site=referring_site,
+        referring_site=referring_site, visitor=visitor, network=network,
     )  # fmt: skip
     if reservation.checkout_url:
         return reservation

@@ -12,3 +12,6 @@ order_paid = Signal()
 order_refunded = Signal()
 # An order was cancelled. Arguments: order_id.
 order_cancelled = Signal()
+# A parcel of an order from Shopify or TikTok Shop waits to be pushed to its channel
+# (issue 19; `integrations` pushes it). Arguments: fulfilment_id.
+fulfilment_created = Signal()

@@ -79,3 +79,14 @@ def payout_runs_due() -> int:
 def ledger_verify() -> bool:
     """The nightly `ledger_verify`; the console shows its last result."""
     return ledger.verification_record(source="job").ok
+
+
+# --- stock defence (issue 19) ---
+
+
+@shoploop_task(name="sales.stock_anomalies", time_limit=120)
+def stock_anomalies() -> dict:
+    """Reservation and expiry rates per network and product: throttle and alert."""
+    from sales import defence
+
+    return defence.stock_anomalies_detect()

@@ -23,4 +23,7 @@ urlpatterns = [
     path("checkout/", views.checkout, name="checkout"),
     path("checkout/done/", views.checkout_done, name="checkout-done"),
     path("checkout/test/<str:token>/", views.test_pay, name="test-pay"),
+    re_path(
+        r"^orders/(?P<token>[A-Za-z0-9_-]{20,64})/$", views.order_status, name="order-status"
+    ),  # issue 19: the shopper's order page
 ]

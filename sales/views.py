@@ -1,6 +1,7 @@
 """The webhook endpoint, the Buy button's checkout, and the test-mode payment gateway."""
 
 import logging
+import secrets
 
 import requests
 from django.conf import settings
@@ -14,10 +15,13 @@ from core.absolute_urls import absolute_url
 from core.errors import ApplicationError, error_response
 from core.money import format_money, quantize
 from links.redirect import read_attribution_cookie
-from sales import services
+from links.visitors import client_ip
+from sales import defence, services
 from sales.models import Order, Reservation
 
 logger = logging.getLogger(__name__)
+# The Buy button's visitor cookie (random; stored only as a keyed hash): the reservation caps.
+VISITOR_COOKIE = "sl_buyer"
 
 
 @csrf_exempt
@@ -73,6 +77,7 @@ def checkout(request):
         return _checkout_error(request, "Choose an option and a quantity (a whole number).", 400)
     attribution = read_attribution_cookie(request) or {}
     param = settings.CLICK_ID_PARAM
+    visitor_cookie = request.COOKIES.get(VISITOR_COOKIE, "")[:64] or secrets.token_urlsafe(24)
     try:
         reservation = services.checkout_start(
             variant_id=variant_id,
@@ -82,12 +87,21 @@ def checkout(request):
             visitor_click_id=attribution.get("click", ""),
             landing_url=request.POST.get("landing", "")[:2000],
             referring_site=request.META.get("HTTP_REFERER", "")[:2000],
+            visitor=defence.visitor_of(visitor_cookie),
+            network=defence.network_of(client_ip(request)),
         )
     except ApplicationError as exc:
         status = {"out_of_stock": 409, "conflict": 409, "not_found": 404,
-                  "checkout_unavailable": 503}.get(exc.code, 400)  # fmt: skip
-        return _checkout_error(request, exc.message, status)
-    return HttpResponseRedirect(reservation.checkout_url, status=303)
+                  "checkout_unavailable": 503,
+                  "reservation_limit": 429}.get(exc.code, 400)  # fmt: skip
+        response = _checkout_error(request, exc.message, status)
+    else:
+        response = HttpResponseRedirect(reservation.checkout_url, status=303)
+    if VISITOR_COOKIE not in request.COOKIES:
+        response.set_cookie(VISITOR_COOKIE, visitor_cookie, max_age=365 * 24 * 3600,
+                            httponly=True, samesite="Lax",
+                            secure=request.is_secure())  # fmt: skip
+    return response
 
 
 @require_safe
@@ -157,6 +171,23 @@ def test_pay(request, token):
     session_id = event["data"]["object"]["id"]
     return HttpResponseRedirect(f"{absolute_url('/checkout/done/')}?session_id={session_id}",
                                 status=303)  # fmt: skip
+
+
+@require_safe
+@never_cache
+def order_status(request, token):
+    """`/orders/<token>/`: the shopper's order page (issue 19): lines, parcels with tracking
+    links, delivery. The token is the only key; nothing about the customer is shown beyond
+    what they bought."""
+    from sales import selectors
+
+    page = selectors.order_status_page(token)
+    if page is None:
+        raise Http404("No such order")
+    response = render(request, "sales/order_status.html", page)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # --- statements (issue 14): a creator's ledger for one month, as HTML or CSV ------------------

@@ -16,6 +16,15 @@ It follows Shopify's documents closely enough to catch real mistakes:
   REST-shaped payload to each subscriber with `X-Shopify-Topic`, `X-Shopify-Shop-Domain`,
   `X-Shopify-Webhook-Id` and `X-Shopify-Hmac-Sha256` (base64 HMAC of the raw body).
 - `DELETE /{shop}/admin/api_permissions/current.json` revokes the token.
+- Fulfilment (REST Admin API, issue 19): `GET /admin/api/{version}/orders/{id}/
+  fulfillment_orders.json` lists an order's fulfillment orders (line items with
+  `fulfillable_quantity`), `POST /admin/api/{version}/fulfillments.json` takes
+  `line_items_by_fulfillment_order` (each fulfillment order's line items and quantities) and
+  `tracking_info` (`number`, `company`, `url`), and `GET .../orders/{id}/fulfillments.json`
+  lists what was fulfilled. More than is fulfillable, a closed fulfillment order or a
+  tracking number the carrier check refuses (`refused_tracking`) answer 422 with Shopify's
+  `{"errors": ...}`; the REST bucket (40, 2 a second) answers 429 with `Retry-After`.
+  `fulfillment_webhook()` builds the `fulfillments/create` and `fulfillments/update` body.
 - Compliance webhooks (`customers/data_request`, `customers/redact`, `shop/redact`), which
   Shopify sends to the URLs set in the app's configuration, not to subscriptions:
   `compliance_webhook()` builds one in Shopify's documented shape, signed with the app's
@@ -42,7 +51,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from testservers.base import HTTPError, PlatformServer, Response, route
+from testservers.base import HTTPError, PlatformServer, RateLimiter, Response, route
 
 SHOP = r"(?P<shop>[a-z0-9][a-z0-9-]*\.myshopify\.com)"
 # Shopify's error message, not a secret.
@@ -100,6 +109,9 @@ class ShopState:
     locations: list = field(default_factory=lambda: ["1001"])
     subscriptions: dict = field(default_factory=dict)  # gid -> (topic, callback, token)
     bulk: dict = field(default_factory=dict)  # gid -> operation
+    # Fulfilment (issue 19): order id -> order (REST shape), fulfillment order id -> FO.
+    orders: dict = field(default_factory=dict)
+    fulfillment_orders: dict = field(default_factory=dict)
 
 
 class Server(PlatformServer):
@@ -125,6 +137,9 @@ class Server(PlatformServer):
         self.ids = itertools.count(7_000_000_000_001)
         self.deliveries: list[dict] = []
         self._state_lock = threading.RLock()
+        # The REST Admin API's leaky bucket: 40 requests, 2 a second per shop (standard plans).
+        self.rest_limiter = RateLimiter(2.0, 40)
+        self.refused_tracking: set[str] = set()  # numbers the carrier check refuses (422)
         if kwargs.get("port"):  # stand-alone for the demo
             self.seed_demo()
 
@@ -685,6 +700,198 @@ class Server(PlatformServer):
 
     def error(self, status: int, message: str) -> Response:
         return Response(status, {"errors": message})
+
+    # -- fulfilment (REST Admin API) ----------------------------------------------------------
+
+    def add_order(self, shop: str, order_id: int, lines: list[tuple[int, str, int]]) -> dict:
+        """An order with one open fulfillment order: lines are (line item id, sku, quantity)."""
+        with self._state_lock:
+            state = self.shops[shop]
+            fo_id = next(self.ids)
+            order = {
+                "id": order_id,
+                "line_items": [
+                    {"id": li, "sku": sku, "quantity": q, "fulfillable_quantity": q}
+                    for li, sku, q in lines
+                ],
+                "fulfillments": [],
+            }
+            state.orders[order_id] = order
+            state.fulfillment_orders[fo_id] = {
+                "id": fo_id,
+                "order_id": order_id,
+                "assigned_location_id": int(state.locations[0]),
+                "request_status": "unsubmitted",
+                "status": "open",
+                "supported_actions": ["create_fulfillment"],
+                "line_items": [
+                    {
+                        "id": next(self.ids),
+                        "shop_id": 1,
+                        "fulfillment_order_id": fo_id,
+                        "line_item_id": li,
+                        "inventory_item_id": next(self.ids),
+                        "quantity": q,
+                        "fulfillable_quantity": q,
+                        "variant_id": next(self.ids),
+                    }
+                    for li, _, q in lines
+                ],
+            }
+            return order
+
+    def _rest(self, request) -> ShopState:
+        """Every REST call: the token, then the shop's leaky bucket (429 with Retry-After)."""
+        self._token(request)
+        shop = request.params["shop"]
+        wait = self.rest_limiter.take(shop)
+        if wait:
+            raise HTTPError(
+                429,
+                {"errors": "Exceeded 2 calls per second for api client. Reduce request rates "
+                           "to resume uninterrupted service."},
+                {"Retry-After": f"{max(wait, 1.0):.1f}"},
+            )  # fmt: skip
+        return self.shops[shop]
+
+    def _order(self, state: ShopState, order_id: str) -> dict:
+        order = state.orders.get(int(order_id)) if order_id.isdigit() else None
+        if order is None:
+            raise HTTPError(404, {"errors": "Not Found"})
+        return order
+
+    @route(
+        "GET",
+        rf"/{SHOP}/admin/api/(?P<version>\d{{4}}-\d{{2}})/orders/(?P<order>\d+)/"
+        r"fulfillment_orders\.json",
+    )
+    def fulfillment_orders(self, request):
+        state = self._rest(request)
+        order = self._order(state, request.params["order"])
+        with self._state_lock:
+            found = [
+                fo for fo in state.fulfillment_orders.values() if fo["order_id"] == order["id"]
+            ]
+            return {"fulfillment_orders": json.loads(json.dumps(found))}
+
+    @route(
+        "GET",
+        rf"/{SHOP}/admin/api/(?P<version>\d{{4}}-\d{{2}})/orders/(?P<order>\d+)/"
+        r"fulfillments\.json",
+    )
+    def order_fulfillments(self, request):
+        state = self._rest(request)
+        order = self._order(state, request.params["order"])
+        with self._state_lock:
+            return {"fulfillments": json.loads(json.dumps(order["fulfillments"]))}
+
+    @route("POST", rf"/{SHOP}/admin/api/(?P<version>\d{{4}}-\d{{2}})/fulfillments\.json")
+    def create_fulfillment(self, request):
+        state = self._rest(request)
+        try:
+            body = (request.json() or {}).get("fulfillment") or {}
+        except ValueError:
+            raise HTTPError(
+                400, {"errors": {"fulfillment": "Required parameter missing or invalid"}}
+            ) from None
+        groups = body.get("line_items_by_fulfillment_order")
+        if not isinstance(groups, list) or not groups:
+            message = "line_items_by_fulfillment_order must contain at least one fulfillment order"
+            raise HTTPError(422, {"errors": [message]})
+        tracking = body.get("tracking_info") or {}
+        number = str(tracking.get("number") or "")
+        if number and number in self.refused_tracking:
+            company = tracking.get("company") or "this carrier"
+            message = f"{number} is not a valid tracking number for {company}"
+            raise HTTPError(422, {"errors": {"tracking_number": [message]}})
+        with self._state_lock:
+            taken = []  # (FO line item, quantity)
+            order = None
+            for group in groups:
+                fo = state.fulfillment_orders.get(int(group.get("fulfillment_order_id") or 0))
+                if fo is None:
+                    raise HTTPError(404, {"errors": "Not Found"})
+                if fo["status"] not in ("open", "in_progress"):
+                    raise HTTPError(422, {"errors": [
+                        f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."
+                    ]})  # fmt: skip
+                order = state.orders[fo["order_id"]]
+                items = group.get("fulfillment_order_line_items") or [
+                    {"id": li["id"], "quantity": li["fulfillable_quantity"]}
+                    for li in fo["line_items"]
+                ]
+                for item in items:
+                    li = next((x for x in fo["line_items"] if x["id"] == item.get("id")), None)
+                    quantity = int(item.get("quantity") or 0)
+                    if li is None or quantity < 1 or quantity > li["fulfillable_quantity"]:
+                        raise HTTPError(422, {"errors": [
+                            "Invalid fulfillment order line item quantity requested."
+                        ]})  # fmt: skip
+                    taken.append((fo, li, quantity))
+            for _fo, li, quantity in taken:
+                li["fulfillable_quantity"] -= quantity
+                line = next(x for x in order["line_items"] if x["id"] == li["line_item_id"])
+                line["fulfillable_quantity"] -= quantity
+            for fo, _, _ in taken:
+                left = sum(x["fulfillable_quantity"] for x in fo["line_items"])
+                fo["status"] = "closed" if left == 0 else "in_progress"
+            skus = {x["id"]: x["sku"] for x in order["line_items"]}
+            fulfillment = {
+                "id": next(self.ids),
+                "order_id": order["id"],
+                "status": "success",
+                "created_at": now_iso(),
+                "updated_at": now_iso(),
+                "service": "manual",
+                "shipment_status": None,
+                "location_id": int(state.locations[0]),
+                "tracking_company": tracking.get("company"),
+                "tracking_number": number or None,
+                "tracking_numbers": [number] if number else [],
+                "tracking_url": tracking.get("url") or None,
+                "tracking_urls": [tracking["url"]] if tracking.get("url") else [],
+                "notify_customer": bool(body.get("notify_customer")),
+                "line_items": [
+                    {"id": li["line_item_id"], "quantity": q, "sku": skus[li["line_item_id"]]}
+                    for _, li, q in taken
+                ],
+            }  # fmt: skip
+            order["fulfillments"].append(fulfillment)
+        return Response(201, {"fulfillment": fulfillment})
+
+    def fulfillment(self, shop: str, fulfillment_id: int) -> dict:
+        for order in self.shops[shop].orders.values():
+            for fulfillment in order["fulfillments"]:
+                if fulfillment["id"] == fulfillment_id:
+                    return fulfillment
+        raise KeyError(fulfillment_id)
+
+    def set_shipment_status(self, shop: str, fulfillment_id: int, status: str) -> dict:
+        """The carrier's news (`delivered`, `in_transit`, ...), as `fulfillments/update` says."""
+        with self._state_lock:
+            fulfillment = self.fulfillment(shop, fulfillment_id)
+            fulfillment["shipment_status"] = status
+            fulfillment["updated_at"] = now_iso()
+            return fulfillment
+
+    def fulfillment_webhook(self, shop: str, fulfillment: dict, *, secret: str,
+                            topic: str = "fulfillments/create",
+                            webhook_id: str = "") -> tuple[bytes, dict]:  # fmt: skip
+        """A `fulfillments/create` or `fulfillments/update` delivery as Shopify signs it:
+        (body, headers), for a channel's webhook URL."""
+        body = json.dumps(fulfillment).encode()
+        signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Shop-Domain": shop,
+            "X-Shopify-Webhook-Id": webhook_id or secrets.token_hex(16),
+            "X-Shopify-Event-Id": secrets.token_hex(8),
+            "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Triggered-At": now_iso(),
+            "X-Shopify-Hmac-Sha256": signature.decode(),
+        }
+        return body, headers
 
 
 if __name__ == "__main__":

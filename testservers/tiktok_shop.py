@@ -38,6 +38,14 @@ product without a title) answer HTTP 200 with a non-zero code, as TikTok does.
 - Orders and returns: Get Order Detail (`GET /order/202309/orders?ids=`) and Search Returns
   (`POST /return_refund/202309/returns/search`). Tests add them with `add_order` and
   `add_return` and send signed notifications with `notify`.
+- Fulfilment (issue 19), for sellers who ship themselves: Get Shipping Providers
+  (`GET /logistics/202309/delivery_options/{delivery_option_id}/shipping_providers`) and Mark
+  Package As Shipped (`POST /fulfillment/202309/orders/{order_id}/packages` with
+  `order_line_item_ids`, `tracking_number` and `shipping_provider_id`; items can ship in
+  several packages). An item already in a package, an unknown provider or a tracking number
+  the provider check refuses (`refused_tracking`) answer HTTP 200 with a non-zero code in
+  TikTok's shape; the items shipped carry `package_id`, `tracking_number` and
+  `shipping_provider_id` in Get Order Detail afterwards.
 - `fail_next` / `fail_rate` (from `base.py`) fail requests on purpose.
 
 Stand-alone for the demo, `python -m testservers tiktok_shop --port 8791` serves all of it
@@ -144,6 +152,16 @@ class Server(PlatformServer):
         self.returns: list[dict] = []
         self.ids = itertools.count(1729500000000000001)
         self._lock = threading.RLock()
+        # Fulfilment (issue 19): the shipping providers of a delivery option, and tracking
+        # numbers the provider check refuses.
+        self.delivery_option_id = "7091146663229654785"
+        self.shipping_providers = [
+            {"id": "6617675021119438849", "name": "USPS"},
+            {"id": "6617675021119438850", "name": "UPS"},
+            {"id": "6617675021119438851", "name": "FedEx"},
+        ]
+        self.refused_tracking: set[str] = set()
+        self.packages: dict[str, dict] = {}
 
     @property
     def shop(self) -> dict:
@@ -512,6 +530,55 @@ class Server(PlatformServer):
             return self.fail(36009003, "ids: between 1 and 50 order ids.", status=400)
         return self.ok({"orders": [self.orders[i] for i in ids if i in self.orders]})
 
+    # -- fulfilment -------------------------------------------------------------------------
+
+    @route("GET", r"/logistics/202309/delivery_options/(?P<option>\d+)/shipping_providers")
+    def shipping_providers_list(self, request):
+        self.check_request(request)
+        if request.params["option"] != self.delivery_option_id:
+            return self.fail(21001001, "The delivery option does not exist.")
+        return self.ok({"shipping_providers": self.shipping_providers})
+
+    @route("POST", r"/fulfillment/202309/orders/(?P<order_id>\d+)/packages")
+    def mark_package_shipped(self, request):
+        self.check_request(request)
+        order = self.orders.get(request.params["order_id"])
+        if order is None:
+            return self.fail(21011001, "The order does not exist.")
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return self.fail(36009003, "The body is not JSON.", status=400)
+        ids = body.get("order_line_item_ids") or []
+        number = str(body.get("tracking_number") or "")
+        provider = str(body.get("shipping_provider_id") or "")
+        if not number or not provider:
+            return self.fail(36009003, "tracking_number and shipping_provider_id are required.")
+        if provider not in {p["id"] for p in self.shipping_providers}:
+            return self.fail(21011011, "The shipping provider is not available for this order.")
+        if number in self.refused_tracking:
+            return self.fail(21011012, f"The tracking number {number} is invalid for the "
+                             "shipping provider.")  # fmt: skip
+        with self._lock:
+            items = {item["id"]: item for item in order["line_items"]}
+            chosen = [items.get(i) for i in ids] if ids else [
+                item for item in order["line_items"] if not item.get("package_id")
+            ]  # fmt: skip
+            if not chosen or any(item is None for item in chosen):
+                return self.fail(21011002, "An order line item does not belong to the order.")
+            if any(item.get("package_id") for item in chosen):
+                return self.fail(21011003, "An order line item is already shipped.")
+            package_id = str(next(self.ids))
+            for item in chosen:
+                item.update(package_id=package_id, tracking_number=number,
+                            shipping_provider_id=provider, display_status="SHIPPED")  # fmt: skip
+            shipped = all(item.get("package_id") for item in order["line_items"])
+            order["status"] = "IN_TRANSIT" if shipped else "PARTIALLY_SHIPPING"
+            self.packages[package_id] = {"order_id": order["id"], "tracking_number": number,
+                                         "items": [item["id"] for item in chosen]}  # fmt: skip
+        return self.ok({"package_id": package_id,
+                        "order_line_item_ids": [item["id"] for item in chosen]})  # fmt: skip
+
     # -- returns and refunds ----------------------------------------------------------------
 
     @route("POST", r"/return_refund/202309/returns/search")
@@ -613,6 +680,7 @@ def order(order_id: str, *, status: str = "AWAITING_SHIPMENT", currency: str = "
         "update_time": now,
         "paid_time": now - 30 if status != "UNPAID" else None,
         "buyer_email": email,
+        "delivery_option_id": "7091146663229654785",
         "recipient_address": {"region_code": "US"},
         "payment": {
             "currency": currency,

@@ -126,6 +126,11 @@ def _errors_text(response) -> str:
         return "; ".join(
             str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
         )
+    if isinstance(errors, dict):  # REST 422s: {"field": ["message", ...]}
+        return "; ".join(
+            f"{name}: {', '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+            for name, msgs in errors.items()
+        )[:300]
     return str(errors)[:300]
 
 
@@ -339,3 +344,40 @@ def webhook_unsubscribe(session, *, shop: str, token: str, subscription_id: str)
         "{ deletedWebhookSubscriptionId userErrors { field message } } }",
         variables={"id": subscription_id},
     )
+
+
+# -- fulfilment (issue 19): the REST Admin API's fulfillment orders and fulfillments -----------
+
+
+def rest(session, method: str, *, shop: str, token: str, path: str, body=None) -> dict:
+    response = session.request(
+        method,
+        f"{shop_url(shop)}/admin/api/{settings.SHOPIFY_API_VERSION}/{path}",
+        headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"},
+        data=json.dumps(body) if body is not None else None,
+        classify=classify,
+    )
+    return response.json()
+
+
+def fulfillment_orders(session, *, shop: str, token: str, order_id: str) -> list[dict]:
+    path = f"orders/{order_id}/fulfillment_orders.json"
+    return rest(session, "GET", shop=shop, token=token, path=path)["fulfillment_orders"]
+
+
+def order_fulfillments(session, *, shop: str, token: str, order_id: str) -> list[dict]:
+    return rest(session, "GET", shop=shop, token=token,
+                path=f"orders/{order_id}/fulfillments.json")["fulfillments"]  # fmt: skip
+
+
+def fulfillment_create(session, *, shop: str, token: str, line_items_by_fulfillment_order: list,
+                       tracking_info: dict, notify_customer: bool = True) -> dict:  # fmt: skip
+    body = {
+        "fulfillment": {
+            "line_items_by_fulfillment_order": line_items_by_fulfillment_order,
+            "tracking_info": tracking_info,
+            "notify_customer": notify_customer,
+        }
+    }
+    return rest(session, "POST", shop=shop, token=token, path="fulfillments.json",
+                body=body)["fulfillment"]  # fmt: skip

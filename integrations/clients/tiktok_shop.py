@@ -266,3 +266,33 @@ def find_by_skus(session, *, token: str, shop_cipher: str, skus: list[str]) -> d
             "sku_ids": {s["seller_sku"]: str(s["id"]) for s in product.get("skus") or []},
         }
     return {}
+
+
+# -- fulfilment (issue 19): sellers who ship themselves -----------------------------------------
+
+
+def order_detail(session, *, token: str, shop_cipher: str, order_id: str) -> dict | None:
+    data = call(session, "GET", "/order/202309/orders", token=token, shop_cipher=shop_cipher,
+                query={"ids": order_id})  # fmt: skip
+    return next(iter(data.get("orders") or []), None)
+
+
+def shipping_providers(session, *, token: str, shop_cipher: str, delivery_option_id: str):
+    data = call(
+        session, "GET",
+        f"/logistics/202309/delivery_options/{delivery_option_id}/shipping_providers",
+        token=token, shop_cipher=shop_cipher,
+    )  # fmt: skip
+    return data.get("shipping_providers") or []
+
+
+def mark_package_shipped(
+    session, *, token: str, shop_cipher: str, order_id: str, item_ids: list[str],
+    tracking_number: str, provider_id: str,
+) -> dict:  # fmt: skip
+    return call(
+        session, "POST", f"/fulfillment/202309/orders/{order_id}/packages", token=token,
+        shop_cipher=shop_cipher,
+        body={"order_line_item_ids": item_ids, "tracking_number": tracking_number,
+              "shipping_provider_id": provider_id},
+    )  # fmt: skip

@@ -152,6 +152,20 @@ class Fetch:
 
 
 @dataclass
+class FulfilmentData:
+    """A parcel the channel itself recorded (Shopify `fulfillments/create` / `update`)."""
+
+    order_external_id: str
+    external_id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str = ""
+    shipment_status: str = ""  # the carrier's news: in_transit, delivered, ...
+    at: datetime | None = None
+    lines: list[tuple[str, str, int]] = field(default_factory=list)  # (line id, sku, quantity)
+
+
+@dataclass
 class Ignored:
     reason: str
 

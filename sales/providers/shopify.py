@@ -3,7 +3,8 @@
 - Signature: `X-Shopify-Hmac-Sha256` is the base64 HMAC-SHA256 of the raw body under the
   app's client secret. There is no signed timestamp: replays are stopped by the ids.
 - Topic: `X-Shopify-Topic` (`orders/create`, `orders/updated`, `orders/paid`,
-  `orders/cancelled`, `orders/fulfilled`, `refunds/create`).
+  `orders/cancelled`, `orders/fulfilled`, `refunds/create`; and `fulfillments/create`,
+  `fulfillments/update`: parcels with tracking and the carrier's `shipment_status`).
 - Ids: `X-Shopify-Webhook-Id` is one delivery (retries keep it); `X-Shopify-Event-Id` is one
   event (several subscriptions to a topic deliver it several times). Both deduplicate.
 - Out of order: an order's `updated_at` decides; an older update never overwrites a newer one.
@@ -19,6 +20,7 @@ from django.conf import settings
 
 from sales.providers.base import (
     BodyError,
+    FulfilmentData,
     Identity,
     Ignored,
     LineData,
@@ -40,6 +42,7 @@ ORDER_TOPICS = {
     "orders/partially_fulfilled", "orders/edited",
 }  # fmt: skip
 REFUND_TOPICS = {"refunds/create"}
+FULFILMENT_TOPICS = {"fulfillments/create", "fulfillments/update"}  # issue 19
 
 
 def sign(secret: str, body: bytes) -> bytes:
@@ -87,7 +90,37 @@ def parse(identity: Identity, payload, channel) -> list:
             raise BodyError("order_id: missing.")
         currency = _refund_currency(payload, channel)
         return [parse_refund(payload, order_id, currency)]
+    if identity.topic in FULFILMENT_TOPICS:
+        return [parse_fulfilment(payload)]
     return [Ignored(f"Topic {identity.topic} is not an order topic.")]
+
+
+def parse_fulfilment(payload: dict):
+    """A REST fulfillment: its order, id, tracking (number, company, url), the carrier's
+    `shipment_status` and its line items. A cancelled or failed one records nothing."""
+    order_id, fulfilment_id = text(payload.get("order_id")), text(payload.get("id"))
+    if not order_id or not fulfilment_id:
+        raise BodyError("order_id and id: required.")
+    if text(payload.get("status")) not in ("success", "open", "pending", ""):
+        return Ignored(f"Fulfillment {fulfilment_id} is {text(payload.get('status'))}.")
+    numbers = payload.get("tracking_numbers") or [payload.get("tracking_number")]
+    urls = payload.get("tracking_urls") or [payload.get("tracking_url")]
+    lines = []
+    for item in payload.get("line_items") or []:
+        if isinstance(item, dict):
+            lines.append(
+                (text(item.get("id")), text(item.get("sku")), int(item.get("quantity") or 0))
+            )
+    return FulfilmentData(
+        order_external_id=order_id, external_id=fulfilment_id,
+        carrier=text(payload.get("tracking_company")),
+        tracking_number=text(numbers[0]) if numbers and numbers[0] else "",
+        tracking_url=text(urls[0]) if urls and urls[0] else "",
+        shipment_status=text(payload.get("shipment_status")),
+        at=iso_time(payload.get("updated_at") or payload.get("created_at"),
+                    field_name="updated_at"),
+        lines=[line for line in lines if line[2] > 0],
+    )  # fmt: skip
 
 
 def _params_of(url: str) -> dict:

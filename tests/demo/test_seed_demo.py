@@ -196,3 +196,20 @@ def test_seed_demo_credits_the_demo_orders_through_attribution_once(
         Payout.objects.count(),
     ) == before
     assert ledger.verify()["ok"]
+
+
+def test_seed_demo_makes_a_shipped_and_a_delivered_order_once(client):
+    """Issue 19: two demo orders with parcels, one delivered, each with its shopper's page."""
+    from sales.fulfilment_models import Fulfilment
+    from sales.models import Order
+
+    out = io.StringIO()
+    call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=out)
+    assert "Demo parcels: #demo-ship-1 shipped (1 parcel)" in out.getvalue()
+    shipped, delivered = (Order.objects.get(external_id=n) for n in ("demo-ship-1", "demo-ship-2"))
+    assert shipped.status == delivered.status == "fulfilled"
+    assert shipped.delivered_at is None and delivered.delivered_at is not None
+    page = client.get(f"/orders/{delivered.status_token}/")
+    assert b"Your order was delivered." in page.content
+    call_command("seed_demo", "--allow-production", "--skip-ugc", stdout=io.StringIO())
+    assert Fulfilment.objects.count() == 2

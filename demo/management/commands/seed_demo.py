@@ -165,6 +165,16 @@ class Command(BaseCommand):
                 "demo-finance (password as admin's)."
             )
         # --- end ledger ---
+        # --- fulfilment (issue 19): a shipped and a delivered order, with their pages ---
+        from demo.fulfilment import describe, seed_fulfilment
+
+        shipped = seed_fulfilment()
+        if shipped:
+            self.stdout.write(
+                f"Demo parcels: {describe(shipped)}. Ship more from an order's page in "
+                "/admin/sales/order/; low stock: /admin/sales/fulfilment/low-stock/."
+            )
+        # --- end fulfilment ---
         if options.get("skip_ugc"):
             return
         ugc = seed_ugc()
@@ -202,15 +212,6 @@ class Command(BaseCommand):
                 "/admin/attribution/heldcommission/."
             )
         # --- end attribution ---
-        # --- analytics (issue 16): ninety days of traffic, and the rollups folded ---
-        from demo.analytics import seed_analytics
-
-        traffic = seed_analytics()
-        self.stdout.write(
-            f"Demo dashboard: {traffic['clicks']} new clicks over 90 days, rollups of "
-            f"{traffic['days']} days folded. See /admin/ (the console's home)."
-        )
-        # --- end analytics ---
         # --- social pulls, rights requests, reviews, product requests (issue 18) ---
         from demo.social import seed_social
 
@@ -225,6 +226,15 @@ class Command(BaseCommand):
         for problem in social.problems:
             self.stderr.write(f"Demo social: {problem}")
         # --- end social ---
+        # --- analytics (issue 16): ninety days of traffic, and the rollups folded ---
+        from demo.analytics import seed_analytics
+
+        traffic = seed_analytics()
+        self.stdout.write(
+            f"Demo dashboard: {traffic['clicks']} new clicks over 90 days, rollups of "
+            f"{traffic['days']} days folded. See /admin/ (the console's home)."
+        )
+        # --- end analytics ---
 
     @transaction.atomic
     def seed_product(self, index, title, brand, description, colour, shape, currency, variants):
