@@ -217,6 +217,8 @@ def item_media(item: UGCItem) -> dict:
         if r.get("name")
     ]
     renditions.sort(key=lambda r: r["height"] or 0)  # smallest first: mobile first
+    hls_master = ((manifest.get("hls") or {}).get("master") or {}).get("name")
+    preview = manifest.get("preview") or {}
     return {
         "kind": "video" if is_video else "image",
         "width": manifest.get("width"),
@@ -226,6 +228,9 @@ def item_media(item: UGCItem) -> dict:
         "thumbnail_url": _media_url(thumbnail.get("name")),
         "renditions": renditions if is_video else [],
         "duration_s": manifest.get("duration_s") if is_video else None,
+        # Videos processed before HLS existed have neither; players fall back to the MP4s.
+        "hls_url": _media_url(hls_master) if is_video else "",
+        "preview_url": _media_url(preview.get("name")) if is_video else "",
     }
 
 

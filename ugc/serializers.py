@@ -47,6 +47,12 @@ class FeedMediaSerializer(serializers.Serializer):
     thumbnail_url = AbsoluteURLField()
     renditions = FeedRenditionSerializer(many=True, help_text="Videos: smallest first.")
     duration_s = serializers.FloatField(allow_null=True)
+    hls_url = AbsoluteURLField(
+        help_text="Videos: the HLS master playlist (360p to 1080p ladder); empty if none."
+    )
+    preview_url = AbsoluteURLField(
+        help_text="Videos: a 3-second muted MP4 loop for grids and cards; empty if none."
+    )
 
 
 class FeedProductSerializer(serializers.Serializer):

@@ -17,6 +17,9 @@ from ugc import metrics, selectors
 logger = logging.getLogger(__name__)
 
 EVENT_KINDS = ("impressions", "clicks")
+# hls.js, vendored from its npm package (light build: no subtitles or alternate audio, which
+# the ladder has none of); loaded by feed.js only where the browser has no native HLS.
+HLSJS = "vendor/hls.js-1.7.4/hls.light.min.js"
 MAX_ID = 2**63 - 1
 EVENTS_MAX_BODY = 16 * 1024
 
@@ -57,6 +60,7 @@ def feed(request):
         "card": _feed_card(request, page),
         "first_poster": first["media"]["display_url"] if first else "",
         "api_url": reverse("ugc-feed-list"),
+        "hlsjs": HLSJS,
     }
     return render(request, "ugc/feed.html", context)
 

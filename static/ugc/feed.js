@@ -77,6 +77,72 @@
     showSoundButton();
   }
 
+  // --- HLS: native where the browser plays it (Safari, Android), hls.js (loaded once, on
+  // demand) where Media Source Extensions exist, else the MP4 <source>s stay in charge ------
+  var hlsjsUrl = feed.getAttribute("data-hlsjs");
+  var hlsjsLoading = null;
+  var nativeHls = (function () {
+    var probe = document.createElement("video");
+    return !!(probe.canPlayType && probe.canPlayType("application/vnd.apple.mpegurl"));
+  })();
+
+  function loadHlsjs() {
+    if (window.Hls) return Promise.resolve(window.Hls);
+    if (!hlsjsLoading) {
+      hlsjsLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = hlsjsUrl;
+        script.onload = function () { resolve(window.Hls); };
+        script.onerror = reject;
+        document.head.appendChild(script);
+      });
+    }
+    return hlsjsLoading;
+  }
+
+  function startStream(video) {
+    var url = video.getAttribute("data-hls");
+    if (!url || video.getAttribute("data-stream")) return;
+    if (nativeHls) {
+      video.setAttribute("data-stream", "native");
+      video.src = url;  // the src attribute wins over the MP4 <source> children
+      return;
+    }
+    if (!hlsjsUrl || !window.MediaSource) return;
+    video.setAttribute("data-stream", "pending");
+    loadHlsjs().then(function (Hls) {
+      if (!Hls || !Hls.isSupported()) {
+        video.setAttribute("data-stream", "mp4");
+        return;
+      }
+      var hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 10 });
+      hls.on(Hls.Events.ERROR, function (event, data) {
+        if (data.fatal) {  // fall back to the MP4s for good
+          hls.destroy();
+          video.setAttribute("data-stream", "mp4");
+          video.removeAttribute("src");
+          video.load();
+        }
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      video.setAttribute("data-stream", "hls.js");
+      if (video.getAttribute("data-wants-play")) {
+        var playing = video.play();
+        if (playing && playing.catch) playing.catch(function () {});
+      }
+    }).catch(function () { video.setAttribute("data-stream", "mp4"); });
+  }
+
+  function play(video) {
+    startStream(video);
+    video.setAttribute("data-wants-play", "1");
+    // Playing before hls.js is attached would make the browser fetch an MP4 <source>.
+    if (video.getAttribute("data-stream") === "pending") return;
+    var playing = video.play();
+    if (playing && playing.catch) playing.catch(function () {});
+  }
+
   // --- playing and preloading --------------------------------------------------------
   function items() {
     return feed.querySelectorAll(".feed-item");
@@ -87,6 +153,7 @@
     var video = item.querySelector("video.feed-media");
     if (video) {
       if (video.preload !== "auto") video.preload = "auto";
+      startStream(video);
       var poster = video.getAttribute("poster");
       if (poster && !document.querySelector('link[rel="preload"][href="' + CSS.escape(poster) + '"]')) {
         var link = document.createElement("link");
@@ -106,10 +173,10 @@
       var video = list[i].querySelector("video.feed-media");
       if (!video) continue;
       if (list[i] === item) {
-        var playing = video.play();
-        if (playing && playing.catch) playing.catch(function () {});
-      } else if (!video.paused) {
-        video.pause();
+        play(video);
+      } else {
+        video.removeAttribute("data-wants-play");
+        if (!video.paused) video.pause();
       }
     }
     var id = parseInt(item.getAttribute("data-id"), 10);
@@ -155,6 +222,7 @@
       video.loop = true;
       video.preload = "none";
       if (media.display_url) video.poster = media.display_url;
+      if (media.hls_url) video.setAttribute("data-hls", media.hls_url);
       media.renditions.forEach(function (r, i) {
         var source = document.createElement("source");
         source.src = r.url;
