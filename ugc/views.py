@@ -13,10 +13,11 @@ from core import json_input
 from core.absolute_urls import absolute_url
 from core.errors import ApplicationError, error_response
 from ugc import metrics, selectors
+from ugc.models import Placement
 
 logger = logging.getLogger(__name__)
 
-EVENT_KINDS = ("impressions", "clicks")
+EVENT_KINDS = ("impressions", "clicks", "add_to_carts")
 # hls.js, vendored from its npm package (light build: no subtitles or alternate audio, which
 # the ladder has none of); loaded by feed.js only where the browser has no native HLS.
 HLSJS = "vendor/hls.js-1.7.4/hls.light.min.js"
@@ -65,18 +66,21 @@ def feed(request):
     return render(request, "ugc/feed.html", context)
 
 
-def parse_events(body: bytes) -> dict[str, list[int]]:
-    """`{"impressions": [ids], "clicks": [ids]}` checked, or ApplicationError naming the rule."""
+def parse_events(body: bytes) -> dict:
+    """`{"impressions": [ids], "clicks": [ids], "add_to_carts": [ids], "placement": "..."}`
+    checked (lists optional; placement one of Placement's values, "" when left out), or
+    ApplicationError naming the rule."""
     data = json_input.loads(body or b"null", max_bytes=EVENTS_MAX_BODY)
     if not isinstance(data, dict):
         raise ApplicationError(
-            'The body is a JSON object: {"impressions": [ids], "clicks": [ids]}.',
+            'The body is a JSON object: {"impressions": [ids], "clicks": [ids], '
+            '"add_to_carts": [ids], "placement": "home_feed"}.',
             code="invalid",
         )
     fields = {}
-    unknown = sorted(set(data) - set(EVENT_KINDS))
+    unknown = sorted(set(data) - {*EVENT_KINDS, "placement"})
     for name in unknown:
-        fields[name] = ["Unknown field; send impressions and clicks only."]
+        fields[name] = ["Unknown field; send impressions, clicks, add_to_carts and placement only."]
     events = {}
     for name in EVENT_KINDS:
         ids = data.get(name, [])
@@ -84,8 +88,12 @@ def parse_events(body: bytes) -> dict[str, list[int]]:
             fields[name] = ["A list of item ids (whole numbers ≥ 1)."]
         else:
             events[name] = ids
+    placement = data.get("placement", "")
+    if placement != "" and placement not in Placement.values:
+        fields["placement"] = [f"One of {', '.join(Placement.values)}."]
+    events["placement"] = placement
     if not fields:
-        total = sum(len(ids) for ids in events.values())
+        total = sum(len(events[name]) for name in EVENT_KINDS)
         cap = settings.UGC_FEED_EVENTS_MAX_IDS
         if total > cap:
             fields["non_field_errors"] = [f"At most {cap} ids per request, not {total}."]
@@ -98,12 +106,18 @@ def parse_events(body: bytes) -> dict[str, list[int]]:
 @csrf_exempt  # sent by navigator.sendBeacon from any page; it only adds to counters
 @require_POST
 def feed_events(request):
-    """Count feed impressions and card clicks (buffered; unknown ids are dropped at flush)."""
+    """Count impressions, card clicks and add-to-carts of UGC items, with the placement they
+    were shown in (buffered; unknown ids are dropped at flush)."""
     try:
         events = parse_events(request.body)
     except ApplicationError as exc:
         return error_response(exc.code, exc.message, exc.fields)
-    metrics.record(impressions=events["impressions"], clicks=events["clicks"])
+    metrics.record(
+        impressions=events["impressions"],
+        clicks=events["clicks"],
+        add_to_carts=events["add_to_carts"],
+        placement=events["placement"],
+    )
     response = JsonResponse({}, status=202)
     response["Cache-Control"] = "no-store"
     return response
