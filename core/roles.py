@@ -30,8 +30,9 @@ UGC_MODERATION = {
     "ugc.rejectionreason": ALL,
     "ugc.blocklistentry": ALL,
     "ugc.ugcmetricdaily": VIEW,
+    "ugc.ugcschedule": ALL,  # publishing calendar (issue 18)
 }
-UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
+UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW, "ugc.ugcschedule": VIEW}
 
 # Sales (issue 12): Owner runs channels and deliveries (replay) and orders; Finance reads
 # everything about orders and refunds and may replay deliveries and re-map lines.

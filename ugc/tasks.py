@@ -48,3 +48,9 @@ def metrics_flush() -> int:
     from ugc import metrics
 
     return metrics.flush()
+
+
+@shoploop_task(name="ugc.publish_scheduled", time_limit=300)
+def publish_scheduled() -> dict:
+    """The publishing calendar: publish the entries whose time has come (rights checked now)."""
+    return services.ugc_schedule_run_due()

@@ -20,8 +20,16 @@ from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
 from ugc.admin.permissions import can_moderate
 from ugc.admin.queue import QueueMixin
 from ugc.admin.records import ModerationEventAdmin, UGCMetricDailyAdmin
+from ugc.admin.schedule import UGCScheduleAdmin
 from ugc.admin.uploads import UploadMixin
-from ugc.models import BlocklistEntry, ModerationEvent, RejectionReason, UGCItem, UGCMetricDaily
+from ugc.models import (
+    BlocklistEntry,
+    ModerationEvent,
+    RejectionReason,
+    UGCItem,
+    UGCMetricDaily,
+    UGCSchedule,
+)
 
 
 class UGCItemAdmin(QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, admin.ModelAdmin):
@@ -54,3 +62,4 @@ admin.site.register(RejectionReason, RejectionReasonAdmin)
 admin.site.register(BlocklistEntry, BlocklistEntryAdmin)
 admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(UGCMetricDaily, UGCMetricDailyAdmin)
+admin.site.register(UGCSchedule, UGCScheduleAdmin)  # publishing calendar (issue 18)

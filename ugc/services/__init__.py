@@ -8,6 +8,7 @@
 - `media`: the media job that makes an item's display copy, thumbnail and renditions;
 - `feed`: the feed cards' short links and the feed metrics;
 - `lists`: the merchant's rejection reasons and blocklist;
+- `schedule`: the publishing calendar and the job that publishes due entries;
 - `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
 Callers use `from ugc import services` and `services.ugc_claim(...)`.
@@ -62,6 +63,11 @@ from ugc.services.portal import (  # creator portal (issue 15)
     ugc_portal_withdraw,
 )
 from ugc.services.rights import ugc_archive_expired_rights, ugc_rights_grant, ugc_rights_revoke
+from ugc.services.schedule import (
+    ugc_schedule_cancel,
+    ugc_schedule_create,
+    ugc_schedule_run_due,
+)
 
 __all__ = [
     "ALLOWED",
@@ -105,6 +111,9 @@ __all__ = [
     "ugc_rights_grant",
     "ugc_rights_revoke",
     "ugc_unmap_product",
+    "ugc_schedule_cancel",  # publishing calendar (issue 18)
+    "ugc_schedule_create",
+    "ugc_schedule_run_due",
     "ugc_creator_erase",  # creator portal (issue 15)
     "ugc_portal_submit",
     "ugc_portal_withdraw",
