@@ -234,7 +234,26 @@ def item_media(item: UGCItem) -> dict:
     }
 
 
-def _product_entry(product, request, short_link) -> dict:
+def _tag(product_map) -> dict | None:
+    """Where a product is in the frame (fractions) and, in a video, when; None untagged."""
+    if product_map.tag_x is None or product_map.tag_y is None:
+        return None
+
+    def seconds(value):
+        return float(value) if value is not None else None
+
+    x, y = float(product_map.tag_x), float(product_map.tag_y)
+    return {
+        "x": x,
+        "y": y,
+        "left": f"{x * 100:.2f}%",  # for the template's style attribute
+        "top": f"{y * 100:.2f}%",
+        "start_s": seconds(product_map.tag_start_s),
+        "end_s": seconds(product_map.tag_end_s),
+    }
+
+
+def _product_entry(product, request, short_link, tag=None) -> dict:
     from catalog.seo import product_card
     from core.absolute_urls import absolute_url
 
@@ -256,6 +275,7 @@ def _product_entry(product, request, short_link) -> dict:
         "link_code": short_link.code,
         "link_path": short_link.get_absolute_url(),
         "link_url": absolute_url(short_link.get_absolute_url(), request),
+        "tag": tag,
     }
 
 
@@ -292,6 +312,10 @@ def feed_page(
     entries = []
     for item in items:
         products, seen = [], set()
+        tags = {}  # a product mapped in several placements: its first tagged mapping
+        for product_map in item.product_maps.all():
+            if tags.get(product_map.product_id) is None:
+                tags[product_map.product_id] = _tag(product_map)
         for product_map in item.product_maps.all():
             product = product_map.product
             if product.pk in seen:
@@ -304,7 +328,7 @@ def feed_page(
                     extra={"item_id": item.pk, "product_id": product.pk},
                 )
                 continue
-            products.append(_product_entry(product, request, short_link))
+            products.append(_product_entry(product, request, short_link, tags.get(product.pk)))
         entries.append(
             {
                 "id": item.pk,

@@ -55,6 +55,13 @@ class FeedMediaSerializer(serializers.Serializer):
     )
 
 
+class FeedTagSerializer(serializers.Serializer):
+    x = serializers.FloatField(help_text="0 (left) to 1 (right) of the media's frame.")
+    y = serializers.FloatField(help_text="0 (top) to 1 (bottom) of the media's frame.")
+    start_s = serializers.FloatField(allow_null=True, help_text="Videos: shown from (s).")
+    end_s = serializers.FloatField(allow_null=True, help_text="Videos: shown until (s).")
+
+
 class FeedProductSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
@@ -70,6 +77,10 @@ class FeedProductSerializer(serializers.Serializer):
     link_path = serializers.CharField(help_text="The short link's path, /p/<code>.")
     link_url = serializers.URLField(
         help_text="The short link to send shoppers through: it credits the item and its creator."
+    )
+    tag = FeedTagSerializer(
+        allow_null=True,
+        help_text="Shop the look: where the product is in the frame; null if untagged.",
     )
 
 

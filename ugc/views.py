@@ -56,8 +56,14 @@ def feed(request):
     except ApplicationError as exc:
         return render(request, "ugc/feed_error.html", {"message": exc.message}, status=400)
     first = page.items[0] if page.items else None
+    # Where this feed is shown: the home feed, or embedded in a collection page or a widget
+    # (`?placement=`); impressions, clicks and the card links (`ugc_placement`) carry it.
+    placement = request.GET.get("placement", Placement.HOME_FEED)
+    if placement not in Placement.values:
+        placement = Placement.HOME_FEED
     context = {
         "page": page,
+        "placement": placement,
         "card": _feed_card(request, page),
         "first_poster": first["media"]["display_url"] if first else "",
         "api_url": reverse("ugc-feed-list"),
