@@ -17,6 +17,7 @@ from django.urls import path
 from ugc.admin.actions import BulkActionsMixin
 from ugc.admin.item import ItemPageMixin
 from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
+from ugc.admin.look import LookMixin
 from ugc.admin.permissions import can_moderate
 from ugc.admin.queue import QueueMixin
 from ugc.admin.records import ModerationEventAdmin, UGCMetricDailyAdmin
@@ -32,7 +33,9 @@ from ugc.models import (
 )
 
 
-class UGCItemAdmin(QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, admin.ModelAdmin):
+class UGCItemAdmin(
+    QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, LookMixin, admin.ModelAdmin
+):
     def has_moderate_permission(self, request):
         return can_moderate(request)
 
@@ -53,6 +56,7 @@ class UGCItemAdmin(QueueMixin, BulkActionsMixin, ItemPageMixin, UploadMixin, adm
             path("<int:item_id>/moderate/", wrap(self.moderate_view), name="ugc_ugcitem_moderate"),
             path("<int:item_id>/original/", wrap(self.original_view), name="ugc_ugcitem_original"),
             path("<int:item_id>/proof/", wrap(self.proof_view), name="ugc_ugcitem_proof"),
+            path("<int:item_id>/look/", wrap(self.look_view), name="ugc_ugcitem_look"),
             *super().get_urls(),
         ]
 

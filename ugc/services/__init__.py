@@ -8,6 +8,7 @@
 - `media`: the media job that makes an item's display copy, thumbnail and renditions;
 - `feed`: the feed cards' short links and the feed metrics;
 - `lists`: the merchant's rejection reasons and blocklist;
+- `looks`: shop-the-look tags (where each product is in the frame);
 - `schedule`: the publishing calendar and the job that publishes due entries;
 - `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
@@ -41,6 +42,7 @@ from ugc.services.lists import (
     rejection_reason_save,
     rejection_reasons_add_defaults,
 )
+from ugc.services.looks import ugc_tag_product
 from ugc.services.mapping import ugc_map_product, ugc_unmap_product
 from ugc.services.media import MediaProcessingError, ugc_media_process, ugc_media_retry
 from ugc.services.moderation import (
@@ -111,6 +113,7 @@ __all__ = [
     "ugc_rights_grant",
     "ugc_rights_revoke",
     "ugc_unmap_product",
+    "ugc_tag_product",  # shop the look (issue 18)
     "ugc_schedule_cancel",  # publishing calendar (issue 18)
     "ugc_schedule_create",
     "ugc_schedule_run_due",
