@@ -13,7 +13,7 @@ from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCProductMap, UGCRights
+from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCMetricDaily, UGCProductMap, UGCRights
 
 logger = logging.getLogger(__name__)
 
@@ -376,3 +376,24 @@ def product_gallery(
         }
         for item in queryset[:limit]
     ]
+
+
+# The placement report: which placement sells, and each item's funnel
+# (view → product click → add to cart → purchase). Counters come from the daily metrics;
+# purchases from the order credits (attribution), joined by the console.
+
+
+def placement_funnel(*, since) -> list[dict]:
+    """Per (item, placement) since `since`: impressions, clicks, add_to_carts."""
+    from django.db.models import Sum
+
+    return list(
+        UGCMetricDaily.objects.filter(day__gte=since)
+        .values("item_id", "placement")
+        .annotate(
+            impressions=Sum("impressions"),
+            clicks=Sum("clicks"),
+            add_to_carts=Sum("add_to_carts"),
+        )
+        .order_by("item_id", "placement")
+    )
