@@ -69,7 +69,24 @@ def feed(request):
         "api_url": reverse("ugc-feed-list"),
         "hlsjs": HLSJS,
     }
-    return render(request, "ugc/feed.html", context)
+    response = render(request, "ugc/feed.html", context)
+    if placement == Placement.WIDGET:
+        _allow_framing_by_the_shop(response)
+    return response
+
+
+def _allow_framing_by_the_shop(response) -> None:
+    """The embedded widget is the feed in an iframe on the merchant's own sites: framing is
+    allowed to them only (the shop and its allowed domains), instead of X-Frame-Options DENY."""
+    from links.selectors import allowed_domains
+
+    sources = ["'self'"]
+    for domain, allowed in sorted(allowed_domains().items()):
+        sources.append(f"https://{domain}")
+        if allowed.include_subdomains:
+            sources.append(f"https://*.{domain}")
+    response.xframe_options_exempt = True
+    response["Content-Security-Policy"] = "frame-ancestors " + " ".join(sources)
 
 
 def parse_events(body: bytes) -> dict:

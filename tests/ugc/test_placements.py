@@ -111,3 +111,22 @@ def test_the_report_shows_which_placement_sells_and_each_items_funnel(client):
     assert placements == ["Home feed", "Product page gallery"]  # best seller first; no widget
     funnel = soup.select_one(f'.ugc-funnel tr[data-item="{item.pk}"]').text
     assert "200" in funnel and "20 (10.0%)" in funnel and "2 (40.0%)" in funnel
+
+
+@pytest.mark.django_db
+def test_the_widget_may_be_framed_by_the_shops_own_sites_only(client, settings):
+    from links.models import AllowedDomain
+
+    settings.PUBLIC_BASE_URL = "https://shop.example.com"
+    AllowedDomain.objects.create(domain="brand.example", include_subdomains=True)
+    widget = client.get("/shop/feed?placement=widget")
+    assert "X-Frame-Options" not in widget
+    assert widget["Content-Security-Policy"] == (
+        "frame-ancestors 'self' https://brand.example https://*.brand.example "
+        "https://shop.example.com"
+    )
+    assert 'data-placement="widget"' in widget.content.decode()
+    home = client.get("/shop/feed")
+    assert home["X-Frame-Options"] == "DENY"
+    assert 'data-placement="home_feed"' in home.content.decode()
+    assert client.get("/shop/feed?placement=billboard")["X-Frame-Options"] == "DENY"
