@@ -243,16 +243,16 @@
     video.setAttribute("data-stream", "pending");
     loadHlsjs().then(function (Hls) {
       if (!Hls || !Hls.isSupported()) {
-        video.setAttribute("data-stream", "mp4");
+        fallBackToMp4(video);
         return;
       }
       var hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 10 });
       hls.on(Hls.Events.ERROR, function (event, data) {
         if (data.fatal) {  // fall back to the MP4s for good
           hls.destroy();
-          video.setAttribute("data-stream", "mp4");
           video.removeAttribute("src");
           video.load();
+          fallBackToMp4(video);
         }
       });
       hls.loadSource(url);
@@ -262,7 +262,16 @@
         var playing = video.play();
         if (playing && playing.catch) playing.catch(function () {});
       }
-    }).catch(function () { video.setAttribute("data-stream", "mp4"); });
+    }).catch(function () { fallBackToMp4(video); });
+  }
+
+  function fallBackToMp4(video) {
+    // The MP4 <source>s play instead, and the clip starts if it was meant to be playing.
+    video.setAttribute("data-stream", "mp4");
+    if (video.getAttribute("data-wants-play")) {
+      var playing = video.play();
+      if (playing && playing.catch) playing.catch(function () {});
+    }
   }
 
   function play(video) {
