@@ -12,10 +12,18 @@ from datetime import date
 
 from django.db import IntegrityError, connection, transaction
 
+from catalog.models import Product
 from core.errors import ApplicationError
 from links.selectors import allowed_domains
 from links.services import link_create
-from ugc.models import METRIC_FIELDS, Placement, UGCItem, UGCItemLink, UGCMetricDaily
+from ugc.models import (
+    METRIC_FIELDS,
+    Placement,
+    UGCItem,
+    UGCItemLink,
+    UGCMetricDaily,
+    UGCProductMap,
+)
 from ugc.selectors import items_missing_card_links
 
 logger = logging.getLogger(__name__)
@@ -67,14 +75,13 @@ def make_card_links(item: UGCItem) -> int:
     Called by `ugc_publish` and `ugc_card_links_backfill`. Returns how many links it made.
     """
     have = set(UGCItemLink.objects.filter(item_id=item.pk).values_list("product_id", flat=True))
-    products = {
-        m.product_id: m.product
-        for m in item.product_maps.select_related("product")
-        if m.product_id not in have
-    }
+    # Product ids only, never whole mapping rows: the data migration 0004 runs this on a
+    # schema without the mapping's later columns (the shop-the-look tags).
+    mapped = UGCProductMap.objects.filter(item_id=item.pk).values_list("product_id", flat=True)
+    products = list(Product.objects.filter(pk__in=set(mapped) - have).order_by("pk"))
     if products:
         allowed = allowed_domains()
-        for product in products.values():
+        for product in products:
             ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
     return len(products)
 
