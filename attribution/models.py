@@ -52,6 +52,11 @@ class Attribution(models.Model):
     click_id = models.UUIDField(null=True, blank=True)
     discount_code = models.CharField(max_length=100, blank=True)
     ugc_item_id = models.BigIntegerField(null=True, blank=True)
+    # The UGC item the order came through (utm_content=ugc-<id> on its click or landing page),
+    # whoever won the credit, and where the item was shown (`ugc_placement` on the landing
+    # page): what the UGC placement report counts as a purchase.
+    content_item_id = models.BigIntegerField(null=True, blank=True)
+    content_placement = models.CharField(max_length=20, blank=True)
     late_click_id = models.CharField(
         max_length=100, blank=True, help_text="A click id that arrived after the order."
     )
@@ -91,6 +96,11 @@ class Attribution(models.Model):
                 name="attr_visitor_time",
             ),
             models.Index(fields=["creator", "-decided_at"], name="attr_creator_time"),
+            models.Index(
+                fields=["content_item_id"],
+                condition=Q(content_item_id__isnull=False),
+                name="attr_content_item",
+            ),
         ]
 
     def __str__(self):

@@ -1,5 +1,6 @@
 """Reads of attribution for the console, the API and the creator portal."""
 
+from django.db import models
 from django.db.models import Prefetch
 
 from attribution.models import Attribution, AttributionRevision, FraudSignal
@@ -26,4 +27,18 @@ def for_creator(creator_id: int):
         .select_related("order")
         .prefetch_related("signals")
         .order_by("-placed_at")
+    )
+
+
+def content_purchases(*, since):
+    """Orders credited through UGC content since `since`, per item, placement and currency:
+    rows of {content_item_id, content_placement, currency, orders, revenue} (the UGC
+    placement report's purchases; the order's total in its currency)."""
+    from django.db.models import Count, Sum
+
+    return (
+        Attribution.objects.filter(content_item_id__isnull=False, placed_at__gte=since)
+        .values("content_item_id", "content_placement", currency=models.F("order__currency"))
+        .annotate(orders=Count("pk"), revenue=Sum("order__total"))
+        .order_by("content_item_id", "content_placement", "currency")
     )

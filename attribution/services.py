@@ -275,6 +275,9 @@ def _write(order, existing, proposal: Proposal, *, late, reason, actor) -> Attri
     attribution.click_id = (winner.click_id or None) if winner and "click" in winner.kind else None
     attribution.discount_code = winner.code if winner and winner.kind == "code" else ""
     attribution.ugc_item_id = winner.ugc_item_id if winner else None
+    attribution.content_item_id, attribution.content_placement = touches.content_touch(
+        proposal.candidates
+    )
     attribution.late_click_id = late
     attribution.candidates = [c.as_json() for c in proposal.candidates]
     attribution.explanation = proposal.explanation

@@ -19,9 +19,12 @@ from attribution.precedence import Candidate
 from creators.models import Creator, DiscountCode, Program
 from links.models import ClickEvent
 from sales.models import Order
-from ugc.models import UGCItem
+from ugc.models import Placement, UGCItem
 
 UGC_CONTENT = re.compile(r"^ugc-(\d{1,18})$")
+# The feed, gallery and widget add `ugc_placement=<placement>` to the card links they show;
+# the short link forwards it to the product page, whose URL becomes the order's landing URL.
+PLACEMENT_PARAM = "ugc_placement"
 ACTIVE = Creator.Status.ACTIVE
 
 
@@ -80,10 +83,17 @@ def _click_candidate(kind, raw_id, clicks, placed_at, window, what) -> Candidate
     return candidate
 
 
-def _content_candidate(item_id: int, source: str, at, reason: str) -> Candidate:
+def _content_candidate(
+    item_id: int, source: str, at, reason: str, placement: str = ""
+) -> Candidate:
     item = UGCItem.objects.select_related("creator").filter(pk=item_id).first()
+    where = f", shown in {Placement(placement).label.lower()}" if placement else ""
     candidate = Candidate(
-        kind="content", ugc_item_id=item_id, at=at, detail=f"UGC item #{item_id} ({source})"
+        kind="content",
+        ugc_item_id=item_id,
+        at=at,
+        detail=f"UGC item #{item_id} ({source}{where})",
+        extra={"placement": placement, "item_exists": item is not None},
     )
     if item is None:
         candidate.reason = "no such UGC item"
@@ -98,11 +108,21 @@ def _content_candidate(item_id: int, source: str, at, reason: str) -> Candidate:
     return candidate
 
 
-def _utm_content(url: str) -> str:
+def _query_value(url: str, name: str) -> str:
     try:
-        return (parse_qs(urlsplit(url).query).get("utm_content") or [""])[0]
+        return (parse_qs(urlsplit(url).query).get(name) or [""])[0]
     except ValueError:
         return ""
+
+
+def _utm_content(url: str) -> str:
+    return _query_value(url, "utm_content")
+
+
+def landing_placement(url: str) -> str:
+    """The placement a landing URL names (`ugc_placement`), if it is a known one."""
+    value = _query_value(url, PLACEMENT_PARAM)
+    return value if value in Placement.values else ""
 
 
 def gather(order: Order, program: Program, *, late_click_id: str = "") -> list[Candidate]:
@@ -205,18 +225,39 @@ def gather(order: Order, program: Program, *, late_click_id: str = "") -> list[C
         )
     candidates.extend(click_candidates)
 
+    # The landing page names the item and the placement it was shown in; a click's item
+    # takes that placement when it is the same item.
+    landing = order.landing_url or ""
+    landing_match = UGC_CONTENT.match(_utm_content(landing))
+    landing_item = int(landing_match.group(1)) if landing_match else None
+    placement = landing_placement(landing) if landing_item else ""
     seen_items = set()
     for click in click_candidates:
         match = UGC_CONTENT.match(click.extra.get("utm_content") or "")
         if match and int(match.group(1)) not in seen_items:
-            seen_items.add(int(match.group(1)))
+            item_id = int(match.group(1))
+            seen_items.add(item_id)
             timing = "" if click.reason in ("", "its link has no creator") else click.reason
             candidates.append(
-                _content_candidate(int(match.group(1)), "from the click", click.at, timing)
+                _content_candidate(
+                    item_id,
+                    "from the click",
+                    click.at,
+                    timing,
+                    placement if item_id == landing_item else "",
+                )
             )
-    match = UGC_CONTENT.match(_utm_content(order.landing_url or ""))
-    if match and int(match.group(1)) not in seen_items:
+    if landing_item is not None and landing_item not in seen_items:
         candidates.append(
-            _content_candidate(int(match.group(1)), "from the landing page", None, "")
+            _content_candidate(landing_item, "from the landing page", None, "", placement)
         )
     return candidates
+
+
+def content_touch(candidates: list[Candidate]) -> tuple[int | None, str]:
+    """(UGC item, placement) the order came through: its first content touch on an item that
+    exists, whoever won the credit; (None, "") without one."""
+    for candidate in candidates:
+        if candidate.kind == "content" and candidate.extra.get("item_exists"):
+            return candidate.ugc_item_id, candidate.extra.get("placement", "")
+    return None, ""

@@ -1,4 +1,4 @@
-"""Benchmark of the UGC pipeline: the image media job and the shoppable feed.
+"""Benchmark of the UGC pipeline: the image media job, the video job and the shoppable feed.
 
 Media: twelve-megapixel JPEGs (4000×3000, about 3 MB each, drawn with Pillow so that they
 compress like photos) go through the real services in a child process each:
@@ -13,6 +13,15 @@ compress like photos) go through the real services in a child process each:
 
 Each child reports images per second (median of ROUNDS rounds) and its peak resident memory
 (VmHWM) above what it held before the first image.
+
+Video: a generated 30-second 1080×1920 source (ffmpeg's moving test pattern and a tone,
+H.264 + AAC, made once, not timed) goes through the video job (`ugc.ffmpeg.process_video`:
+probe and checks, poster, the 360p/720p/1080p H.264 ladder, its HLS segments and master
+playlist, the 3-second preview loop) and, in the same run, through ffmpeg's own transcode of
+the same ladder in one command (one decode, `split` into three scales, three x264 encodes with
+the same settings, straight to HLS with a master playlist: the least a ladder costs). Each
+runs VIDEO_ROUNDS times in its own child process; seconds per video are medians; peak memory
+is the largest ffmpeg process's resident peak (`ru_maxrss` of the children).
 
 Feed: 10 and then 1,000 published items (each with rights, a product mapping and a ready
 manifest) behind `/shop/feed` and the feed API; the number of SQL queries of the first page
@@ -40,6 +49,11 @@ IMAGES = int(os.environ.get("BENCH_UGC_IMAGES", "12"))
 ROUNDS = int(os.environ.get("BENCH_UGC_ROUNDS", "3"))
 SIZE = (4000, 3000)
 FEED_SIZES = (10, 1000)
+VIDEO_ROUNDS = int(os.environ.get("BENCH_UGC_VIDEO_ROUNDS", "3"))
+VIDEO_SECONDS = int(os.environ.get("BENCH_UGC_VIDEO_SECONDS", "30"))
+VIDEO_SIZE = (1080, 1920)
+# BENCH_UGC_PARTS=video runs the video part alone (it is the slow one); default: all.
+PARTS = set(os.environ.get("BENCH_UGC_PARTS", "images,video,feed").split(","))
 ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
     "DEBUG": "false",
@@ -172,7 +186,73 @@ def child_process(files: list[str]) -> dict:
     return {"per_s": statistics.median(rates), "before_kib": before}
 
 
-CHILDREN = {"floor": child_floor, "ingest": child_ingest, "process": child_process}
+def make_video_source(path: str) -> str:
+    """The 30-second 1080p source: ffmpeg's moving test pattern (testsrc2) and a tone."""
+    subprocess.run(  # noqa: S603
+        ["ffmpeg", "-nostdin", "-y", "-hide_banner", "-loglevel", "error",  # noqa: S607
+         "-f", "lavfi", "-i",
+         f"testsrc2=size={VIDEO_SIZE[0]}x{VIDEO_SIZE[1]}:rate=30:duration={VIDEO_SECONDS}",
+         "-f", "lavfi", "-i", f"sine=frequency=440:duration={VIDEO_SECONDS}",
+         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", path],
+        check=True, capture_output=True, timeout=1800,
+    )  # fmt: skip
+    return path
+
+
+def ffmpeg_ladder_args(src: str, out_dir: str) -> list[str]:
+    """ffmpeg's own HLS ladder: one decode split into the job's three rungs and settings."""
+    from ugc import ffmpeg
+
+    rungs = [short for _, short in ffmpeg.RENDITIONS]
+    split = f"[0:v]split={len(rungs)}" + "".join(f"[s{i}]" for i in range(len(rungs)))
+    scales = ";".join(f"[s{i}]scale={short}:-2[v{i}]" for i, short in enumerate(rungs))
+    args = ["ffmpeg", "-nostdin", "-y", "-hide_banner", "-loglevel", "error", "-i", src,
+            "-filter_complex", f"{split};{scales}"]  # fmt: skip
+    for i in range(len(rungs)):
+        args += ["-map", f"[v{i}]", "-map", "0:a:0"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+             "-force_key_frames", f"expr:gte(t,n_forced*{ffmpeg.KEYFRAME_SECONDS})",
+             "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+             "-f", "hls", "-hls_time", str(ffmpeg.HLS_SEGMENT_SECONDS),
+             "-hls_playlist_type", "vod", "-hls_segment_filename", f"{out_dir}/v%v_%03d.ts",
+             "-master_pl_name", "master.m3u8",
+             "-var_stream_map", " ".join(f"v:{i},a:{i}" for i in range(len(rungs))),
+             f"{out_dir}/v%v.m3u8"]  # fmt: skip
+    return args
+
+
+def child_video(files: list[str], *, job: bool) -> dict:
+    import resource
+    import shutil
+
+    from ugc import ffmpeg
+
+    source = files[0]
+    seconds = []
+    for round_no in range(VIDEO_ROUNDS):
+        out_dir = tempfile.mkdtemp(prefix=f"video-{round_no}-")
+        start = time.perf_counter()
+        if job:
+            manifest = ffmpeg.process_video(source, out_dir=out_dir)
+            assert [r["name"] for r in manifest["renditions"]] == ["360p", "720p", "1080p"]
+        else:
+            subprocess.run(ffmpeg_ladder_args(source, out_dir), check=True, timeout=3600)  # noqa: S603
+        seconds.append(time.perf_counter() - start)
+        assert os.path.exists(os.path.join(out_dir, "hls" if job else "", "master.m3u8"))
+        shutil.rmtree(out_dir)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return {"seconds": statistics.median(seconds), "ffmpeg_peak_mib": round(peak / 1024, 1),
+            "before_kib": rss_kib()}  # fmt: skip
+
+
+CHILDREN = {
+    "floor": child_floor,
+    "ingest": child_ingest,
+    "process": child_process,
+    "video_job": lambda files: child_video(files, job=True),
+    "video_ffmpeg": lambda files: child_video(files, job=False),
+}
 
 
 def run_child(kind: str, workdir: str, files: list[str]) -> dict:
@@ -320,6 +400,23 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # production's manifest
 
+    figures = {"bench": "ugc"}
+    ok = True
+    if "images" in PARTS:
+        figures.update(measure_images(workdir))
+    if "video" in PARTS:
+        figures.update(measure_video(workdir))
+    if "feed" in PARTS:
+        from ugc.models import UGCItem
+
+        UGCItem.objects.all().delete()
+        feed_figures, ok = measure_and_print_feed()
+        figures.update(feed_figures)
+    print(json.dumps(figures))
+    return 0 if ok else 1
+
+
+def measure_images(workdir: str) -> dict:
     print(f"drawing {IMAGES} JPEGs of {SIZE[0]}×{SIZE[1]} ...", flush=True)
     files = []
     for n in range(IMAGES):
@@ -332,11 +429,6 @@ def main() -> int:
     ingest = run_child("ingest", workdir, files)
     process = run_child("process", workdir, files)
 
-    from ugc.models import UGCItem
-
-    UGCItem.objects.all().delete()
-    feed = measure_feed()
-
     print(
         f"\n{IMAGES} JPEGs, {SIZE[0]}×{SIZE[1]}, {mean_mb:.1f} MB each; medians of {ROUNDS} rounds"
     )
@@ -345,6 +437,50 @@ def main() -> int:
             f"  {name:<13} {result['per_s']:6.2f} images/s   peak RSS {result['peak_mib']} MiB "
             f"(+{result['peak_above_start_mib']} MiB over its start)"
         )
+    return {
+        "images": IMAGES,
+        "megapixels": SIZE[0] * SIZE[1] / 1e6,
+        "thumbnails_per_s": round(process["per_s"], 2),
+        "floor_thumbnails_per_s": round(floor["per_s"], 2),
+        "ratio": round(process["per_s"] / floor["per_s"], 3),
+        "ingest_per_s": round(ingest["per_s"], 2),
+        "job_peak_mib": process["peak_mib"],
+        "job_peak_above_start_mib": process["peak_above_start_mib"],
+        "ingest_peak_above_start_mib": ingest["peak_above_start_mib"],
+        "floor_peak_above_start_mib": floor["peak_above_start_mib"],
+    }
+
+
+def measure_video(workdir: str) -> dict:
+    print(
+        f"encoding a {VIDEO_SECONDS}-second {VIDEO_SIZE[0]}×{VIDEO_SIZE[1]} source ...", flush=True
+    )
+    source = make_video_source(os.path.join(workdir, "source.mp4"))
+    size_mb = os.path.getsize(source) / 1e6
+    # Each in its own child process, the baseline first, on the same source.
+    baseline = run_child("video_ffmpeg", workdir, [source])
+    job = run_child("video_job", workdir, [source])
+    print(
+        f"\nvideo: {VIDEO_SECONDS} s {VIDEO_SIZE[0]}×{VIDEO_SIZE[1]} source ({size_mb:.1f} MB); "
+        f"medians of {VIDEO_ROUNDS} rounds"
+    )
+    for name, result in (("ffmpeg ladder", baseline), ("video job", job)):
+        print(
+            f"  {name:<13} {result['seconds']:7.1f} s/video   "
+            f"largest ffmpeg peak RSS {result['ffmpeg_peak_mib']} MiB"
+        )
+    return {
+        "video_seconds": VIDEO_SECONDS,
+        "video_job_s": round(job["seconds"], 2),
+        "video_ffmpeg_s": round(baseline["seconds"], 2),
+        "video_ratio": round(job["seconds"] / baseline["seconds"], 3),
+        "video_job_peak_mib": job["ffmpeg_peak_mib"],
+        "video_ffmpeg_peak_mib": baseline["ffmpeg_peak_mib"],
+    }
+
+
+def measure_and_print_feed() -> tuple[dict, bool]:
+    feed = measure_feed()
     print("\nfeed, first page        10 items   1,000 items")
     for name in ("page", "api"):
         print(
@@ -358,17 +494,6 @@ def main() -> int:
     print(f"  page  CSS and JS bytes {feed['page_assets_bytes']:>8}")
     equal = all(feed[f"{n}_queries_10"] == feed[f"{n}_queries_1000"] for n in ("page", "api"))
     figures = {
-        "bench": "ugc",
-        "images": IMAGES,
-        "megapixels": SIZE[0] * SIZE[1] / 1e6,
-        "thumbnails_per_s": round(process["per_s"], 2),
-        "floor_thumbnails_per_s": round(floor["per_s"], 2),
-        "ratio": round(process["per_s"] / floor["per_s"], 3),
-        "ingest_per_s": round(ingest["per_s"], 2),
-        "job_peak_mib": process["peak_mib"],
-        "job_peak_above_start_mib": process["peak_above_start_mib"],
-        "ingest_peak_above_start_mib": ingest["peak_above_start_mib"],
-        "floor_peak_above_start_mib": floor["peak_above_start_mib"],
         "feed_queries_10": feed["page_queries_10"],
         "feed_queries_1000": feed["page_queries_1000"],
         "api_queries_10": feed["api_queries_10"],
@@ -378,8 +503,7 @@ def main() -> int:
         "api_page_bytes": feed["api_bytes_1000"],
         "queries_equal": equal,
     }
-    print(json.dumps(figures))
-    return 0 if equal else 1
+    return figures, equal
 
 
 if __name__ == "__main__":

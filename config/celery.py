@@ -41,6 +41,12 @@ app.conf.beat_schedule = {
         "schedule": 30.0,  # feed impressions and card clicks, buffered in Redis
         "options": {"expires": 25},
     },
+    # --- UGC publishing calendar (issue 18): due entries published at most this late ---
+    "ugc-publish-scheduled": {
+        "task": "ugc.publish_scheduled",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "catalog-thumbnails-sweep": {
         "task": "catalog.product_images_sweep_thumbnails",
         "schedule": crontab(minute="*/15"),

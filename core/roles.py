@@ -35,6 +35,7 @@ UGC_MODERATION = {
     "ugc.review": ("view", "moderate"),  # on-site reviews: published or rejected, not edited
     "ugc.reviewmedia": VIEW,
     "ugc.reviewevent": VIEW,
+    "ugc.ugcschedule": ALL,  # publishing calendar (issue 18)
 }
 # Social pulls (issue 18): the sources a moderator or the owner sets up on a connection.
 SOCIAL_SOURCES = {
@@ -42,7 +43,7 @@ SOCIAL_SOURCES = {
     "integrations.pulledpost": VIEW,
     "integrations.hashtagsearch": VIEW,
 }
-UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW}
+UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW, "ugc.ugcschedule": VIEW}
 
 # Sales (issue 12): Owner runs channels and deliveries (replay) and orders; Finance reads
 # everything about orders and refunds and may replay deliveries and re-map lines.

@@ -19,6 +19,7 @@ paths prefixed with `file:` so a name can never be read as an option or a protoc
 import json
 import logging
 import os
+import shutil
 import subprocess  # noqa: S404 - ffmpeg is run with list arguments, never a shell
 from dataclasses import dataclass
 
@@ -48,8 +49,19 @@ ASPECT_TOLERANCE = 0.02
 
 POSTER_MAX_WIDTH = 1080
 POSTER_NAME = "poster.jpg"
-# (name, short side in pixels). The first rung is always made.
-RENDITIONS = (("360p", 360), ("720p", 720))
+# (name, short side in pixels). The first rung is always made; the others only when the
+# source is at least that sharp (never upscaled), so 1080p exists where the source allows.
+RENDITIONS = (("360p", 360), ("720p", 720), ("1080p", 1080))
+# Every rendition gets a keyframe every KEYFRAME_SECONDS (and none at scene cuts), so the HLS
+# segments of all rungs start at the same instants and a player can switch between them.
+KEYFRAME_SECONDS = 2
+HLS_DIR = "hls"
+HLS_MASTER = "master.m3u8"
+HLS_SEGMENT_SECONDS = 4  # a multiple of KEYFRAME_SECONDS
+# The muted loop shown in grids and cards: the first seconds, small and silent.
+PREVIEW_NAME = "preview.mp4"
+PREVIEW_SECONDS = 3
+PREVIEW_SHORT_SIDE = 360
 # A rendition shorter than this share of the source means the input ended early (truncated).
 MIN_OUTPUT_DURATION_RATIO = 0.9
 
@@ -385,6 +397,10 @@ def _make_rendition(src: str, info: VideoInfo, short: int, out_path: str) -> Non
             "23",
             "-pix_fmt",
             "yuv420p",
+            "-force_key_frames",
+            f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})",
+            "-sc_threshold",
+            "0",
             "-map_metadata",
             "-1",
             "-map_chapters",
@@ -399,8 +415,174 @@ def _make_rendition(src: str, info: VideoInfo, short: int, out_path: str) -> Non
     )
 
 
+# ---------------------------------------------------------------------------------------
+# HLS: each rendition cut into MPEG-TS segments (no second encode: `-c copy`), one media
+# playlist per rung and a master playlist naming the ladder with its measured bandwidth.
+# ---------------------------------------------------------------------------------------
+
+# H.264 profile names (ffprobe) -> the profile_idc and constraint bytes of an RFC 6381 codec.
+AVC_PROFILES = {
+    "Constrained Baseline": "42E0",
+    "Baseline": "4200",
+    "Main": "4D40",
+    "High": "6400",
+}
+AAC_LC = "mp4a.40.2"
+
+
+def _stream_codecs(path: str) -> str:
+    """The CODECS attribute of a rendition (e.g. `avc1.64001f,mp4a.40.2`), from ffprobe."""
+    data = _run_ffprobe(path, "mp4")
+    codecs = []
+    for stream in data.get("streams") or []:
+        if stream.get("codec_type") == "video" and stream.get("codec_name") == "h264":
+            profile = AVC_PROFILES.get(stream.get("profile") or "", "6400")
+            level = int(_float(stream.get("level")) or 40)
+            codecs.append(f"avc1.{profile}{level:02x}".lower())
+        elif stream.get("codec_type") == "audio" and stream.get("codec_name") == "aac":
+            codecs.append(AAC_LC)
+    return ",".join(codecs)
+
+
+def _segment_durations(playlist_path: str) -> list[tuple[float, str]]:
+    """(duration, segment file) for each segment of a media playlist ffmpeg wrote."""
+    segments, duration = [], None
+    with open(playlist_path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if line.startswith("#EXTINF:"):
+                duration = _float(line[len("#EXTINF:") :].split(",")[0])
+            elif line and not line.startswith("#"):
+                segments.append((duration or 0.0, line))
+                duration = None
+    return segments
+
+
+def _segment_rendition(rendition_path: str, label: str, hls_dir: str) -> dict:
+    """Cut one rendition into segments and its media playlist; returns the variant's entry."""
+    playlist = os.path.join(hls_dir, f"{label}.m3u8")
+    _ffmpeg(
+        [
+            *_input_args(rendition_path, "mp4"),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            str(HLS_SEGMENT_SECONDS),
+            "-hls_playlist_type",
+            "vod",
+            "-hls_list_size",
+            "0",
+            "-hls_segment_type",
+            "mpegts",
+            "-hls_segment_filename",
+            "file:" + os.path.join(hls_dir, f"{label}_%03d.ts"),
+            "file:" + playlist,
+        ],
+        what=f"{label} HLS segments",
+    )
+    segments = _segment_durations(playlist)
+    if not segments or any("/" in name or name.startswith(".") for _, name in segments):
+        raise MediaError("transcode_failed", f"The {label} HLS playlist lists no usable segment.")
+    sizes = [os.path.getsize(os.path.join(hls_dir, name)) for _, name in segments]
+    total_s = sum(duration for duration, _ in segments) or 1.0
+    # BANDWIDTH is the peak segment bit rate (RFC 8216 4.3.4.2); AVERAGE-BANDWIDTH the mean.
+    rates = [
+        size * 8 / max(duration, 0.1) for (duration, _), size in zip(segments, sizes, strict=True)
+    ]
+    peak = max(rates)
+    return {
+        "label": label,
+        "playlist": f"{label}.m3u8",
+        "segments": [name for _, name in segments],
+        "bandwidth": int(peak) + 1,
+        "average_bandwidth": int(sum(sizes) * 8 / total_s) + 1,
+        "codecs": _stream_codecs(rendition_path),
+    }
+
+
+def master_playlist(variants: list[dict]) -> str:
+    """The master playlist: one EXT-X-STREAM-INF per rung, smallest first."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for variant in sorted(variants, key=lambda v: v["bandwidth"]):
+        attributes = [
+            f"BANDWIDTH={variant['bandwidth']}",
+            f"AVERAGE-BANDWIDTH={variant['average_bandwidth']}",
+            f"RESOLUTION={variant['width']}x{variant['height']}",
+        ]
+        if variant.get("codecs"):
+            attributes.append(f'CODECS="{variant["codecs"]}"')
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), variant["playlist"]]
+    return "\n".join(lines) + "\n"
+
+
+def make_hls(renditions: list[dict], *, out_dir: str) -> dict:
+    """Segment the renditions made in `out_dir` into `out_dir/hls/` with a master playlist."""
+    hls_dir = os.path.join(out_dir, HLS_DIR)
+    os.makedirs(hls_dir, exist_ok=True)
+    variants = []
+    for rendition in renditions:
+        variant = _segment_rendition(
+            os.path.join(out_dir, rendition["file"]), rendition["name"], hls_dir
+        )
+        variant.update(width=rendition["width"], height=rendition["height"])
+        variants.append(variant)
+    with open(os.path.join(hls_dir, HLS_MASTER), "w", encoding="utf-8") as handle:
+        handle.write(master_playlist(variants))
+    return {"dir": HLS_DIR, "master": HLS_MASTER, "variants": variants}
+
+
+def make_preview(src: str, info: VideoInfo, out_path: str) -> dict:
+    """The 3-second muted loop for grids and cards: the first seconds, 360p, no sound."""
+    short = _even(min(PREVIEW_SHORT_SIDE, info.short_side))
+    scale = f"scale=-2:{short}" if info.width >= info.height else f"scale={short}:-2"
+    _ffmpeg(
+        [
+            *_input_args(src, info.container),
+            "-map",
+            "0:v:0",
+            "-an",
+            "-sn",
+            "-dn",
+            "-t",
+            f"{PREVIEW_SECONDS:g}",
+            "-vf",
+            scale,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            "file:" + out_path,
+        ],
+        what="preview loop",
+    )
+    out = probe_video(out_path)
+    return {
+        "file": PREVIEW_NAME,
+        "width": out.width,
+        "height": out.height,
+        "duration_s": round(out.duration_s, 3),
+        "bytes": out.size_bytes,
+    }
+
+
 def process_video(path: str, *, out_dir: str) -> dict:
-    """Check a video and write its poster and renditions into `out_dir`.
+    """Check a video and write its poster, renditions, HLS ladder and preview into `out_dir`.
 
     Returns the media manifest (file names relative to `out_dir`). On any failure the files
     made so far are removed and MediaError is raised.
@@ -444,12 +626,17 @@ def process_video(path: str, *, out_dir: str) -> dict:
                     "bytes": out.size_bytes,
                 }
             )
+        hls = make_hls(renditions, out_dir=out_dir)
+        preview_path = os.path.abspath(os.path.join(out_dir, PREVIEW_NAME))
+        made.append(preview_path)
+        preview = make_preview(path, info, preview_path)
     except BaseException:
         for file_path in made:
             try:
                 os.remove(file_path)
             except FileNotFoundError:
                 pass
+        shutil.rmtree(os.path.join(out_dir, HLS_DIR), ignore_errors=True)
         raise
 
     logger.info(
@@ -470,4 +657,6 @@ def process_video(path: str, *, out_dir: str) -> dict:
         "aspect": round(info.aspect, 4),
         "poster": POSTER_NAME,
         "renditions": renditions,
+        "hls": hls,
+        "preview": preview,
     }

@@ -25,9 +25,15 @@ def media_folder(item_id: int) -> str:
 
 
 def manifest_files(manifest: dict) -> list[str]:
-    """The stored names a manifest points at: display copy, thumbnail, renditions."""
-    names = [(manifest.get(key) or {}).get("name") for key in ("display", "thumbnail")]
+    """The stored names a manifest points at: display copy, thumbnail, renditions, preview
+    loop, and the HLS master playlist with each rung's playlist and segments."""
+    names = [(manifest.get(key) or {}).get("name") for key in ("display", "thumbnail", "preview")]
     names += [rendition.get("name") for rendition in manifest.get("renditions") or []]
+    hls = manifest.get("hls") or {}
+    names.append((hls.get("master") or {}).get("name"))
+    for variant in hls.get("variants") or []:
+        names.append(variant.get("name"))
+        names += variant.get("segments") or []
     return [name for name in names if name]
 
 

@@ -1,8 +1,10 @@
 """Feed impressions and card clicks: buffered through core's event buffer, added to the daily
 metrics in batches.
 
-A beacon (`POST /shop/feed/events`) becomes one event, `{"d": day, "i": [ids], "c": [ids]}`
-(UTC day; an item counted once per kind per beacon), pushed to Redis in one round trip; nothing
+A beacon (`POST /shop/feed/events`) becomes one event,
+`{"d": day, "p": placement, "i": [ids], "c": [ids], "a": [ids]}` (UTC day; the placement the
+items were shown in; impressions, card clicks and add-to-carts; an item counted once per kind
+per beacon), pushed to Redis in one round trip; nothing
 touches PostgreSQL on the way in. The flush job (`ugc.metrics_flush`, every 30 s) drains the
 buffer: it adds up a batch of beacons and writes them with one upsert per batch
 (`ugc.services.feed.ugc_metrics_add`), and the buffer's watermark, moved in the same
@@ -20,7 +22,7 @@ from core.event_buffer import Buffered, Event, EventBuffer, setting
 
 logger = logging.getLogger(__name__)
 
-FIELDS = {"i": "impressions", "c": "clicks"}
+FIELDS = {"i": "impressions", "c": "clicks", "a": "add_to_carts"}
 CODES = {name: code for code, name in FIELDS.items()}
 
 
@@ -28,26 +30,40 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def record(*, impressions: list[int], clicks: list[int], day: date | None = None) -> int:
-    """Count feed events (ids already validated). Returns how many were counted."""
-    kinds = {"impressions": list(dict.fromkeys(impressions)), "clicks": list(dict.fromkeys(clicks))}
+def record(
+    *,
+    impressions: list[int],
+    clicks: list[int],
+    add_to_carts: list[int] = (),
+    placement: str = "",
+    day: date | None = None,
+) -> int:
+    """Count feed events (ids and placement already validated). Returns how many were counted."""
+    kinds = {
+        "impressions": list(dict.fromkeys(impressions)),
+        "clicks": list(dict.fromkeys(clicks)),
+        "add_to_carts": list(dict.fromkeys(add_to_carts)),
+    }
     counted = sum(len(ids) for ids in kinds.values())
     if counted:
         payload = {"d": (day or today()).isoformat()}
+        if placement:
+            payload["p"] = placement
         payload.update({CODES[name]: ids for name, ids in kinds.items() if ids})
         buffer.record([Event(json.dumps(payload))])
     return counted
 
 
-def counts_of(events: list[Buffered]) -> dict[tuple[int, date, str], int]:
-    """{(item_id, day, field): n} added up over beacons; malformed ones are dropped."""
-    counts: dict[tuple[int, date, str], int] = {}
+def counts_of(events: list[Buffered]) -> dict[tuple[int, date, str, str], int]:
+    """{(item_id, day, field, placement): n} added up over beacons; malformed ones dropped."""
+    counts: dict[tuple[int, date, str, str], int] = {}
     for event in events:
         try:
             beacon = json.loads(event.payload)
             day = date.fromisoformat(beacon["d"])
+            placement = str(beacon.get("p") or "")
             parsed = [
-                ((int(item_id), day, name), 1)
+                ((int(item_id), day, name, placement), 1)
                 for code, name in FIELDS.items()
                 for item_id in beacon.get(code, [])
             ]
@@ -83,9 +99,18 @@ def flush(*, batch_size: int | None = None) -> int:
     return buffer.drain(batch_size=batch_size)
 
 
-def pending() -> dict[tuple[int, date, str], int]:
-    """Counters not flushed yet, in Redis and held in this process (tests, the console)."""
+def pending_by_placement() -> dict[tuple[int, date, str, str], int]:
+    """Counters not flushed yet, per placement: {(item_id, day, field, placement): n}."""
     return counts_of(buffer.pending())
+
+
+def pending() -> dict[tuple[int, date, str], int]:
+    """Counters not flushed yet, in Redis and held in this process (tests, the console),
+    all placements added up."""
+    totals: dict[tuple[int, date, str], int] = {}
+    for (item_id, day, field, _placement), n in pending_by_placement().items():
+        totals[(item_id, day, field)] = totals.get((item_id, day, field), 0) + n
+    return totals
 
 
 def check_buffer() -> dict:

@@ -286,9 +286,10 @@ class UGCProductMap(models.Model):
     """Where an item is shown: next to a product (or one variant), in one placement."""
 
     class Placement(models.TextChoices):
-        PRODUCT_PAGE = "product_page", "Product page"
+        PRODUCT_PAGE = "product_page", "Product page gallery"
         COLLECTION = "collection", "Collection"
         HOME_FEED = "home_feed", "Home feed"
+        WIDGET = "widget", "Embedded widget"
 
     item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="product_maps")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="ugc_maps")
@@ -303,12 +304,40 @@ class UGCProductMap(models.Model):
     )
     pinned = models.BooleanField(default=False)
     position = models.PositiveIntegerField(default=0)
+    # Shop the look: where the product is in the frame (fractions of the width and height,
+    # from the top left) and, in a video, when it is on screen. All optional: an item mapped
+    # without them is listed in the look's sheet but shows no tag on the media.
+    tag_x = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True, help_text="0 (left) to 1 (right)."
+    )
+    tag_y = models.DecimalField(
+        max_digits=5, decimal_places=4, null=True, blank=True, help_text="0 (top) to 1 (bottom)."
+    )
+    tag_start_s = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, help_text="Videos: seconds."
+    )
+    tag_end_s = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, help_text="Videos: seconds."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-pinned", "position", "pk"]
         verbose_name = "UGC product mapping"
         constraints = [
+            models.CheckConstraint(
+                condition=(Q(tag_x__isnull=True) & Q(tag_y__isnull=True))
+                | (Q(tag_x__gte=0) & Q(tag_x__lte=1) & Q(tag_y__gte=0) & Q(tag_y__lte=1)),
+                name="ugc_productmap_tag_in_frame",
+                violation_error_message="A tag has both x and y, each between 0 and 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(tag_start_s__isnull=True)
+                | Q(tag_end_s__isnull=True)
+                | (Q(tag_start_s__gte=0) & Q(tag_end_s__gt=models.F("tag_start_s"))),
+                name="ugc_productmap_tag_time_range",
+                violation_error_message="A tag's time range ends after it starts (from 0 s).",
+            ),
             models.UniqueConstraint(
                 fields=["item", "product", "placement"],
                 name="ugc_productmap_item_product_placement_unique",
@@ -357,9 +386,19 @@ class ModerationEvent(models.Model):
         return f"{self.item}: {self.action} {self.from_status or '∅'} → {self.to_status}"
 
 
+# Where an item was seen: every impression, click, add to cart and order credit says which.
+Placement = UGCProductMap.Placement
+
+
 class UGCMetricDaily(models.Model):
     item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="metrics")
     day = models.DateField()
+    placement = models.CharField(
+        max_length=20,
+        choices=Placement.choices,
+        blank=True,
+        help_text="Where the item was shown; empty for counts made before placements.",
+    )
     impressions = models.PositiveBigIntegerField(default=0)
     clicks = models.PositiveBigIntegerField(default=0)
     add_to_carts = models.PositiveBigIntegerField(default=0)
@@ -370,7 +409,9 @@ class UGCMetricDaily(models.Model):
         verbose_name = "UGC daily metrics"
         verbose_name_plural = "UGC daily metrics"
         constraints = [
-            models.UniqueConstraint(fields=["item", "day"], name="ugc_metricdaily_item_day_unique")
+            models.UniqueConstraint(
+                fields=["item", "day", "placement"], name="ugc_metricdaily_item_day_place_unique"
+            )
         ]
         indexes = [models.Index(fields=["day"], name="ugc_metricdaily_day")]
 
@@ -408,6 +449,56 @@ class UGCItemLink(models.Model):
 
     def __str__(self):
         return f"{self.item} → {self.product}"
+
+
+class UGCSchedule(models.Model):
+    """A moderator's plan to publish an approved item in a placement at a given time.
+
+    The `ugc.publish_scheduled` beat job publishes due entries through `ugc_publish`, so the
+    rights gate is checked at that moment; an entry it cannot publish fails with the reason.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        PUBLISHED = "published", "Published"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    item = models.ForeignKey(UGCItem, on_delete=models.CASCADE, related_name="schedules")
+    placement = models.CharField(max_length=20, choices=Placement.choices)
+    publish_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.SCHEDULED, db_index=True
+    )
+    outcome = models.TextField(blank=True, help_text="What the job did, or why it could not.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["publish_at", "pk"]
+        verbose_name = "UGC publishing schedule"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "placement"],
+                condition=Q(status="scheduled"),
+                name="ugc_schedule_one_pending_per_placement",
+                violation_error_message="This item is already scheduled in this placement.",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["publish_at"],
+                condition=Q(status="scheduled"),
+                name="ugc_schedule_due",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.item} in {self.get_placement_display()} at {self.publish_at:%Y-%m-%d %H:%M}"
 
 
 from ugc.review_models import Review, ReviewEvent, ReviewMedia  # noqa: E402,F401 - issue 18

@@ -13,7 +13,7 @@ from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCProductMap, UGCRights
+from ugc.models import CHANNELS, UGCItem, UGCItemLink, UGCMetricDaily, UGCProductMap, UGCRights
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +217,8 @@ def item_media(item: UGCItem) -> dict:
         if r.get("name")
     ]
     renditions.sort(key=lambda r: r["height"] or 0)  # smallest first: mobile first
+    hls_master = ((manifest.get("hls") or {}).get("master") or {}).get("name")
+    preview = manifest.get("preview") or {}
     return {
         "kind": "video" if is_video else "image",
         "width": manifest.get("width"),
@@ -226,10 +228,32 @@ def item_media(item: UGCItem) -> dict:
         "thumbnail_url": _media_url(thumbnail.get("name")),
         "renditions": renditions if is_video else [],
         "duration_s": manifest.get("duration_s") if is_video else None,
+        # Videos processed before HLS existed have neither; players fall back to the MP4s.
+        "hls_url": _media_url(hls_master) if is_video else "",
+        "preview_url": _media_url(preview.get("name")) if is_video else "",
     }
 
 
-def _product_entry(product, request, short_link) -> dict:
+def _tag(product_map) -> dict | None:
+    """Where a product is in the frame (fractions) and, in a video, when; None untagged."""
+    if product_map.tag_x is None or product_map.tag_y is None:
+        return None
+
+    def seconds(value):
+        return float(value) if value is not None else None
+
+    x, y = float(product_map.tag_x), float(product_map.tag_y)
+    return {
+        "x": x,
+        "y": y,
+        "left": f"{x * 100:.2f}%",  # for the template's style attribute
+        "top": f"{y * 100:.2f}%",
+        "start_s": seconds(product_map.tag_start_s),
+        "end_s": seconds(product_map.tag_end_s),
+    }
+
+
+def _product_entry(product, request, short_link, tag=None) -> dict:
     from catalog.seo import product_card
     from core.absolute_urls import absolute_url
 
@@ -251,6 +275,7 @@ def _product_entry(product, request, short_link) -> dict:
         "link_code": short_link.code,
         "link_path": short_link.get_absolute_url(),
         "link_url": absolute_url(short_link.get_absolute_url(), request),
+        "tag": tag,
     }
 
 
@@ -287,6 +312,10 @@ def feed_page(
     entries = []
     for item in items:
         products, seen = [], set()
+        tags = {}  # a product mapped in several placements: its first tagged mapping
+        for product_map in item.product_maps.all():
+            if tags.get(product_map.product_id) is None:
+                tags[product_map.product_id] = _tag(product_map)
         for product_map in item.product_maps.all():
             product = product_map.product
             if product.pk in seen:
@@ -299,7 +328,7 @@ def feed_page(
                     extra={"item_id": item.pk, "product_id": product.pk},
                 )
                 continue
-            products.append(_product_entry(product, request, short_link))
+            products.append(_product_entry(product, request, short_link, tags.get(product.pk)))
         entries.append(
             {
                 "id": item.pk,
@@ -347,3 +376,24 @@ def product_gallery(
         }
         for item in queryset[:limit]
     ]
+
+
+# The placement report: which placement sells, and each item's funnel
+# (view → product click → add to cart → purchase). Counters come from the daily metrics;
+# purchases from the order credits (attribution), joined by the console.
+
+
+def placement_funnel(*, since) -> list[dict]:
+    """Per (item, placement) since `since`: impressions, clicks, add_to_carts."""
+    from django.db.models import Sum
+
+    return list(
+        UGCMetricDaily.objects.filter(day__gte=since)
+        .values("item_id", "placement")
+        .annotate(
+            impressions=Sum("impressions"),
+            clicks=Sum("clicks"),
+            add_to_carts=Sum("add_to_carts"),
+        )
+        .order_by("item_id", "placement")
+    )

@@ -47,6 +47,19 @@ class FeedMediaSerializer(serializers.Serializer):
     thumbnail_url = AbsoluteURLField()
     renditions = FeedRenditionSerializer(many=True, help_text="Videos: smallest first.")
     duration_s = serializers.FloatField(allow_null=True)
+    hls_url = AbsoluteURLField(
+        help_text="Videos: the HLS master playlist (360p to 1080p ladder); empty if none."
+    )
+    preview_url = AbsoluteURLField(
+        help_text="Videos: a 3-second muted MP4 loop for grids and cards; empty if none."
+    )
+
+
+class FeedTagSerializer(serializers.Serializer):
+    x = serializers.FloatField(help_text="0 (left) to 1 (right) of the media's frame.")
+    y = serializers.FloatField(help_text="0 (top) to 1 (bottom) of the media's frame.")
+    start_s = serializers.FloatField(allow_null=True, help_text="Videos: shown from (s).")
+    end_s = serializers.FloatField(allow_null=True, help_text="Videos: shown until (s).")
 
 
 class FeedProductSerializer(serializers.Serializer):
@@ -64,6 +77,10 @@ class FeedProductSerializer(serializers.Serializer):
     link_path = serializers.CharField(help_text="The short link's path, /p/<code>.")
     link_url = serializers.URLField(
         help_text="The short link to send shoppers through: it credits the item and its creator."
+    )
+    tag = FeedTagSerializer(
+        allow_null=True,
+        help_text="Shop the look: where the product is in the frame; null if untagged.",
     )
 
 

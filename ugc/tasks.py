@@ -7,9 +7,10 @@ from django.conf import settings
 from core.jobs import TRANSIENT_ERRORS, shoploop_task
 from ugc import selectors, services
 
-# A video takes up to three ffmpeg runs (poster, 360p, 720p), each bounded by
-# UGC_FFMPEG_TIMEOUT_SECONDS, plus probes and storage.
-MEDIA_TIME_LIMIT = 3 * settings.UGC_FFMPEG_TIMEOUT_SECONDS + 300
+# A video takes up to five encoding ffmpeg runs (poster, 360p, 720p, 1080p, preview loop),
+# each bounded by UGC_FFMPEG_TIMEOUT_SECONDS, plus HLS segmenting (a stream copy), probes and
+# storage.
+MEDIA_TIME_LIMIT = 5 * settings.UGC_FFMPEG_TIMEOUT_SECONDS + 300
 MEDIA_SWEEP_AFTER = timedelta(minutes=10)
 
 
@@ -54,3 +55,9 @@ def metrics_flush() -> int:
 def rights_requests_expire() -> int:
     """Unanswered rights requests past their expiry become expired."""
     return services.rights_requests_expire()
+
+
+@shoploop_task(name="ugc.publish_scheduled", time_limit=300)
+def publish_scheduled() -> dict:
+    """The publishing calendar: publish the entries whose time has come (rights checked now)."""
+    return services.ugc_schedule_run_due()

@@ -13,10 +13,14 @@ from core import json_input
 from core.absolute_urls import absolute_url
 from core.errors import ApplicationError, error_response
 from ugc import metrics, selectors
+from ugc.models import Placement
 
 logger = logging.getLogger(__name__)
 
-EVENT_KINDS = ("impressions", "clicks")
+EVENT_KINDS = ("impressions", "clicks", "add_to_carts")
+# hls.js, vendored from its npm package (light build: no subtitles or alternate audio, which
+# the ladder has none of); loaded by feed.js only where the browser has no native HLS.
+HLSJS = "vendor/hls.js-1.7.4/hls.light.min.js"
 MAX_ID = 2**63 - 1
 EVENTS_MAX_BODY = 16 * 1024
 
@@ -52,27 +56,54 @@ def feed(request):
     except ApplicationError as exc:
         return render(request, "ugc/feed_error.html", {"message": exc.message}, status=400)
     first = page.items[0] if page.items else None
+    # Where this feed is shown: the home feed, or embedded in a collection page or a widget
+    # (`?placement=`); impressions, clicks and the card links (`ugc_placement`) carry it.
+    placement = request.GET.get("placement", Placement.HOME_FEED)
+    if placement not in Placement.values:
+        placement = Placement.HOME_FEED
     context = {
         "page": page,
+        "placement": placement,
         "card": _feed_card(request, page),
         "first_poster": first["media"]["display_url"] if first else "",
         "api_url": reverse("ugc-feed-list"),
+        "hlsjs": HLSJS,
     }
-    return render(request, "ugc/feed.html", context)
+    response = render(request, "ugc/feed.html", context)
+    if placement == Placement.WIDGET:
+        _allow_framing_by_the_shop(response)
+    return response
 
 
-def parse_events(body: bytes) -> dict[str, list[int]]:
-    """`{"impressions": [ids], "clicks": [ids]}` checked, or ApplicationError naming the rule."""
+def _allow_framing_by_the_shop(response) -> None:
+    """The embedded widget is the feed in an iframe on the merchant's own sites: framing is
+    allowed to them only (the shop and its allowed domains), instead of X-Frame-Options DENY."""
+    from links.selectors import allowed_domains
+
+    sources = ["'self'"]
+    for domain, allowed in sorted(allowed_domains().items()):
+        sources.append(f"https://{domain}")
+        if allowed.include_subdomains:
+            sources.append(f"https://*.{domain}")
+    response.xframe_options_exempt = True
+    response["Content-Security-Policy"] = "frame-ancestors " + " ".join(sources)
+
+
+def parse_events(body: bytes) -> dict:
+    """`{"impressions": [ids], "clicks": [ids], "add_to_carts": [ids], "placement": "..."}`
+    checked (lists optional; placement one of Placement's values, "" when left out), or
+    ApplicationError naming the rule."""
     data = json_input.loads(body or b"null", max_bytes=EVENTS_MAX_BODY)
     if not isinstance(data, dict):
         raise ApplicationError(
-            'The body is a JSON object: {"impressions": [ids], "clicks": [ids]}.',
+            'The body is a JSON object: {"impressions": [ids], "clicks": [ids], '
+            '"add_to_carts": [ids], "placement": "home_feed"}.',
             code="invalid",
         )
     fields = {}
-    unknown = sorted(set(data) - set(EVENT_KINDS))
+    unknown = sorted(set(data) - {*EVENT_KINDS, "placement"})
     for name in unknown:
-        fields[name] = ["Unknown field; send impressions and clicks only."]
+        fields[name] = ["Unknown field; send impressions, clicks, add_to_carts and placement only."]
     events = {}
     for name in EVENT_KINDS:
         ids = data.get(name, [])
@@ -80,8 +111,12 @@ def parse_events(body: bytes) -> dict[str, list[int]]:
             fields[name] = ["A list of item ids (whole numbers ≥ 1)."]
         else:
             events[name] = ids
+    placement = data.get("placement", "")
+    if placement != "" and placement not in Placement.values:
+        fields["placement"] = [f"One of {', '.join(Placement.values)}."]
+    events["placement"] = placement
     if not fields:
-        total = sum(len(ids) for ids in events.values())
+        total = sum(len(events[name]) for name in EVENT_KINDS)
         cap = settings.UGC_FEED_EVENTS_MAX_IDS
         if total > cap:
             fields["non_field_errors"] = [f"At most {cap} ids per request, not {total}."]
@@ -94,12 +129,18 @@ def parse_events(body: bytes) -> dict[str, list[int]]:
 @csrf_exempt  # sent by navigator.sendBeacon from any page; it only adds to counters
 @require_POST
 def feed_events(request):
-    """Count feed impressions and card clicks (buffered; unknown ids are dropped at flush)."""
+    """Count impressions, card clicks and add-to-carts of UGC items, with the placement they
+    were shown in (buffered; unknown ids are dropped at flush)."""
     try:
         events = parse_events(request.body)
     except ApplicationError as exc:
         return error_response(exc.code, exc.message, exc.fields)
-    metrics.record(impressions=events["impressions"], clicks=events["clicks"])
+    metrics.record(
+        impressions=events["impressions"],
+        clicks=events["clicks"],
+        add_to_carts=events["add_to_carts"],
+        placement=events["placement"],
+    )
     response = JsonResponse({}, status=202)
     response["Cache-Control"] = "no-store"
     return response

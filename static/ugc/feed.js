@@ -1,6 +1,7 @@
-/* Shoploop shoppable feed: autoplay the visible video, preload the next item, page in more
- * items from the JSON API, and count impressions and card clicks in batched beacons.
- * No dependencies; user text is only ever set with textContent. */
+/* Shoploop shoppable feed: autoplay the visible video (HLS where possible), preload the next
+ * item, page in more items from the JSON API, shop-the-look tags and sheet, save and share,
+ * and count impressions and card clicks, with the feed's placement, in batched beacons.
+ * No dependencies (hls.js is loaded on demand); user text is only ever set with textContent. */
 (function () {
   "use strict";
 
@@ -10,6 +11,7 @@
   var eventsUrl = feed.getAttribute("data-events");
   var apiUrl = feed.getAttribute("data-api");
   var nextCursor = feed.getAttribute("data-next-cursor") || "";
+  var placement = feed.getAttribute("data-placement") || "home_feed";
   var loading = false;
   var seen = new Set();
   var queue = { impressions: [], clicks: [] };
@@ -19,7 +21,7 @@
   // --- counting ---------------------------------------------------------------------
   function send() {
     while (queue.impressions.length || queue.clicks.length) {
-      var body = { impressions: [], clicks: [] };
+      var body = { impressions: [], clicks: [], placement: placement };
       var room = MAX_PER_BEACON;
       body.clicks = queue.clicks.splice(0, room);
       room -= body.clicks.length;
@@ -40,7 +42,17 @@
   });
 
   feed.addEventListener("click", function (event) {
-    var button = event.target.closest ? event.target.closest(".feed-card-button") : null;
+    if (!event.target.closest) return;
+    var tag = event.target.closest(".feed-tag");
+    if (tag && openLook(tag)) {
+      event.preventDefault();
+      return;
+    }
+    var save = event.target.closest(".feed-save");
+    if (save) return toggleSaved(save);
+    var share = event.target.closest(".feed-share");
+    if (share) return shareItem(share);
+    var button = event.target.closest(".feed-card-button, .feed-tag");
     if (!button) return;
     var id = parseInt(button.getAttribute("data-item"), 10);
     if (id > 0) {
@@ -48,6 +60,125 @@
       send(); // the beacon outlives the navigation that follows
     }
   });
+
+  // --- shop the look: a tag opens the item's sheet at its product; tags of a video show
+  // only in their time range ------------------------------------------------------------
+  function openLook(tag) {
+    var item = tag.closest(".feed-item");
+    var look = item && item.querySelector(".feed-look");
+    if (!look) return false;  // one product: the tag is its link
+    look.open = true;
+    var id = tag.getAttribute("data-product");
+    var cards = look.querySelectorAll(".feed-card");
+    for (var i = 0; i < cards.length; i++) {
+      var match = cards[i].getAttribute("data-product") === id;
+      cards[i].classList.toggle("is-picked", match);
+      if (match && cards[i].scrollIntoView) cards[i].scrollIntoView({ block: "nearest" });
+    }
+    return true;
+  }
+
+  function timeTags(video) {
+    var item = video.closest(".feed-item");
+    var tags = item ? item.querySelectorAll(".feed-tag[data-start], .feed-tag[data-end]") : [];
+    if (!tags.length) return;
+    video.addEventListener("timeupdate", function () {
+      var now = video.currentTime;
+      for (var i = 0; i < tags.length; i++) {
+        var start = parseFloat(tags[i].getAttribute("data-start") || "0");
+        var end = parseFloat(tags[i].getAttribute("data-end") || "Infinity");
+        tags[i].classList.toggle("is-off", now < start || now > end);
+      }
+    });
+  }
+
+  // --- save (kept in this browser) and share (Web Share API, else copy the link) ---------
+  var SAVED_KEY = "shoploop.ugc.saved";
+  var savedButton = document.querySelector(".feed-saved");
+
+  function savedIds() {
+    try {
+      var ids = JSON.parse(window.localStorage.getItem(SAVED_KEY) || "[]");
+      return Array.isArray(ids) ? ids.filter(function (id) { return id > 0; }) : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function storeSaved(ids) {
+    try { window.localStorage.setItem(SAVED_KEY, JSON.stringify(ids.slice(-200))); } catch (e) {}
+  }
+
+  function showSaved(root) {
+    var ids = savedIds();
+    var buttons = (root || feed).querySelectorAll(".feed-save");
+    for (var i = 0; i < buttons.length; i++) {
+      var on = ids.indexOf(parseInt(buttons[i].getAttribute("data-item"), 10)) !== -1;
+      buttons[i].setAttribute("aria-pressed", on ? "true" : "false");
+      buttons[i].textContent = on ? "Saved" : "Save";
+      buttons[i].closest(".feed-item").classList.toggle("is-saved", on);
+    }
+    if (savedButton) {
+      savedButton.hidden = ids.length === 0 && !feed.classList.contains("only-saved");
+      savedButton.querySelector(".feed-saved-count").textContent = String(ids.length);
+    }
+  }
+
+  function toggleSaved(button) {
+    var id = parseInt(button.getAttribute("data-item"), 10);
+    var ids = savedIds();
+    var at = ids.indexOf(id);
+    if (at === -1) ids.push(id); else ids.splice(at, 1);
+    storeSaved(ids);
+    showSaved();
+  }
+
+  if (savedButton) {
+    savedButton.addEventListener("click", function () {
+      var only = feed.classList.toggle("only-saved");
+      savedButton.setAttribute("aria-pressed", only ? "true" : "false");
+      showSaved();
+    });
+  }
+
+  function flash(button, text) {
+    var before = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", before);
+    button.textContent = text;
+    setTimeout(function () { button.textContent = before; }, 2000);
+  }
+
+  function copyFallback(button, url) {
+    // No clipboard access: show the link selected, for the shopper to copy.
+    var field = button.parentNode.querySelector(".feed-share-link");
+    if (!field) {
+      field = el("input", "feed-share-link");
+      field.readOnly = true;
+      field.setAttribute("aria-label", "Link to share");
+      button.parentNode.appendChild(field);
+    }
+    field.value = url;
+    field.focus();
+    field.select();
+  }
+
+  function shareItem(button) {
+    var url = button.getAttribute("data-url");
+    if (!url) return;
+    if (navigator.share) {
+      navigator.share({ title: button.getAttribute("data-title") || document.title, url: url })
+        .catch(function () {});  // dismissed by the shopper
+      return;
+    }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(url).then(
+        function () { flash(button, "Link copied"); },
+        function () { copyFallback(button, url); }
+      );
+      return;
+    }
+    copyFallback(button, url);
+  }
 
   // --- sound: every clip starts muted (browsers only autoplay muted video); the header's
   // button turns sound on or off for all of them, the one playing included --------------
@@ -77,6 +208,81 @@
     showSoundButton();
   }
 
+  // --- HLS: native where the browser plays it (Safari, Android), hls.js (loaded once, on
+  // demand) where Media Source Extensions exist, else the MP4 <source>s stay in charge ------
+  var hlsjsUrl = feed.getAttribute("data-hlsjs");
+  var hlsjsLoading = null;
+  var nativeHls = (function () {
+    var probe = document.createElement("video");
+    return !!(probe.canPlayType && probe.canPlayType("application/vnd.apple.mpegurl"));
+  })();
+
+  function loadHlsjs() {
+    if (window.Hls) return Promise.resolve(window.Hls);
+    if (!hlsjsLoading) {
+      hlsjsLoading = new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = hlsjsUrl;
+        script.onload = function () { resolve(window.Hls); };
+        script.onerror = reject;
+        document.head.appendChild(script);
+      });
+    }
+    return hlsjsLoading;
+  }
+
+  function startStream(video) {
+    var url = video.getAttribute("data-hls");
+    if (!url || video.getAttribute("data-stream")) return;
+    if (nativeHls) {
+      video.setAttribute("data-stream", "native");
+      video.src = url;  // the src attribute wins over the MP4 <source> children
+      return;
+    }
+    if (!hlsjsUrl || !window.MediaSource) return;
+    video.setAttribute("data-stream", "pending");
+    loadHlsjs().then(function (Hls) {
+      if (!Hls || !Hls.isSupported()) {
+        fallBackToMp4(video);
+        return;
+      }
+      var hls = new Hls({ capLevelToPlayerSize: true, maxBufferLength: 10 });
+      hls.on(Hls.Events.ERROR, function (event, data) {
+        if (data.fatal) {  // fall back to the MP4s for good
+          hls.destroy();
+          video.removeAttribute("src");
+          video.load();
+          fallBackToMp4(video);
+        }
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      video.setAttribute("data-stream", "hls.js");
+      if (video.getAttribute("data-wants-play")) {
+        var playing = video.play();
+        if (playing && playing.catch) playing.catch(function () {});
+      }
+    }).catch(function () { fallBackToMp4(video); });
+  }
+
+  function fallBackToMp4(video) {
+    // The MP4 <source>s play instead, and the clip starts if it was meant to be playing.
+    video.setAttribute("data-stream", "mp4");
+    if (video.getAttribute("data-wants-play")) {
+      var playing = video.play();
+      if (playing && playing.catch) playing.catch(function () {});
+    }
+  }
+
+  function play(video) {
+    startStream(video);
+    video.setAttribute("data-wants-play", "1");
+    // Playing before hls.js is attached would make the browser fetch an MP4 <source>.
+    if (video.getAttribute("data-stream") === "pending") return;
+    var playing = video.play();
+    if (playing && playing.catch) playing.catch(function () {});
+  }
+
   // --- playing and preloading --------------------------------------------------------
   function items() {
     return feed.querySelectorAll(".feed-item");
@@ -87,6 +293,7 @@
     var video = item.querySelector("video.feed-media");
     if (video) {
       if (video.preload !== "auto") video.preload = "auto";
+      startStream(video);
       var poster = video.getAttribute("poster");
       if (poster && !document.querySelector('link[rel="preload"][href="' + CSS.escape(poster) + '"]')) {
         var link = document.createElement("link");
@@ -106,10 +313,10 @@
       var video = list[i].querySelector("video.feed-media");
       if (!video) continue;
       if (list[i] === item) {
-        var playing = video.play();
-        if (playing && playing.catch) playing.catch(function () {});
-      } else if (!video.paused) {
-        video.pause();
+        play(video);
+      } else {
+        video.removeAttribute("data-wants-play");
+        if (!video.paused) video.pause();
       }
     }
     var id = parseInt(item.getAttribute("data-id"), 10);
@@ -143,11 +350,57 @@
     return node;
   }
 
+  function card(item, product) {
+    var node = el("div", "feed-card");
+    node.setAttribute("data-product", String(product.id));
+    if (product.image_url) {
+      var image = el("img", "feed-card-image");
+      image.src = product.image_url;
+      image.alt = product.image_alt;
+      image.width = 56;
+      image.height = 56;
+      image.loading = "lazy";
+      node.appendChild(image);
+    }
+    var text = el("div", "feed-card-text");
+    text.appendChild(el("p", "feed-card-title", product.title));
+    if (product.price) text.appendChild(el("p", "feed-card-price", product.price));
+    node.appendChild(text);
+    var button = el("a", "feed-card-button", "Shop");
+    button.href = cardHref(product); // this host: the short link redirect
+    button.setAttribute("data-item", String(item.id));
+    node.appendChild(button);
+    return node;
+  }
+
+  function cardHref(product) {
+    return product.link_path + "?ugc_placement=" + encodeURIComponent(placement);
+  }
+
+  function tagNode(item, product) {
+    var tag = el("a", "feed-tag");
+    tag.href = cardHref(product);
+    tag.setAttribute("data-item", String(item.id));
+    tag.setAttribute("data-product", String(product.id));
+    tag.style.left = (product.tag.x * 100).toFixed(2) + "%";
+    tag.style.top = (product.tag.y * 100).toFixed(2) + "%";
+    if (product.tag.start_s !== null) tag.setAttribute("data-start", String(product.tag.start_s));
+    if (product.tag.end_s !== null) tag.setAttribute("data-end", String(product.tag.end_s));
+    tag.setAttribute("aria-label", product.title);
+    tag.appendChild(el("span", "feed-tag-dot"));
+    tag.appendChild(el("span", "feed-tag-label", product.title));
+    return tag;
+  }
+
   function render(item) {
     var section = el("section", "feed-item");
     section.setAttribute("data-id", String(item.id));
     section.setAttribute("data-kind", item.media.kind);
     var media = item.media;
+    var frame = el("div", "feed-frame");
+    if (media.width && media.height) {
+      frame.style.setProperty("--ar", media.width + " / " + media.height);
+    }
     if (media.kind === "video") {
       var video = el("video", "feed-media");
       applySound(video);
@@ -155,6 +408,7 @@
       video.loop = true;
       video.preload = "none";
       if (media.display_url) video.poster = media.display_url;
+      if (media.hls_url) video.setAttribute("data-hls", media.hls_url);
       media.renditions.forEach(function (r, i) {
         var source = document.createElement("source");
         source.src = r.url;
@@ -162,38 +416,52 @@
         if (i < media.renditions.length - 1) source.media = "(max-width: 480px)";
         video.appendChild(source);
       });
-      section.appendChild(video);
+      frame.appendChild(video);
     } else if (media.display_url) {
       var img = el("img", "feed-media");
       img.src = media.display_url;
       img.alt = (item.caption || "A customer photo").slice(0, 120);
       img.loading = "lazy";
-      section.appendChild(img);
+      frame.appendChild(img);
     }
+    item.products.forEach(function (product) {
+      if (product.tag) frame.appendChild(tagNode(item, product));
+    });
+    section.appendChild(frame);
+
+    var actions = el("div", "feed-actions");
+    var save = el("button", "feed-save", "Save");
+    save.type = "button";
+    save.setAttribute("aria-pressed", "false");
+    save.setAttribute("data-item", String(item.id));
+    actions.appendChild(save);
+    if (item.products.length) {
+      var share = el("button", "feed-share", "Share");
+      share.type = "button";
+      share.setAttribute("data-item", String(item.id));
+      share.setAttribute("data-url", item.products[0].link_url);
+      share.setAttribute("data-title", item.products[0].title);
+      actions.appendChild(share);
+    }
+    section.appendChild(actions);
+
     var overlay = el("div", "feed-overlay");
     if (item.author_handle) overlay.appendChild(el("p", "feed-author", "@" + item.author_handle));
     if (item.caption) overlay.appendChild(el("p", "feed-caption", item.caption));
-    item.products.forEach(function (product) {
-      var card = el("div", "feed-card");
-      if (product.image_url) {
-        var image = el("img", "feed-card-image");
-        image.src = product.image_url;
-        image.alt = product.image_alt;
-        image.width = 56;
-        image.height = 56;
-        image.loading = "lazy";
-        card.appendChild(image);
-      }
-      var text = el("div", "feed-card-text");
-      text.appendChild(el("p", "feed-card-title", product.title));
-      if (product.price) text.appendChild(el("p", "feed-card-price", product.price));
-      card.appendChild(text);
-      var button = el("a", "feed-card-button", "Shop");
-      button.href = product.link_path; // this host: the short link redirect
-      button.setAttribute("data-item", String(item.id));
-      card.appendChild(button);
-      overlay.appendChild(card);
-    });
+    if (item.products.length) overlay.appendChild(card(item, item.products[0]));
+    if (item.products.length > 1) {
+      var look = el("details", "feed-look");
+      look.appendChild(el("summary", "", "Shop the look (" + item.products.length + ")"));
+      var sheet = el("div", "feed-look-sheet");
+      sheet.setAttribute("role", "list");
+      item.products.forEach(function (product) {
+        var entry = card(item, product);
+        entry.setAttribute("role", "listitem");
+        sheet.appendChild(entry);
+      });
+      look.appendChild(sheet);
+      overlay.appendChild(look);
+    }
     section.appendChild(overlay);
     return section;
   }
@@ -213,8 +481,13 @@
         page.items.forEach(function (item) { fragment.appendChild(render(item)); });
         var added = Array.prototype.slice.call(fragment.childNodes);
         feed.insertBefore(fragment, more);
-        added.forEach(function (node) { observer.observe(node); });
+        added.forEach(function (node) {
+          observer.observe(node);
+          var video = node.querySelector("video.feed-media");
+          if (video) timeTags(video);
+        });
         showSoundButton();
+        showSaved();
         nextCursor = page.next_cursor || "";
         if (more) {
           if (nextCursor) more.href = "?cursor=" + encodeURIComponent(nextCursor);
@@ -226,4 +499,7 @@
   }
 
   observeAll();
+  var videos = feed.querySelectorAll("video.feed-media");
+  for (var v = 0; v < videos.length; v++) timeTags(videos[v]);
+  showSaved();
 })();

@@ -79,7 +79,8 @@ def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_co
         assert item.rights.consent_method == "creator_agreement"
         assert item.rights.allowed_channels == ["site", "social"]
         assert item.product_maps.exists()
-        assert list(item.events.values_list("action", "actor__username")) == [
+        # (then issue 18's demo maps and tags products on demo-1 and demo-5)
+        assert list(item.events.values_list("action", "actor__username"))[:6] == [
             ("ingest", "demo-moderator"),
             ("rights_grant", "demo-moderator"),
             ("map_product", "demo-moderator"),
@@ -92,6 +93,19 @@ def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_co
     assert kinds == ({"image", "video"} if demo_ugc.can_make_video() else {"image"})
     shapes = {round(item.media_manifest["aspect"], 2) for item in published}
     assert {0.8, 0.56} <= shapes  # 4:5 and 9:16
+
+    # Issue 18: a tagged look of three, a time-ranged tag on a video with HLS, a scheduled item.
+    look = UGCItem.objects.get(external_id="demo-1")
+    tagged = look.product_maps.filter(tag_x__isnull=False)
+    assert tagged.values("product").distinct().count() == 3
+    if demo_ugc.can_make_video():
+        video = UGCItem.objects.get(external_id="demo-5")
+        assert video.media_manifest["hls"]["master"]["name"].endswith("/hls/master.m3u8")
+        assert video.media_manifest["preview"]["name"].endswith("/preview.mp4")
+        assert video.product_maps.filter(tag_end_s__isnull=False).exists()
+    scheduled = UGCItem.objects.get(external_id="demo-12")
+    assert scheduled.status == UGCItem.Status.APPROVED
+    assert scheduled.schedules.get().status == "scheduled"
 
     queued = UGCItem.objects.filter(status=UGCItem.Status.QUEUED, source=demo_ugc.DEMO_SOURCE)
     assert queued.count() == 3

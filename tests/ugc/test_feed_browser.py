@@ -76,7 +76,7 @@ def test_the_card_shows_the_product_and_its_button_goes_through_the_short_link(
         expect(first.locator(".feed-card-price")).to_have_text("$59.00")
         expect(first.locator(".feed-caption")).to_have_text("<script>window.pwned=1</script>")
     # The beacon carried the impression of the visible item only, and it was counted.
-    assert beacons[0] == {"impressions": [item.pk], "clicks": []}
+    assert beacons[0] == {"impressions": [item.pk], "clicks": [], "placement": "home_feed"}
     assert metrics.pending()[(item.pk, metrics.today(), "impressions")] == 1
     assert older.pk not in beacons[0]["impressions"]
     assert page.evaluate("window.pwned") is None
@@ -92,7 +92,7 @@ def test_the_card_shows_the_product_and_its_button_goes_through_the_short_link(
     assert f"utm_content=ugc-{item.pk}" in page.url
     assert "ref=MAYA10" in page.url
     # The click beacon was sent as the page left, and counted.
-    assert {"impressions": [], "clicks": [item.pk]} in beacons
+    assert {"impressions": [], "clicks": [item.pk], "placement": "home_feed"} in beacons
     wait_for(lambda: metrics.pending().get((item.pk, metrics.today(), "clicks")) == 1)
     assert page.js_errors == []
 

@@ -373,7 +373,14 @@ def test_the_media_job_makes_a_poster_thumbnail_and_renditions_of_a_video():
     assert sorted(default_storage.listdir(services.media_folder(item.pk))[1]) == [
         "360p.mp4",
         "poster.jpg",
+        "preview.mp4",
         "thumb.jpg",
+    ]
+    hls_folder = services.media_folder(item.pk) + "/hls"
+    assert sorted(default_storage.listdir(hls_folder)[1]) == [
+        "360p.m3u8",
+        "360p_000.ts",
+        "master.m3u8",
     ]
     with default_storage.open(manifest["display"]["name"]) as fh, Image.open(fh) as poster:
         assert poster.size == (manifest["display"]["width"], manifest["display"]["height"])

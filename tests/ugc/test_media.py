@@ -87,7 +87,7 @@ def test_landscape_video_gets_poster_and_360p_only(make_test_video, tmp_path):
     assert (rendition["width"], rendition["height"]) == (640, 360)
     assert rendition["bytes"] == os.path.getsize(out_dir / "360p.mp4") > 0
     assert_valid_rendition(out_dir / "360p.mp4", short_side=360, duration_s=2.0, audio=True)
-    assert sorted(os.listdir(out_dir)) == ["360p.mp4", "poster.jpg"]
+    assert sorted(os.listdir(out_dir)) == ["360p.mp4", "hls", "poster.jpg", "preview.mp4"]
 
     with Image.open(out_dir / manifest["poster"]) as poster:
         assert poster.format == "JPEG"

@@ -92,7 +92,7 @@ def test_a_moderator_claims_maps_approves_and_publishes_and_the_item_shows_on_th
     expect(card_item).to_contain_text("Cloud Knit Hoodie")
     expect(card_item).to_contain_text("59")
     button = card_item.locator("a.feed-card-button")
-    expect(button).to_have_attribute("href", re.compile(r"^/p/\w+$"))
+    expect(button).to_have_attribute("href", re.compile(r"^/p/\w+\?ugc_placement=home_feed$"))
     picture = card_item.locator("img.feed-media")
     expect(picture).to_have_js_property("complete", True)
     assert picture.evaluate("img => img.naturalWidth") > 0  # the processed display copy

@@ -17,13 +17,22 @@ from django.urls import path
 from ugc.admin.actions import BulkActionsMixin
 from ugc.admin.item import ItemPageMixin
 from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
+from ugc.admin.look import LookMixin
 from ugc.admin.permissions import can_moderate
 from ugc.admin.queue import QueueMixin
 from ugc.admin.records import ModerationEventAdmin, UGCMetricDailyAdmin
 from ugc.admin.reviews import ReviewAdmin  # noqa: F401 - issue 18, registers itself
 from ugc.admin.rights_requests import RightsRequestActionMixin  # issue 18
+from ugc.admin.schedule import UGCScheduleAdmin
 from ugc.admin.uploads import UploadMixin
-from ugc.models import BlocklistEntry, ModerationEvent, RejectionReason, UGCItem, UGCMetricDaily
+from ugc.models import (
+    BlocklistEntry,
+    ModerationEvent,
+    RejectionReason,
+    UGCItem,
+    UGCMetricDaily,
+    UGCSchedule,
+)
 
 
 class UGCItemAdmin(
@@ -32,6 +41,7 @@ class UGCItemAdmin(
     RightsRequestActionMixin,
     ItemPageMixin,
     UploadMixin,
+    LookMixin,
     admin.ModelAdmin,
 ):
     actions = [*BulkActionsMixin.actions, "ask_for_rights"]  # issue 18: rights requests
@@ -56,6 +66,7 @@ class UGCItemAdmin(
             path("<int:item_id>/moderate/", wrap(self.moderate_view), name="ugc_ugcitem_moderate"),
             path("<int:item_id>/original/", wrap(self.original_view), name="ugc_ugcitem_original"),
             path("<int:item_id>/proof/", wrap(self.proof_view), name="ugc_ugcitem_proof"),
+            path("<int:item_id>/look/", wrap(self.look_view), name="ugc_ugcitem_look"),
             *super().get_urls(),
         ]
 
@@ -65,3 +76,4 @@ admin.site.register(RejectionReason, RejectionReasonAdmin)
 admin.site.register(BlocklistEntry, BlocklistEntryAdmin)
 admin.site.register(ModerationEvent, ModerationEventAdmin)
 admin.site.register(UGCMetricDaily, UGCMetricDailyAdmin)
+admin.site.register(UGCSchedule, UGCScheduleAdmin)  # publishing calendar (issue 18)

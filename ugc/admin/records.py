@@ -24,7 +24,22 @@ class ModerationEventAdmin(ReadOnlyAdmin):
 
 
 class UGCMetricDailyAdmin(ReadOnlyAdmin):
-    list_display = ["day", "item", "impressions", "clicks", "add_to_carts", "purchases"]
+    list_display = [
+        "day", "item", "placement", "impressions", "clicks", "add_to_carts", "purchases"
+    ]  # fmt: skip
+    list_filter = ["placement"]
     list_select_related = ["item"]
     date_hierarchy = "day"
     list_per_page = 100
+    change_list_template = "admin/ugc/ugcmetricdaily/change_list.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        from ugc.admin.placements import placement_report_view
+
+        view = self.admin_site.admin_view(lambda request: placement_report_view(self, request))
+        return [
+            path("placements/", view, name="ugc_ugcmetricdaily_placements"),
+            *super().get_urls(),
+        ]

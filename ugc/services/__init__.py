@@ -9,6 +9,8 @@
 - `feed`: the feed cards' short links and the feed metrics;
 - `lists`: the merchant's rejection reasons and blocklist;
 - `social`, `rights_requests`: pulled posts and asking their authors for rights (issue 18);
+- `looks`: shop-the-look tags (where each product is in the frame);
+- `schedule`: the publishing calendar and the job that publishes due entries;
 - `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
 Callers use `from ugc import services` and `services.ugc_claim(...)`.
@@ -41,6 +43,7 @@ from ugc.services.lists import (
     rejection_reason_save,
     rejection_reasons_add_defaults,
 )
+from ugc.services.looks import ugc_tag_product
 from ugc.services.mapping import ugc_map_product, ugc_unmap_product
 from ugc.services.media import MediaProcessingError, ugc_media_process, ugc_media_retry
 from ugc.services.moderation import (
@@ -70,6 +73,11 @@ from ugc.services.rights_requests import (  # issue 18
     rights_request_mark_sent,
     rights_request_record_reply,
     rights_requests_expire,
+)
+from ugc.services.schedule import (
+    ugc_schedule_cancel,
+    ugc_schedule_create,
+    ugc_schedule_run_due,
 )
 from ugc.services.social import ugc_social_ingest, ugc_social_mark_deleted  # issue 18
 
@@ -115,6 +123,10 @@ __all__ = [
     "ugc_rights_grant",
     "ugc_rights_revoke",
     "ugc_unmap_product",
+    "ugc_tag_product",  # shop the look (issue 18)
+    "ugc_schedule_cancel",  # publishing calendar (issue 18)
+    "ugc_schedule_create",
+    "ugc_schedule_run_due",
     "ugc_creator_erase",  # creator portal (issue 15)
     "ugc_portal_submit",
     "ugc_portal_withdraw",

@@ -12,10 +12,18 @@ from datetime import date
 
 from django.db import IntegrityError, connection, transaction
 
+from catalog.models import Product
 from core.errors import ApplicationError
 from links.selectors import allowed_domains
 from links.services import link_create
-from ugc.models import METRIC_FIELDS, UGCItem, UGCItemLink, UGCMetricDaily
+from ugc.models import (
+    METRIC_FIELDS,
+    Placement,
+    UGCItem,
+    UGCItemLink,
+    UGCMetricDaily,
+    UGCProductMap,
+)
 from ugc.selectors import items_missing_card_links
 
 logger = logging.getLogger(__name__)
@@ -67,14 +75,13 @@ def make_card_links(item: UGCItem) -> int:
     Called by `ugc_publish` and `ugc_card_links_backfill`. Returns how many links it made.
     """
     have = set(UGCItemLink.objects.filter(item_id=item.pk).values_list("product_id", flat=True))
-    products = {
-        m.product_id: m.product
-        for m in item.product_maps.select_related("product")
-        if m.product_id not in have
-    }
+    # Product ids only, never whole mapping rows: the data migration 0004 runs this on a
+    # schema without the mapping's later columns (the shop-the-look tags).
+    mapped = UGCProductMap.objects.filter(item_id=item.pk).values_list("product_id", flat=True)
+    products = list(Product.objects.filter(pk__in=set(mapped) - have).order_by("pk"))
     if products:
         allowed = allowed_domains()
-        for product in products.values():
+        for product in products:
             ugc_item_link_get_or_create(item=item, product=product, allowed=allowed)
     return len(products)
 
@@ -109,47 +116,55 @@ def ugc_card_links_backfill() -> int:
 METRICS_BATCH = 500
 
 
-def ugc_metrics_add(*, counts: dict[tuple[int, date, str], int]) -> int:
-    """Add counts to the daily metrics: {(item_id, day, field): n}. Returns rows upserted.
+def ugc_metrics_add(*, counts: dict[tuple, int]) -> int:
+    """Add counts to the daily metrics. Returns rows upserted.
 
-    One INSERT ... ON CONFLICT DO UPDATE per batch of rows, adding to what is there, so
-    concurrent flushes never lose a count. Counts for deleted items are dropped.
+    Keys are (item_id, day, field, placement), or (item_id, day, field) for counts without a
+    placement. One INSERT ... ON CONFLICT DO UPDATE per batch of rows, adding to what is
+    there, so concurrent flushes never lose a count. Counts for deleted items are dropped.
     """
-    rows: dict[tuple[int, date], dict[str, int]] = defaultdict(
+    rows: dict[tuple[int, date, str], dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(METRIC_FIELDS, 0)
     )
-    for (item_id, day, field), n in counts.items():
+    for key, n in counts.items():
+        item_id, day, field = key[:3]
+        placement = key[3] if len(key) > 3 else ""
         if field not in METRIC_FIELDS:
             raise ApplicationError(
                 f"Unknown metric {field!r}; use one of {', '.join(METRIC_FIELDS)}.",
+                code="invalid_metric",
+            )
+        if placement and placement not in Placement.values:
+            raise ApplicationError(
+                f"Unknown placement {placement!r}; use one of {', '.join(Placement.values)}.",
                 code="invalid_metric",
             )
         if not isinstance(n, int) or n < 0:
             raise ApplicationError(f"Metric counts are whole numbers ≥ 0, not {n!r}.",
                                    code="invalid_metric")  # fmt: skip
         if n:
-            rows[(item_id, day)][field] += n
+            rows[(item_id, day, placement)][field] += n
     if not rows:
         return 0
     existing = set(
-        UGCItem.objects.filter(pk__in={item_id for item_id, _ in rows}).values_list("pk", flat=True)
+        UGCItem.objects.filter(pk__in={key[0] for key in rows}).values_list("pk", flat=True)
     )
     ordered = sorted((key, value) for key, value in rows.items() if key[0] in existing)
     qn = connection.ops.quote_name
     table = qn(UGCMetricDaily._meta.db_table)
-    columns = ", ".join(qn(c) for c in ("item_id", "day", *METRIC_FIELDS))
+    columns = ", ".join(qn(c) for c in ("item_id", "day", "placement", *METRIC_FIELDS))
     updates = ", ".join(f"{qn(f)} = {table}.{qn(f)} + EXCLUDED.{qn(f)}" for f in METRIC_FIELDS)
-    row_sql = "(" + ", ".join(["%s"] * (2 + len(METRIC_FIELDS))) + ")"
+    row_sql = "(" + ", ".join(["%s"] * (3 + len(METRIC_FIELDS))) + ")"
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(ordered), METRICS_BATCH):
             batch = ordered[start : start + METRICS_BATCH]
             params = []
-            for (item_id, day), values in batch:
-                params += [item_id, day, *(values[f] for f in METRIC_FIELDS)]
+            for (item_id, day, placement), values in batch:
+                params += [item_id, day, placement, *(values[f] for f in METRIC_FIELDS)]
             # Identifiers come from the model's metadata; values are parameters.
             sql = (
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(batch))} "  # noqa: S608
-                f'ON CONFLICT ("item_id", "day") DO UPDATE SET {updates}'
+                f'ON CONFLICT ("item_id", "day", "placement") DO UPDATE SET {updates}'
             )
             cursor.execute(sql, params)
     return len(ordered)

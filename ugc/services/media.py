@@ -86,12 +86,15 @@ def _image_manifest(item: UGCItem) -> dict:
 
 
 def _video_manifest(item: UGCItem) -> dict:
-    """Poster, thumbnail and H.264 renditions made by ffmpeg (`ugc.ffmpeg`), then stored."""
+    """Poster, thumbnail, H.264 renditions, the HLS ladder and the preview loop made by ffmpeg
+    (`ugc.ffmpeg`), then stored."""
     base = media_folder(item.pk)
     with _local_path(item.original) as path, tempfile.TemporaryDirectory() as out_dir:
         made = ffmpeg.process_video(path, out_dir=out_dir)
         with open(PurePath(out_dir, made["poster"]), "rb") as fh:
             poster = fh.read()
+        hls = _store_hls(made["hls"], out_dir=out_dir, base=base)
+        preview = _store_preview(made["preview"], out_dir=out_dir, base=base)
         renditions = []
         for rendition in made["renditions"]:
             with open(PurePath(out_dir, rendition["file"]), "rb") as fh:
@@ -129,6 +132,60 @@ def _video_manifest(item: UGCItem) -> dict:
             "height": thumb_height,
         },
         "renditions": renditions,
+        "hls": hls,
+        "preview": preview,
+    }
+
+
+def _store_exactly(name: str, path: PurePath) -> str:
+    """Store a file at exactly `name`: playlists point at their neighbours by relative name,
+    so a storage that renamed a file would break the ladder."""
+    with open(path, "rb") as fh:
+        stored = store(name, fh.read())
+    if stored != name:
+        raise MediaProcessingError(f"Storage saved {name} as {stored}; HLS needs exact names.")
+    return stored
+
+
+def _store_hls(made: dict, *, out_dir: str, base: str) -> dict:
+    """The master playlist, media playlists and segments, under `<folder>/hls/`."""
+    local, stored = PurePath(out_dir, made["dir"]), f"{base}/{made['dir']}"
+    variants = []
+    for variant in made["variants"]:
+        segments = [
+            _store_exactly(f"{stored}/{segment}", local / segment)
+            for segment in variant["segments"]
+        ]
+        playlist = _store_exactly(f"{stored}/{variant['playlist']}", local / variant["playlist"])
+        variants.append(
+            {
+                "label": variant["label"],
+                "name": playlist,
+                "segments": segments,
+                "bandwidth": variant["bandwidth"],
+                "average_bandwidth": variant["average_bandwidth"],
+                "codecs": variant["codecs"],
+                "width": variant["width"],
+                "height": variant["height"],
+            }
+        )
+    master = _store_exactly(f"{stored}/{made['master']}", local / made["master"])
+    return {
+        "master": {"name": master, "content_type": "application/vnd.apple.mpegurl"},
+        "variants": variants,
+    }
+
+
+def _store_preview(made: dict, *, out_dir: str, base: str) -> dict:
+    with open(PurePath(out_dir, made["file"]), "rb") as fh:
+        name = store(f"{base}/{made['file']}", fh.read())
+    return {
+        "name": name,
+        "content_type": "video/mp4",
+        "width": made["width"],
+        "height": made["height"],
+        "duration_s": made["duration_s"],
+        "bytes": made["bytes"],
     }
 
 

@@ -191,6 +191,21 @@ class Command(BaseCommand):
         )
         for problem in ugc.problems:
             self.stderr.write(f"Demo UGC item {problem}")
+        # --- issue 18: a tagged look, a tagged video, a scheduled item ---
+        from demo.looks import seed_looks
+
+        looks = seed_looks()
+        when = (
+            f"demo-12 scheduled for {looks.scheduled.publish_at:%Y-%m-%d %H:%M}"
+            if looks.scheduled
+            else "nothing to schedule"
+        )
+        self.stdout.write(
+            f"Demo shop the look: {looks.tags} product tags (demo-1, demo-5); {when}. "
+            "See /shop/feed, /admin/ugc/ugcschedule/calendar/ and "
+            "/admin/ugc/ugcmetricdaily/placements/."
+        )
+        # --- end issue 18 ---
         # --- creator portal (issue 15): a program to apply to, and Maya's portal login ---
         from demo.portal import seed_portal
 
