@@ -17,6 +17,7 @@ from attribution.models import (
     FraudSignal,
     HeldCommission,
 )
+from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from core.money import format_money, from_minor, to_minor
 from sales import commissions
@@ -135,7 +136,7 @@ OrderAdmin.extra_inlines.append(AttributionPanel)
 
 
 @admin.register(Attribution)
-class AttributionAdmin(admin.ModelAdmin):
+class AttributionAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = [
         "order_link",
         "creator",
@@ -164,12 +165,6 @@ class AttributionAdmin(admin.ModelAdmin):
         "decided_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order")
     def order_link(self, obj):
@@ -208,7 +203,7 @@ class AttributionAdmin(admin.ModelAdmin):
 
 
 @admin.register(AttributionRevision)
-class AttributionRevisionAdmin(admin.ModelAdmin):
+class AttributionRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["attribution", "version", "rule", "creator", "decided_at", "reason"]
     list_select_related = ["attribution", "creator"]
     readonly_fields = [
@@ -223,18 +218,9 @@ class AttributionRevisionAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(FraudSignal)
-class FraudSignalAdmin(admin.ModelAdmin):
+class FraudSignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "order", "creator", "merchant_text"]
     list_filter = ["kind"]
     list_select_related = ["order", "creator"]
@@ -249,15 +235,6 @@ class FraudSignalAdmin(admin.ModelAdmin):
     ]
     fields = readonly_fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 class DecisionForm(forms.Form):
     reason = forms.CharField(
@@ -269,7 +246,7 @@ class DecisionForm(forms.Form):
 
 
 @admin.register(HeldCommission)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     """Commissions held by a fraud signal: approve, reduce or reject, with a reason."""
 
     list_display = ["order_link", "creator", "amount_text", "review_reason", "created_at"]
@@ -281,12 +258,6 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status="held")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order")
     def order_link(self, obj):
@@ -402,7 +373,7 @@ class ConversionDestinationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversionEvent)
-class ConversionEventAdmin(admin.ModelAdmin):
+class ConversionEventAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     """The outbox: every conversion with its status, attempts and reason; retry failures."""
 
     list_display = [
@@ -433,12 +404,6 @@ class ConversionEventAdmin(admin.ModelAdmin):
         "payload",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Retry the selected failed or skipped events", permissions=["change"])
     def retry(self, request, queryset):

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 
 from catalog.models import Product
 from core.absolute_urls import absolute_url
+from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
 from integrations import compliance, oauth, platform_settings, selectors, services
 from integrations.clients import app_for
@@ -469,7 +470,7 @@ class ListingForm(forms.ModelForm):
 
 
 @admin.register(Listing)
-class ListingAdmin(admin.ModelAdmin):
+class ListingAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     form = ListingForm
     list_display = [
         "product_display",
@@ -502,12 +503,6 @@ class ListingAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("product", "connection")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Product", ordering="product__title")
     def product_display(self, obj):
@@ -575,21 +570,12 @@ class ListingAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["topic", "connection", "webhook_id", "status", "received_at", "processed_at"]
     list_filter = ["status", "topic"]
     list_select_related = ["connection"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
     search_fields = ["webhook_id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ListingInline(admin.TabularInline):

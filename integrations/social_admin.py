@@ -4,6 +4,7 @@ filters and schedule, what the last pull did, and "Pull now" / "Look for deleted
 from django import forms
 from django.contrib import admin, messages
 
+from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from core.jobs import enqueue_on_commit
 from integrations import social, tasks
@@ -116,20 +117,11 @@ class SocialSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PulledPost)
-class PulledPostAdmin(admin.ModelAdmin):
+class PulledPostAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["external_id", "source", "item", "first_seen_at", "checked_at"]
     list_filter = ["source"]
     list_select_related = ["source", "item"]
     search_fields = ["=external_id", "=item__id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(HashtagSearch)

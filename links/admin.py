@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.absolute_urls import absolute_url
+from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error
 from core.inputs import as_service_fields
 from links import selectors, services
@@ -335,7 +336,7 @@ class AllowedDomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(AllowedDomainChange)
-class AllowedDomainChangeAdmin(admin.ModelAdmin):
+class AllowedDomainChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: who added, changed or removed which allowed destination domain, and when."""
 
     list_display = ["at", "domain", "action", "actor", "before", "after", "reason"]
@@ -343,15 +344,6 @@ class AllowedDomainChangeAdmin(admin.ModelAdmin):
     search_fields = ["domain"]
     list_select_related = ["actor"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Campaign)

@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 
 from core.absolute_urls import absolute_url
 from core.admin_filters import CurrencyInUseFilter
+from core.admin_readonly import NoAddOrDeleteMixin
 from core.errors import ApplicationError, as_validation_error, error_message
 from core.money import format_money
 from sales import selectors, services
@@ -197,7 +198,7 @@ class SalesChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["received_at", "channel", "provider", "topic", "short_id", "signature",
                     "status", "short_reason", "order_link", "replays"]  # fmt: skip
     list_filter = ["provider", "status", "signature", "accepted", "channel"]
@@ -210,12 +211,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
               "status", "reason", "received_at", "processed_at", "attempts", "replays",
               "order_link", "body_size", "body_truncated", "headers", "body_text"]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Id")
     def short_id(self, obj):
@@ -359,7 +354,7 @@ class UnmappedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["__str__", "channel", "status", "amount", "placed_at", "click",
                     "needs"]  # fmt: skip
     list_filter = ["status", "channel", "oversold", UnmappedFilter, CurrencyInUseFilter]
@@ -393,12 +388,6 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f for fs in self.fieldsets for f in fs[1]["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     subtotal_money = money_display("subtotal", "Subtotal")
     discounts_money = money_display("discounts", "Discounts")
@@ -465,7 +454,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(UnmappedLine)
-class UnmappedLineAdmin(admin.ModelAdmin):
+class UnmappedLineAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     """Lines whose SKU matches no variant: add a variant with that SKU, then map again."""
 
     list_display = ["sku", "title", "quantity", "order_link", "channel", "add_variant"]
@@ -477,12 +466,6 @@ class UnmappedLineAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(variant__isnull=True).exclude(sku="")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
@@ -523,7 +506,7 @@ class UnmappedLineAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["key", "variant", "quantity", "status", "expires_at",
                     "checkout_session_id", "created_at"]  # fmt: skip
     list_filter = ["status"]
@@ -535,12 +518,6 @@ class ReservationAdmin(admin.ModelAdmin):
                        "created_at", "updated_at"]  # fmt: skip
     actions = ["release"]
     unit_price_money = money_display("unit_price", "Unit price")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Release the selected active reservations", permissions=["change"])
     def release(self, request, queryset):

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin_readonly import NoAddOrDeleteMixin
 from core.errors import ApplicationError, error_message
 from sales import carriers, cover, defence, fulfilment
 from sales.admin import OrderAdmin, ReadOnlyInline
@@ -125,7 +126,7 @@ class UploadForm(forms.Form):
 
 
 @admin.register(Fulfilment)
-class FulfilmentAdmin(admin.ModelAdmin):
+class FulfilmentAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["__str__", "order_link", "status", "shipped_at", "delivered_at",
                     "push_state", "push_result", "source"]  # fmt: skip
     list_filter = ["status", "push_state", "source", "carrier"]
@@ -134,12 +135,6 @@ class FulfilmentAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Fulfilment._meta.fields]
     actions = ["mark_delivered", "push_again"]
     list_per_page = 100
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order")
     def order_link(self, obj):
@@ -266,7 +261,7 @@ def _evidence(self, obj):
 
 
 @admin.register(StockAlert)
-class StockAlertAdmin(admin.ModelAdmin):
+class StockAlertAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "message", "network", "throttle_state",
                     "acknowledged_at"]  # fmt: skip
     list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
@@ -275,12 +270,6 @@ class StockAlertAdmin(admin.ModelAdmin):
     fields = readonly_fields
     actions = ["acknowledge"]
     evidence_pretty = admin.display(description="Evidence")(_evidence)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Throttle")
     def throttle_state(self, obj):
@@ -296,7 +285,7 @@ class StockAlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReservationThrottle)
-class ReservationThrottleAdmin(admin.ModelAdmin):
+class ReservationThrottleAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["network", "max_active", "ttl_seconds", "created_at", "expires_at",
                     "lifted_at", "reason"]  # fmt: skip
     search_fields = ["network"]
@@ -305,12 +294,6 @@ class ReservationThrottleAdmin(admin.ModelAdmin):
     fields = readonly_fields
     actions = ["lift"]
     evidence_pretty = admin.display(description="Evidence")(_evidence)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Lift the selected throttles", permissions=["change"])
     def lift(self, request, queryset):

@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error, error_message
 from core.jobs import RetryLater
 from core.money import CURRENCY_CHOICES, format_money, from_minor, is_exact, to_minor
@@ -50,15 +51,8 @@ def money(minor, currency) -> str:
     return format_money(from_minor(minor or 0, currency), currency)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Records the console shows and nobody adds, edits or deletes."""
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -106,17 +100,8 @@ class AdjustmentForm(forms.Form):
 
 
 @admin.register(CreatorBalance)
-class CreatorBalanceAdmin(admin.ModelAdmin):
+class CreatorBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Balances per creator and currency, with statements, totals and the last verify."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -306,7 +291,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Commission)
-class CommissionAdmin(admin.ModelAdmin):
+class CommissionAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["pk", "creator", "order_name", "shown_amount", "shown_net", "status",
                     "hold_until", "review_reason"]  # fmt: skip
     list_filter = ["status", "currency"]
@@ -318,12 +303,6 @@ class CommissionAdmin(admin.ModelAdmin):
               "hold_days", "hold_until", "released_at", "review_reason", "rule",
               "review_link"]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Order", ordering="order__placed_at")
     def order_name(self, obj):

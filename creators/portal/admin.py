@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from core.absolute_urls import absolute_url
+from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error
 from creators import services
 from creators.models import (
@@ -80,7 +81,7 @@ class ApplicationEventInline(admin.TabularInline):
 
 
 @admin.register(CreatorApplication)
-class CreatorApplicationAdmin(admin.ModelAdmin):
+class CreatorApplicationAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "email", "program", "status", "audience_size", "country", "created_at"]
     list_filter = ["status", "program"]
     search_fields = ["name", "email", "handle_tiktok", "handle_instagram", "handle_youtube"]
@@ -95,12 +96,6 @@ class CreatorApplicationAdmin(admin.ModelAdmin):
         "decided_by", "decided_at", "created_at",
     ]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -224,7 +219,7 @@ class RejectCodesForm(forms.Form):
 
 
 @admin.register(CodeRequest)
-class CodeRequestAdmin(admin.ModelAdmin):
+class CodeRequestAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
     list_display = ["code", "creator", "program", "status", "decision_reason", "created_at"]
     list_filter = ["status", "program"]
     search_fields = ["code", "creator__handle", "creator__name"]
@@ -240,12 +235,6 @@ class CodeRequestAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .filter(Q(status="requested") | Q(status="rejected") | Q(decided_by__isnull=False))
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def _decide(self, request, queryset, *, approve: bool, reason: str = ""):
         done, refused = [], []
@@ -354,7 +343,7 @@ class ProgramPortalOptionsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreatorAccount)
-class CreatorAccountAdmin(admin.ModelAdmin):
+class CreatorAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["creator", "login_email", "country", "created_at", "erased_at"]
     list_select_related = ["creator", "user"]
     search_fields = ["creator__name", "creator__handle", "user__email"]
@@ -367,15 +356,6 @@ class CreatorAccountAdmin(admin.ModelAdmin):
     @admin.display(description="login email", ordering="user__email")
     def login_email(self, obj):
         return obj.user.email
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 from creators.portal import samples_admin  # noqa: E402,F401 - product requests (issue 18)

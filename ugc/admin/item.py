@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from ugc import services
 from ugc.admin import actions
@@ -112,7 +113,7 @@ class UGCProductMapInline(admin.TabularInline):
         return can_moderate(request) and super().has_delete_permission(request, obj)
 
 
-class ModerationEventInline(admin.TabularInline):
+class ModerationEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The audit trail, read-only."""
 
     model = ModerationEvent
@@ -126,15 +127,6 @@ class ModerationEventInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ItemPageMixin:

@@ -2,16 +2,11 @@
 
 from django.contrib import admin
 
+from core.admin_readonly import ReadOnlyAdminMixin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Records the console shows and nobody adds, edits or deletes."""
 
 
 class ModerationEventAdmin(ReadOnlyAdmin):
