@@ -12,7 +12,7 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from analytics.models import Rollup
-from analytics.rollups import HOURLY_DIMS, day_start, zone
+from analytics.rollups import HOURLY_DIMS, day_start, month_start, next_month, zone
 from core.errors import ApplicationError
 from sales.ledger_models import Commission, LedgerAccount
 from sales.models import OrderLine, WebhookDelivery
@@ -196,11 +196,24 @@ class Row:
         return self.orders / self.clicks if self.clicks else None
 
 
+def _coarsest(period: Range) -> Q:
+    """The rows that sum to the range with the fewest rows: a month row per value for every
+    whole month inside it, day rows for the days before the first and after the last."""
+    first_month = period.first if period.first.day == 1 else next_month(period.first)
+    end_month = month_start(period.last + timedelta(days=1))  # the first month not whole
+    if first_month >= end_month:
+        return Q(grain=Rollup.Grain.DAY, bucket__gte=period.lo, bucket__lt=period.hi)
+    months_lo, months_hi = day_start(first_month), day_start(end_month)
+    return (
+        Q(grain=Rollup.Grain.DAY, bucket__gte=period.lo, bucket__lt=months_lo)
+        | Q(grain=Rollup.Grain.MONTH, bucket__gte=months_lo, bucket__lt=months_hi)
+        | Q(grain=Rollup.Grain.DAY, bucket__gte=months_hi, bucket__lt=period.hi)
+    )
+
+
 def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=TOP) -> dict:
     """dim -> its rows ranked by orders, then clicks (one query for every dimension)."""
-    rows = Rollup.objects.filter(
-        grain=Rollup.Grain.DAY, dim__in=dims, bucket__gte=period.lo, bucket__lt=period.hi
-    )
+    rows = Rollup.objects.filter(_coarsest(period), dim__in=dims)
     if keys is not None:
         rows = rows.filter(key__in=keys)
     # Every value's numbers per currency, summed in the database (one query); ranked here.
