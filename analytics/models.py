@@ -1,13 +1,17 @@
-"""Rollups: the dashboard's numbers per hour and per day, built from the facts.
+"""Rollups: the dashboard's numbers per hour, day and month, built from the facts.
 
 Facts stay where they are (clicks in `links`, orders and refunds in `sales`, commissions in
 the ledger). `analytics.rollups` folds them into `Rollup` rows; dashboards read only these.
 
-A row is one bucket (an hour or a day of the merchant's time zone, `DASHBOARD_TIME_ZONE`) of
-one dimension value (a link, a creator, a country, ...) in one currency ("" for rows that hold
-only clicks). Money is in the currency's minor units. Refunds and commission reversals and
-clawbacks are negative amounts in the bucket where they happened, so a sum over any range is
-that range's net.
+A row is one bucket (an hour, a day or a month of the merchant's time zone,
+`DASHBOARD_TIME_ZONE`) of one dimension value (a link, a creator, a country, ...) in one
+currency ("" for rows that hold only clicks). Money is in the currency's minor units. Refunds
+and commission reversals and clawbacks are negative amounts in the bucket where they
+happened, so a sum over any range is that range's net.
+
+Month rows are the sums of their days' rows, kept in step by the fold (the same transaction
+that writes the days), so that a long range reads a row per value per whole month and daily
+rows only at its ragged edges.
 """
 
 from django.db import models
@@ -18,6 +22,7 @@ class Rollup(models.Model):
     class Grain(models.TextChoices):
         HOUR = "h", "Hour"
         DAY = "d", "Day"
+        MONTH = "m", "Month"
 
     class Dim(models.TextChoices):
         TOTAL = "total", "Everything"
@@ -35,7 +40,9 @@ class Rollup(models.Model):
     dim = models.CharField(max_length=10, choices=Dim.choices)
     key = models.CharField(max_length=500, blank=True, help_text="The value: an id, a code.")
     currency = models.CharField(max_length=3, blank=True)
-    bucket = models.DateTimeField(help_text="The start of the hour or of the local day.")
+    bucket = models.DateTimeField(
+        help_text="The start of the hour, of the local day or of the local month."
+    )
     clicks = models.BigIntegerField(default=0, help_text="Human clicks.")
     unique_clicks = models.BigIntegerField(default=0)
     bot_clicks = models.BigIntegerField(default=0, help_text="Bots and link unfurls.")

@@ -203,8 +203,28 @@ def changed_days(model, column: str, condition: Q, tz) -> set:
 
 
 def rebuild_window(lo: datetime, hi: datetime, *, ledger_wm: int, tz) -> None:
-    Rollup.objects.filter(bucket__gte=lo, bucket__lt=hi).delete()
+    Rollup.objects.filter(bucket__gte=lo, bucket__lt=hi).exclude(grain="m").delete()
     Rollup.objects.bulk_create(window_rows(lo, hi, ledger_wm=ledger_wm, tz=tz), batch_size=500)
 
 
-__all__ = ["rebuild_window", "window_rows", "timedelta"]
+def refresh_months(lo: datetime, hi: datetime, *, tz) -> None:
+    """The month rows of the whole months lo..hi again, as sums of their day rows."""
+    Rollup.objects.filter(grain="m", bucket__gte=lo, bucket__lt=hi).delete()
+    months = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+    days = Rollup.objects.filter(grain="d", bucket__gte=lo, bucket__lt=hi)
+    for day in days.values("dim", "key", "currency", "bucket", *METRICS):
+        local = day["bucket"].astimezone(tz)
+        month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
+        row = months[(day["dim"], day["key"], day["currency"], month.astimezone(tz))]
+        for metric in METRICS:
+            row[metric] += day[metric]
+    Rollup.objects.bulk_create(
+        (
+            Rollup(grain="m", dim=d, key=k, currency=c, bucket=b, **metrics)
+            for (d, k, c, b), metrics in months.items()
+        ),
+        batch_size=500,
+    )
+
+
+__all__ = ["refresh_months", "rebuild_window", "window_rows", "timedelta"]

@@ -14,7 +14,9 @@ compare it with the ledger exactly while postings go on.
 
 Three statements fill a window, each one pass over its facts with GROUPING SETS (every
 dimension, hourly and daily): clicks; order-level money (orders, refunds, commission); and
-per-product money (order lines, refund lines, commission on a line).
+per-product money (order lines, refund lines, commission on a line). Then the month rows of
+the months touched are summed again from their day rows (`refresh_months`), in the same
+transaction, so a month row always equals the sum of its days.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -192,6 +194,16 @@ ON CONFLICT (grain, dim, key, currency, bucket) DO UPDATE SET {updates}
 """  # noqa: S608 - built from constants
 
 
+_MONTHS = f"""
+INSERT INTO analytics_rollup (grain, dim, key, currency, bucket, {", ".join(_METRICS)})
+SELECT 'm', dim, key, currency,
+  date_trunc('month', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS month,
+  {", ".join(f"SUM({m})" for m in _METRICS)}
+FROM analytics_rollup
+WHERE grain = 'd' AND bucket >= %(lo)s AND bucket < %(hi)s
+GROUP BY dim, key, currency, month
+"""  # noqa: S608 - built from constants
+
 _FACTORS = "CREATE TEMP TABLE IF NOT EXISTS _factors (code varchar(3) PRIMARY KEY, factor numeric)"
 _STATEMENTS = (
     _insert(_CLICK_FACTS, CLICK_DIMS, by_currency=False),
@@ -232,10 +244,40 @@ def rebuild_window(cursor, first: date, last: date, *, ledger_wm: int) -> None:
         return
     params = {"tz": settings.DASHBOARD_TIME_ZONE, "lo": lo, "hi": hi, "ledger_wm": ledger_wm}
     cursor.execute(
-        "DELETE FROM analytics_rollup WHERE bucket >= %(lo)s AND bucket < %(hi)s", params
+        "DELETE FROM analytics_rollup WHERE grain <> 'm' AND bucket >= %(lo)s AND bucket < %(hi)s",
+        params,
     )
     for statement in _STATEMENTS:
         cursor.execute(statement, params)
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def refresh_months(cursor, first: date, last: date) -> None:
+    """Compute again the month rows of every month that holds a day of first..last, as sums
+    of their day rows. Call it in the transaction that rebuilt those days."""
+    lo, hi = day_start(month_start(first)), day_start(next_month(last))
+    if connection.vendor != "postgresql":
+        portable.refresh_months(lo, hi, tz=zone())
+        return
+    params = {"tz": settings.DASHBOARD_TIME_ZONE, "lo": lo, "hi": hi}
+    cursor.execute(
+        "DELETE FROM analytics_rollup WHERE grain = 'm' AND bucket >= %(lo)s AND bucket < %(hi)s",
+        params,
+    )
+    cursor.execute(_MONTHS, params)
+
+
+def refresh_months_of(cursor, days: set[date]) -> None:
+    """refresh_months for every month holding one of `days`, each month once."""
+    for month in sorted({month_start(day) for day in days}):
+        refresh_months(cursor, month, month)
 
 
 def windows(days: set[date], *, span: int = WINDOW_DAYS) -> list[tuple[date, date]]:
@@ -325,6 +367,7 @@ def fold() -> dict:
             spans = windows(days)
             for first, last in spans:
                 rebuild_window(cursor, first, last, ledger_wm=ledger_hi)
+            refresh_months_of(cursor, days)
             if len(days) > 31 and connection.vendor == "postgresql":
                 # A large fold (the first one, a backfill) changes the table's shape: fresh
                 # statistics, so the dashboards' aggregates hash rather than sort on disk.
@@ -359,6 +402,7 @@ def rebuild(first: date | None = None, last: date | None = None) -> dict:
             with transaction.atomic():
                 _prepare(cursor)
                 rebuild_window(cursor, lo_day, hi_day, ledger_wm=ledger_wm)
+                refresh_months(cursor, lo_day, hi_day)
     return {"days": len(days), "windows": len(spans)}
 
 
@@ -393,4 +437,13 @@ def _fact_days_portable() -> tuple[date | None, date | None]:
     return local_day(min(lo for lo, _ in found)), local_day(max(hi for _, hi in found))
 
 
-__all__ = ["Rollup", "fold", "rebuild", "rebuild_window", "windows", "day_start", "local_day"]
+__all__ = [
+    "Rollup",
+    "fold",
+    "rebuild",
+    "rebuild_window",
+    "refresh_months",
+    "windows",
+    "day_start",
+    "local_day",
+]

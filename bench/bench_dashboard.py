@@ -16,7 +16,9 @@ Then:
    "cold") and 15 more ("warm"); p50 and p95 per page and range. The baseline, measured in
    the same run: the plain admin index (`/admin/` for a user without dashboards), whose p50
    is the floor every console page pays (sessions, permissions, templates);
-3. one million new clicks over the last day, then one fold: `incremental_1m_clicks_s`.
+3. the baseline of the month rows, in the same run on the same data: the home read as before
+   them (every day row of the range, PostgreSQL's default work_mem): `home_before_*`;
+4. one million new clicks over the last day, then one fold: `incremental_1m_clicks_s`.
 
 `BENCH_DASHBOARD_CLICKS` and `BENCH_DASHBOARD_ORDERS` scale it down for a quick run. The last
 line printed is one JSON object. Targets: home and per-link p95 under 200 ms at 180 days; one
@@ -228,6 +230,26 @@ def time_page(client, url: str, params: dict) -> dict:
     }
 
 
+def home_before(client, ranges: dict) -> dict:
+    """The home as it read before month rows, timed in this run on the same data: every day
+    row of the range, under PostgreSQL's default work_mem (the baseline of the change)."""
+    from django.db.models import Q
+
+    from analytics import selectors
+
+    coarsest, work_mem = selectors._coarsest, selectors.TOP_WORK_MEM
+    selectors._coarsest = lambda period: Q(grain="d", bucket__gte=period.lo, bucket__lt=period.hi)
+    selectors.TOP_WORK_MEM = "4MB"
+    try:
+        results = {}
+        for name, params in ranges.items():
+            results[name] = time_page(client, "/admin/", params)
+            print(f"home {name}, before (day rows only): {results[name]}", flush=True)
+        return results
+    finally:
+        selectors._coarsest, selectors.TOP_WORK_MEM = coarsest, work_mem
+
+
 def main() -> int:
     setup()
     from django.contrib.auth.models import Group, User
@@ -278,6 +300,8 @@ def main() -> int:
             results[(page, name)] = time_page(client, url, params)
             print(f"{page} {name}: {results[(page, name)]}", flush=True)
 
+    before = home_before(client, ranges)
+
     add_clicks(NEW_CLICKS, made["link"])
     t0 = time.perf_counter()
     folded = rollups.fold()
@@ -299,11 +323,14 @@ def main() -> int:
                 "home_p50_ms": home["p50_ms"],
                 "home_p95_ms": home["p95_ms"],
                 "home_cold_ms": home["cold_ms"],
+                "home_before_p50_ms": before["180d"]["p50_ms"],
+                "home_before_p95_ms": before["180d"]["p95_ms"],
                 "link_p50_ms": link["p50_ms"],
                 "link_p95_ms": link["p95_ms"],
                 "link_cold_ms": link["cold_ms"],
                 "baseline_p50_ms": baseline["p50_ms"],
                 "pages": {f"{p}_{r}": v for (p, r), v in results.items()},
+                "home_before": before,
                 "new_clicks": NEW_CLICKS,
                 "incremental_s": round(incremental_s, 1),
                 "incremental_1m_clicks_s": round(per_million, 1),
