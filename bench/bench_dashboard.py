@@ -126,9 +126,9 @@ _ATTRIBUTIONS_SQL = """
 INSERT INTO attribution_attribution (order_id, creator_id, rule, policy, click_id,
   discount_code, late_click_id, candidates, explanation, creator_explanation,
   customer_returning, customer_email_hash, visitor_key, commission_total, commission_currency,
-  commission_note, review_reason, version, placed_at, decided_at)
+  commission_note, review_reason, version, placed_at, decided_at, content_placement)
 SELECT o.id, c.creator_id, 'order_click', '{}', c.click_id, '', '', '[]', 'bench', '', false,
-  '', '', 0, '', '', '', 1, o.placed_at, o.placed_at
+  '', '', 0, '', '', '', 1, o.placed_at, o.placed_at, ''
 FROM sales_order o
 JOIN links_clickevent c ON c.id = %(first_click)s + (o.id * %(stride)s) %% %(clicks)s
 """
