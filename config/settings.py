@@ -454,6 +454,17 @@ GOOGLE_OAUTH_URL = env.str("GOOGLE_OAUTH_URL", default="https://oauth2.googleapi
 GOOGLE_MERCHANT_API_URL = env.str(
     "GOOGLE_MERCHANT_API_URL", default="https://merchantapi.googleapis.com"
 )
+# TikTok account connections (Login Kit for Web + Display API, issue 18): the app's client key
+# and secret from developers.tiktok.com, where to send the merchant to log in, and the API.
+# `username` needs user.info.profile since TikTok's 2024 scope migration (user.info.basic
+# alone gives open_id and display_name only).
+TIKTOK_CLIENT_KEY = env.str("TIKTOK_CLIENT_KEY", default="")
+TIKTOK_CLIENT_SECRET = env.str("TIKTOK_CLIENT_SECRET", default="")
+TIKTOK_LOGIN_URL = env.str("TIKTOK_LOGIN_URL", default="https://www.tiktok.com")
+TIKTOK_API_URL = env.str("TIKTOK_API_URL", default="https://open.tiktokapis.com")
+TIKTOK_SCOPES = env.list(
+    "TIKTOK_SCOPES", default=["user.info.basic", "user.info.profile", "video.list"]
+)
 # Requests a second and burst per destination account: the platforms' documented limits.
 INTEGRATIONS_RATE_LIMITS = {
     "shopify": (
@@ -471,6 +482,11 @@ INTEGRATIONS_RATE_LIMITS = {
     "google": (
         env.float("GOOGLE_REQUESTS_PER_SECOND", default=5.0),
         env.int("GOOGLE_BURST", default=10),
+    ),
+    # TikTok's Display API: 600 requests a minute per endpoint (a sliding window).
+    "tiktok": (
+        env.float("TIKTOK_REQUESTS_PER_SECOND", default=10.0),
+        env.int("TIKTOK_BURST", default=20),
     ),
 }
 # Items a destination takes in one request (each below its documented maximum).

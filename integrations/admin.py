@@ -426,7 +426,8 @@ class ConnectionAdmin(admin.ModelAdmin):
             .select_related("product")[:50]
             if connection.platform == Platform.SHOPIFY
             else [],
-            can_sync=user.has_perm("integrations.sync_connection"),
+            can_sync=user.has_perm("integrations.sync_connection")
+            and connection.platform != Platform.TIKTOK,
             can_change=user.has_perm("integrations.change_connection"),
             can_rules=user.has_perm("integrations.change_fieldrule"),
             can_disconnect=user.has_perm("integrations.delete_connection"),

@@ -32,6 +32,7 @@ class Platform(models.TextChoices):
     TIKTOK_SHOP = "tiktok_shop", "TikTok Shop"
     META = "meta", "Meta (Facebook and Instagram shops)"
     GOOGLE = "google", "Google Merchant Center"
+    TIKTOK = "tiktok", "TikTok account (videos for UGC)"
 
 
 SOURCES = frozenset({Platform.SHOPIFY})
@@ -59,8 +60,8 @@ class Connection(models.Model):
     account_id = models.CharField(
         max_length=200,
         blank=True,
-        help_text="The shop domain (Shopify), shop id (TikTok Shop), catalog id (Meta) or "
-        "Merchant Center account id (Google).",
+        help_text="The shop domain (Shopify), shop id (TikTok Shop), catalog id (Meta), "
+        "Merchant Center account id (Google) or open_id (TikTok account).",
     )
     account_name = models.CharField(max_length=200, blank=True)
     scopes = models.JSONField(default=list, blank=True)

@@ -450,6 +450,12 @@ def connection_sync_now(*, connection_id: int, actor=None) -> str:
                 "reconnect it before syncing.",
                 code="invalid_transition",
             )
+        if connection.platform == Platform.TIKTOK:
+            raise ApplicationError(
+                f"{connection} has no catalog to sync: its videos are pulled by its sources "
+                "(Integrations › Social sources › Pull now).",
+                code="invalid",
+            )
         if connection.platform == Platform.SHOPIFY:
             enqueue_on_commit(tasks.shopify_import, connection.pk)
             return "import"

@@ -1,7 +1,9 @@
-"""Social pulls (issue 18): what to pull from a connected Instagram account, and what came.
+"""Social pulls (issue 18): what to pull from a connected Instagram or TikTok account, and
+what came.
 
 A `SocialSource` is one feed of posts for one connection: an Instagram professional account's
-hashtag (recent or top media), the posts it is tagged or mentioned in, or its own media. It
+hashtag (recent or top media), the posts it is tagged or mentioned in, or its own media (a
+Meta connection); or a TikTok account's own videos (a TikTok connection's Display API). It
 has a schedule, filters and a cursor (where an unfinished walk through older pages resumes).
 `HashtagSearch` is the account's ledger of hashtags queried in the last 7 days (Instagram
 allows 30 unique ones), and `PulledPost` links a source to the UGC item each post became.
@@ -26,13 +28,18 @@ class SocialSource(models.Model):
         IG_HASHTAG_TOP = "ig_hashtag_top", "Instagram hashtag: top media"
         IG_TAGS = "ig_tags", "Instagram: posts that tag or mention the account"
         IG_OWN_MEDIA = "ig_own_media", "Instagram: the account's own media"
+        TIKTOK_VIDEOS = "tiktok_videos", "TikTok: the connected account's videos"
 
     connection = models.ForeignKey(
         Connection, on_delete=models.PROTECT, related_name="social_sources"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     ig_user_id = models.CharField(
-        max_length=40, help_text="The Instagram professional account's id (IG User id)."
+        "account id",
+        max_length=100,
+        blank=True,
+        help_text="Instagram: the professional account's id (IG User id). TikTok: filled in "
+        "with the connected account's open_id.",
     )
     hashtag = models.CharField(max_length=100, blank=True, help_text="Without #, for hashtags.")
     hashtag_id = models.CharField(max_length=40, blank=True, editable=False)
@@ -88,8 +95,16 @@ class SocialSource(models.Model):
         return self.kind in (self.Kind.IG_HASHTAG_RECENT, self.Kind.IG_HASHTAG_TOP)
 
     @property
+    def is_tiktok(self) -> bool:
+        return self.kind == self.Kind.TIKTOK_VIDEOS
+
+    @property
+    def platform_name(self) -> str:
+        return "TikTok" if self.is_tiktok else "Instagram"
+
+    @property
     def ugc_source(self) -> str:
-        return UGCItem.Source.INSTAGRAM
+        return UGCItem.Source.TIKTOK if self.is_tiktok else UGCItem.Source.INSTAGRAM
 
     @property
     def can_comment(self) -> bool:

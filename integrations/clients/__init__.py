@@ -43,11 +43,12 @@ def from_timestamp(value) -> datetime | None:
 
 
 def app_for(platform: str):
-    from integrations.clients import google, meta, shopify, tiktok_shop
+    from integrations.clients import google, meta, shopify, tiktok, tiktok_shop
 
     return {
         "shopify": shopify.OAUTH,
         "tiktok_shop": tiktok_shop.OAUTH,
         "meta": meta.OAUTH,
         "google": google.OAUTH,
+        "tiktok": tiktok.OAUTH,
     }[platform]
