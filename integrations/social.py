@@ -1,4 +1,4 @@
-"""Social pulls and rights requests on Instagram (issue 18): the jobs' work.
+"""Social pulls and rights requests on Instagram and TikTok (issue 18): the jobs' work.
 
 - `social_source_pull`: one pull of one source, one at a time per source (a Redis lock), within
   `SOCIAL_PULL_TIME_BUDGET`, through the connection's rate-limited session (`Access`). Pages are
@@ -7,13 +7,18 @@
   the next pull resumes there. Each post passes the source's filters, then goes into UGC by
   `ugc.services.ugc_social_ingest` (fetched by the safe fetcher, de-duplicated by post id and
   by bytes). A post refused by the media checks is counted, not retried.
+- TikTok sources (`tiktok_videos`, a TikTok connection) walk `/v2/video/list/` the same way
+  (20 videos a page, TikTok's millisecond cursor); each video comes in as its cover image,
+  with its share URL as permalink and its embed link, by the connected account's handle.
 - `hashtag_id_for`: the hashtag's id, searched once per source; the account's ledger
   (`HashtagSearch`) refuses a 31st unique hashtag within 7 days before Instagram does.
-- `social_source_check_deleted`: asks Instagram for the posts pulled longest ago unchecked;
-  a post that no longer exists is flagged and leaves the feed (`ugc_social_mark_deleted`).
+- `social_source_check_deleted`: asks Instagram (one post a call) or TikTok
+  (`/v2/video/query/`, 20 videos a call) for the posts pulled longest ago unchecked; a post
+  that no longer exists is flagged and leaves the feed (`ugc_social_mark_deleted`).
 - `rights_request_send`: the request's message as a comment on the post (posts that tag or
   mention the account; Instagram allows no comment on hashtag media, so there the consent link
-  must reach the author another way and the request says so).
+  must reach the author another way and the request says so; TikTok's public APIs cannot
+  comment or message at all, so every TikTok request goes by the consent page).
 - `rights_requests_watch`: reads the replies to each open request's comment and records the
   author's reply with the hashtag (`ugc.services.rights_request_record_reply`).
 """
@@ -33,7 +38,7 @@ from django.utils import timezone
 from core.errors import ApplicationError, full_clean
 from integrations import ratelimit
 from integrations.access import Access
-from integrations.clients import instagram
+from integrations.clients import instagram, tiktok
 from integrations.http import PlatformError
 from integrations.models import Connection, HashtagSearch, PulledPost, SocialSource
 from ugc import services as ugc_services
@@ -78,6 +83,9 @@ def filter_reason(source: SocialSource, post: dict) -> str:
     media_type = "video" if post.get("media_type") == "VIDEO" else "image"
     if source.media_types and media_type not in source.media_types:
         return f"media type {media_type}"
+    width, height = post.get("width") or 0, post.get("height") or 0
+    if source.min_side and width and height and min(width, height) < source.min_side:
+        return f"resolution {width}×{height}"  # TikTok says the video's size: no fetch needed
     handle = (post.get("username") or "").lower()
     if handle and handle in {h.lower().lstrip("@") for h in source.blocked_handles or []}:
         return f"blocked handle @{handle}"
@@ -149,18 +157,25 @@ def _ingest_post(source: SocialSource, post: dict, result: PullResult) -> bool:
     if reason:
         result.filtered += 1
         return False
+    if source.is_tiktok:  # the video's cover image; its size was checked by the filters
+        media_type, posted_at, min_side = "image", post.get("posted_at"), 0
+    else:
+        media_type = "video" if post.get("media_type") == "VIDEO" else "image"
+        posted_at = instagram.parse_time(post.get("timestamp", ""))
+        min_side = source.min_side
     try:
         item, created = ugc_services.ugc_social_ingest(
             source=source.ugc_source,
             external_id=external_id,
             media_url=post["media_url"],
-            media_type="video" if post.get("media_type") == "VIDEO" else "image",
+            media_type=media_type,
             caption=post.get("caption", ""),
             author_handle=post.get("username", ""),
             permalink=post.get("permalink", ""),
-            posted_at=instagram.parse_time(post.get("timestamp", "")),
+            posted_at=posted_at,
             pulled_via=str(source),
-            min_side=source.min_side,
+            min_side=min_side,
+            embed_url=post.get("embed_url", ""),
         )
     except ApplicationError as exc:  # the fetch or the media checks refused it
         if exc.code == "below_min_side":  # the source's own filter, known only once fetched
@@ -202,14 +217,22 @@ def _pull(source_id: int) -> PullResult:
     after = source.cursor
     try:
         tag_id = hashtag_id_for(access, source) if source.is_hashtag else ""
+        handle = _tiktok_handle(access, source) if source.is_tiktok else ""
         for _ in range(source.max_pages):
             if time.monotonic() > deadline:
                 result.finished = False
                 break
-            page = access.call(
-                instagram.media_page, kind=source.kind, ig_user_id=source.ig_user_id,
-                hashtag_id=tag_id, after=after,
-            )  # fmt: skip
+            if source.is_tiktok:
+                page = access.call(tiktok.video_page, cursor=after)
+                page = instagram.Page(
+                    media=[tiktok.as_post(video, handle=handle) for video in page.media],
+                    after=page.after,
+                )
+            else:
+                page = access.call(
+                    instagram.media_page, kind=source.kind, ig_user_id=source.ig_user_id,
+                    hashtag_id=tag_id, after=after,
+                )  # fmt: skip
             result.pages += 1
             known = [_ingest_post(source, post, result) for post in page.media]
             after = page.after
@@ -231,6 +254,18 @@ def _pull(source_id: int) -> PullResult:
     return result
 
 
+def _tiktok_handle(access: Access, source: SocialSource) -> str:
+    """The connected account's handle (its videos' author), asked once a pull: a renamed
+    account's new videos carry the new name."""
+    user = access.call(tiktok.user_info)
+    if user.get("open_id") and user["open_id"] != source.connection.account_id:
+        raise ApplicationError(
+            "The TikTok token belongs to another account than the connection's; reconnect it.",
+            code="wrong_account",
+        )
+    return user.get("username") or source.connection.settings.get("username", "")
+
+
 def _record_pull(source: SocialSource, result: PullResult, *, cursor: str) -> None:
     now = timezone.now()
     SocialSource.objects.filter(pk=source.pk).update(
@@ -246,7 +281,8 @@ def _record_pull(source: SocialSource, result: PullResult, *, cursor: str) -> No
 
 
 def social_source_check_deleted(*, source_id: int, limit: int | None = None) -> int:
-    """Ask Instagram for the posts checked longest ago; flag those deleted. Returns how many."""
+    """Ask the platform for the posts checked longest ago; flag those deleted. Returns how
+    many were flagged."""
     source = SocialSource.objects.select_related("connection").get(pk=source_id)
     limit = limit or settings.SOCIAL_DELETED_CHECK_BATCH
     posts = list(
@@ -257,6 +293,8 @@ def social_source_check_deleted(*, source_id: int, limit: int | None = None) -> 
     access = Access(source.connection, deadline=time.monotonic() + settings.SOCIAL_PULL_TIME_BUDGET)
     deleted = 0
     try:
+        if source.is_tiktok:
+            return _tiktok_check_deleted(access, source, posts)
         for post in posts:
             if not access.call(instagram.media_exists, media_id=post.external_id):
                 deleted += ugc_services.ugc_social_mark_deleted(
@@ -268,7 +306,34 @@ def social_source_check_deleted(*, source_id: int, limit: int | None = None) -> 
     return deleted
 
 
+def _tiktok_check_deleted(access: Access, source: SocialSource, posts: list[PulledPost]) -> int:
+    """`/v2/video/query/` 20 ids at a time: an id missing from the answer was deleted."""
+    deleted = 0
+    for start in range(0, len(posts), tiktok.MAX_COUNT):
+        chunk = posts[start : start + tiktok.MAX_COUNT]
+        alive = access.call(tiktok.existing_ids, video_ids=[p.external_id for p in chunk])
+        for post in chunk:
+            if post.external_id not in alive:
+                deleted += ugc_services.ugc_social_mark_deleted(
+                    source=source.ugc_source, external_id=post.external_id
+                )
+        PulledPost.objects.filter(pk__in=[p.pk for p in chunk]).update(checked_at=timezone.now())
+    return deleted
+
+
 # -- rights requests -----------------------------------------------------------------------
+
+NO_COMMENT_MESSAGES = {
+    "instagram": (
+        "Instagram takes comments only on posts that tag or mention the account, not on "
+        "hashtag media: send the author the consent link from the request's page."
+    ),
+    "tiktok": (
+        "TikTok's public APIs cannot comment on a video or message its creator (and the "
+        "creator's login to Shoploop is no licence to use the video): send the creator the "
+        "consent link from the request's page."
+    ),
+}
 
 
 def _post_of(item_id: int) -> PulledPost | None:
@@ -287,10 +352,7 @@ def rights_request_send(*, request_id: int) -> str:
         return request.sent_ref
     post = _post_of(request.item_id)
     if post is None or not post.source.can_comment:
-        message = (
-            "Instagram takes comments only on posts that tag or mention the account, not on "
-            "hashtag media: send the author the consent link from the request's page."
-        )
+        message = NO_COMMENT_MESSAGES[request.item.source]
         ugc_services.rights_request_mark_sent(request_id=request.pk, error=message)
         raise ApplicationError(message, code="cannot_comment")
     access = Access(post.source.connection, deadline=time.monotonic() + 60)
@@ -374,6 +436,8 @@ def social_source_save(*, source_id: int | None = None, **fields) -> SocialSourc
         if source.hashtag != old_hashtag or source.kind != fields.get("kind", source.kind):
             source.hashtag_id = ""
             source.cursor = ""
+        if source.is_tiktok and source.connection_id:
+            source.ig_user_id, source.hashtag = source.connection.account_id, ""
         check_source(source)
         full_clean(source)
         source.save()
@@ -382,10 +446,17 @@ def social_source_save(*, source_id: int | None = None, **fields) -> SocialSourc
 
 def check_source(source: SocialSource) -> None:
     errors = {}
-    if source.connection_id and source.connection.platform != "meta":
-        errors["connection"] = ["Instagram sources use a Meta connection."]
-    if not str(source.ig_user_id).isdigit():
-        errors["ig_user_id"] = ["The IG User id is a number, e.g. 17841405309211844."]
+    platform = source.connection.platform if source.connection_id else ""
+    if source.is_tiktok:
+        if platform and platform != "tiktok":
+            errors["connection"] = ["TikTok sources use a TikTok account connection."]
+        if source.media_types and "video" not in source.media_types:
+            errors["media_types"] = ["TikTok posts are videos: tick Videos, or neither."]
+    else:
+        if platform and platform != "meta":
+            errors["connection"] = ["Instagram sources use a Meta connection."]
+        if not str(source.ig_user_id).isdigit():
+            errors["ig_user_id"] = ["The IG User id is a number, e.g. 17841405309211844."]
     if source.is_hashtag and not re.fullmatch(r"\w{1,100}", source.hashtag):
         errors["hashtag"] = ["One hashtag without spaces or emoji, e.g. yesbrand."]
     unknown = sorted(set(source.media_types or []) - {"image", "video"})

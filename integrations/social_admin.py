@@ -1,5 +1,6 @@
-"""Social sources in the console (issue 18): what to pull from which Instagram account, its
-filters and schedule, what the last pull did, and "Pull now" / "Look for deleted posts"."""
+"""Social sources in the console (issue 18): what to pull from which Instagram or TikTok
+account, its filters and schedule, what the last pull did, and "Pull now" / "Look for deleted
+posts". A TikTok source's account id is its connection's open_id, filled in on saving."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -38,9 +39,11 @@ class SocialSourceForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(platform="meta").exclude(
-            status=Connection.Status.DISCONNECTED
-        )
+        self.fields["connection"].queryset = Connection.objects.filter(
+            platform__in=["meta", "tiktok"]
+        ).exclude(status=Connection.Status.DISCONNECTED)
+        help_text = "A Meta connection for Instagram kinds, a TikTok account one for TikTok."
+        self.fields["connection"].help_text = help_text
         if self.instance.pk:
             self.initial["languages"] = ", ".join(self.instance.languages or [])
             self.initial["blocked_handles"] = ", ".join(self.instance.blocked_handles or [])
@@ -105,7 +108,7 @@ class SocialSourceAdmin(admin.ModelAdmin):
             enqueue_on_commit(tasks.social_source_pull, source_id)
         self.message_user(request, f"Pulling {len(ids)} source(s) now.", messages.SUCCESS)
 
-    @admin.action(description="Look for posts deleted on Instagram", permissions=["change"])
+    @admin.action(description="Look for posts deleted on the platform", permissions=["change"])
     def check_deleted(self, request, queryset):
         found = 0
         for source_id in queryset.values_list("pk", flat=True)[:20]:

@@ -5,8 +5,10 @@ import binascii
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
@@ -234,6 +236,28 @@ def item_media(item: UGCItem) -> dict:
     }
 
 
+TIKTOK_HOSTS = ("www.tiktok.com", "m.tiktok.com", "vm.tiktok.com")
+
+
+def watch_url(item: UGCItem) -> str:
+    """Where a pulled TikTok video plays: its share URL on TikTok, or "".
+
+    The feed shows the video's cover (our own re-encoded copy) and links to TikTok rather
+    than embedding TikTok's player: no third-party frame, script or cookie on the shop's
+    pages and no change to their Content-Security-Policy. Only a https URL on TikTok's own
+    hosts is linked (the platform's data is outside input)."""
+    if item.source != UGCItem.Source.TIKTOK:
+        return ""
+    try:
+        post = item.social_post
+    except ObjectDoesNotExist:
+        return ""
+    parts = urlsplit(post.permalink or "")
+    if parts.scheme == "https" and parts.hostname in TIKTOK_HOSTS:
+        return post.permalink
+    return ""
+
+
 def _tag(product_map) -> dict | None:
     """Where a product is in the frame (fractions) and, in a video, when; None untagged."""
     if product_map.tag_x is None or product_map.tag_y is None:
@@ -300,7 +324,9 @@ def feed_page(
         queryset = queryset.filter(
             Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
         )
-    items = list(queryset.prefetch_related(*_feed_prefetches())[: size + 1])
+    items = list(
+        queryset.select_related("social_post").prefetch_related(*_feed_prefetches())[: size + 1]
+    )
     more = len(items) > size
     items = items[:size]
 
@@ -338,6 +364,7 @@ def feed_page(
                 "published_at": item.published_at,
                 "media": item_media(item),
                 "products": products,
+                "watch_url": watch_url(item),
             }
         )
     next_cursor = encode_feed_cursor(items[-1].published_at, items[-1].pk) if more else None

@@ -92,6 +92,10 @@ class FeedItemSerializer(serializers.Serializer):
     published_at = serializers.DateTimeField()
     media = FeedMediaSerializer()
     products = FeedProductSerializer(many=True)
+    watch_url = serializers.CharField(
+        allow_blank=True,
+        help_text="A TikTok video's page on TikTok (the item is its cover image); empty else.",
+    )
 
 
 class FeedPageSerializer(serializers.Serializer):

@@ -22,6 +22,11 @@ class SocialPost(models.Model):
     permalink = models.URLField(max_length=2048, blank=True)
     posted_at = models.DateTimeField(null=True, blank=True)
     media_url = models.URLField(max_length=4096, blank=True, help_text="Where it was fetched.")
+    embed_url = models.URLField(
+        max_length=2048,
+        blank=True,
+        help_text="The platform's player for the post (TikTok's embed link), if it gave one.",
+    )
     pulled_via = models.CharField(
         max_length=200, blank=True, help_text="The source that pulled it, e.g. #yesbrand (recent)."
     )

@@ -448,6 +448,13 @@
     var overlay = el("div", "feed-overlay");
     if (item.author_handle) overlay.appendChild(el("p", "feed-author", "@" + item.author_handle));
     if (item.caption) overlay.appendChild(el("p", "feed-caption", item.caption));
+    if (item.watch_url) {
+      var watch = el("a", "feed-watch", "Watch on TikTok");
+      watch.href = item.watch_url;
+      watch.target = "_blank";
+      watch.rel = "noopener noreferrer";
+      overlay.appendChild(watch);
+    }
     if (item.products.length) overlay.appendChild(card(item, item.products[0]));
     if (item.products.length > 1) {
       var look = el("details", "feed-look");

@@ -9,7 +9,7 @@ import redis
 from integrations import ratelimit
 from integrations.models import Connection
 from tests.integrations.helpers import SHOP, owner_client  # noqa: F401
-from testservers import google, instagram, meta, shopify, tiktok_shop
+from testservers import google, instagram, meta, shopify, tiktok_display, tiktok_shop
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +23,7 @@ def _integrations_settings(settings):
         "tiktok_shop": (200.0, 200),
         "meta": (100.0, 100),
         "google": (100.0, 100),
+        "tiktok": (100.0, 100),
     }
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     for prefix in (ratelimit.PREFIX, ratelimit.LOCK_PREFIX):
@@ -119,3 +120,49 @@ def post(server, n, **fields):
     fields.setdefault("tagged", (IG_USER,))
     fields.setdefault("timestamp", 1_790_000_000 + n * 60)
     return server.add_media(**fields)
+
+
+# --- TikTok account videos (issue 18) ---
+
+TT_OPEN_ID = "-000AcmeTikTokOpenId"
+TT_REDIRECT = "https://shop.example.com/integrations/oauth/tiktok/callback"
+
+
+@pytest.fixture
+def tt_server(settings):
+    server = tiktok_display.Server(redirect_uri=TT_REDIRECT).start()
+    server.add_user(TT_OPEN_ID, "acme.tok", "Acme on TikTok")
+    settings.TIKTOK_CLIENT_KEY = server.client_key
+    settings.TIKTOK_CLIENT_SECRET = server.client_secret
+    settings.TIKTOK_LOGIN_URL = server.url
+    settings.TIKTOK_API_URL = server.url
+    settings.PREVIEW_FETCH_ALLOWED_HOSTS = ["127.0.0.1"]  # the server's CDN is local
+    settings.SOCIAL_PULL_TIME_BUDGET = 30.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tt_connection(tt_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    access, refresh = tt_server.token_for(TT_OPEN_ID)
+    return Connection.objects.create(
+        platform="tiktok",
+        status=Connection.Status.ACTIVE,
+        account_id=TT_OPEN_ID,
+        account_name="@acme.tok",
+        access_token=access,
+        refresh_token=refresh,
+        access_token_expires_at=timezone.now() + timedelta(hours=24),
+        refresh_token_expires_at=timezone.now() + timedelta(days=365),
+        scopes=["user.info.basic", "user.info.profile", "video.list"],
+    )
+
+
+def video(server, n, **fields):
+    fields.setdefault("description", f"My favourite jacket for long walks #acmefit {n}")
+    fields.setdefault("create_time", 1_790_000_000 + n * 60)
+    return server.add_video(TT_OPEN_ID, **fields)

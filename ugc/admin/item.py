@@ -23,7 +23,7 @@ from ugc.admin.forms import (
     rejection_reasons_notice,
 )
 from ugc.admin.permissions import can_moderate
-from ugc.models import ModerationEvent, UGCItem, UGCProductMap, UGCRights
+from ugc.models import ModerationEvent, SocialPost, UGCItem, UGCProductMap, UGCRights
 
 Status = UGCItem.Status
 
@@ -137,7 +137,8 @@ class ItemPageMixin:
     fieldsets = [
         (None, {"fields": ["preview", "status", "media_summary", "flag_details", "blockers"]}),
         ("Content", {"fields": ["source", "external_id", ("author_handle", "creator"),
-                                "caption", ("media_type", "content_type"), "original_file"]}),
+                                "caption", ("media_type", "content_type"), "original_file",
+                                "post_link"]}),
         ("Moderation", {"fields": [("claimed_by", "claimed_at"),
                                    ("rejection_reason", "rejection_note"),
                                    ("created_at", "published_at")]}),
@@ -145,8 +146,8 @@ class ItemPageMixin:
     readonly_fields = [
         "preview", "status", "media_summary", "flag_details", "blockers", "source",
         "external_id", "author_handle", "creator", "caption", "media_type", "content_type",
-        "original_file", "claimed_by", "claimed_at", "rejection_reason", "rejection_note",
-        "created_at", "published_at",
+        "original_file", "post_link", "claimed_by", "claimed_at", "rejection_reason",
+        "rejection_note", "created_at", "published_at",
     ]  # fmt: skip
 
     # -- read-only fields -------------------------------------------------------------------
@@ -184,6 +185,20 @@ class ItemPageMixin:
         if not found:
             return "Ready to publish: rights, product mapping and media are in place."
         return format_html_join("", "<div>✗ {}</div>", ((message,) for _, message in found))
+
+    @admin.display(description="Post")
+    def post_link(self, obj):
+        """A pulled item's post on its platform (a TikTok item is the video's cover image:
+        the video itself plays on TikTok)."""
+        post = SocialPost.objects.filter(item_id=obj.pk).first() if obj.pk else None
+        if post is None or not post.permalink.startswith("https://"):
+            return "–"
+        label = "Watch the video on TikTok" if obj.source == "tiktok" else "Open the post"
+        deleted = " (deleted on the platform)" if post.deleted_at else ""
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>{}',
+            post.permalink, label, deleted,
+        )  # fmt: skip
 
     @admin.display(description="Original")
     def original_file(self, obj):

@@ -4,7 +4,8 @@ proof that came back.
 
 Asking creates the request through `services.rights_request_create` (one item at a time, each
 refusal reported) and queues the comment on Instagram (`integrations.rights_request_send`)
-once it commits; the reply watcher and the consent page do the rest.
+once it commits; the reply watcher and the consent page do the rest. A TikTok item's request
+is never commented (TikTok's APIs cannot): it records why and shows the consent link.
 """
 
 from django import forms
@@ -75,7 +76,9 @@ class RightsRequestActionMixin:
             button="Send the requests",
             intro="Each author gets this message as a comment on the post (Instagram allows it "
             "on posts that tag or mention the account); it links the terms and the consent page, "
-            "and a reply with the hashtag grants the rights.",
+            "and a reply with the hashtag grants the rights. Where no comment can be sent "
+            "(Instagram hashtag media, every TikTok video: TikTok's APIs cannot comment or "
+            "message) the request says so and shows the consent link to send yourself.",
         )
 
 

@@ -7,6 +7,9 @@ item. De-duplicated twice: by the post's id (the same post pulled again changes 
 not even fetched) and by the bytes (the same file already pulled for this source is not stored
 again). `ugc_social_mark_deleted` flags an item whose post the platform deleted, takes it out
 of the feed (a published item is archived) and keeps it from being published again.
+
+A TikTok video comes in as its cover image (the Display API gives no video file): the item
+is an image, its permalink the video's share URL and `embed_url` TikTok's player for it.
 """
 
 import hashlib
@@ -54,6 +57,7 @@ def ugc_social_ingest(
     posted_at: datetime | None = None,
     pulled_via: str = "",
     min_side: int = 0,
+    embed_url: str = "",
 ) -> tuple[UGCItem, bool]:
     """Take in one pulled post; returns (item, created). Idempotent by post id and by bytes.
 
@@ -97,6 +101,7 @@ def ugc_social_ingest(
                 "posted_at": posted_at,
                 "media_url": media_url[:4096],
                 "pulled_via": pulled_via[:200],
+                "embed_url": embed_url[:2048],
             },
         )
     return item, created
