@@ -1,12 +1,15 @@
-"""Demo data for issue 18: an Instagram source with pulled posts, a rights request waiting
-for its author, verified reviews on a product page, and a creator's product request.
+"""Demo data for issue 18: an Instagram source with pulled posts, a TikTok source with two
+pulled videos, a rights request waiting for its author, verified reviews on a product page,
+and a creator's product request.
 
 The pull is real: the local Instagram Graph API (`testservers/instagram.py`, with the demo
 account and token that `python -m testservers instagram --port 8805` also serves) runs in
 this process for the seeding, with three posts showing demo products, and they come through
 the Graph client, the safe fetcher and `ugc_social_ingest` like any pull. With the stand-alone
 server running and `META_GRAPH_URL` pointed at it, *Pull now* in the console pulls its own
-four demo posts the same way.
+four demo posts the same way. The TikTok pull is real too: the local TikTok for Developers
+server (`testservers/tiktok_display.py`, the token `python -m testservers tiktok_display
+--port 8806` also accepts) with two videos whose covers show demo products.
 """
 
 import logging
@@ -23,7 +26,7 @@ from creators.models import Creator, ProductRequest
 from integrations import social
 from integrations.models import Connection, SocialSource
 from sales.models import Order, OrderLine, SalesChannel
-from testservers import instagram
+from testservers import instagram, tiktok_display
 from ugc import services
 from ugc.models import Review, RightsRequest, UGCItem
 
@@ -35,6 +38,10 @@ DEMO_POSTS = [
     ("trail_mix", "Trail Runner 2", "New trail shoes, first muddy run #demobrand @demo_brand"),
     ("cafe_lena", "Ceramic Pour-Over Set", "Slow mornings with my pour-over @demo_brand"),
 ]
+DEMO_VIDEOS = [
+    ("Trail Runner 2", "Trail Runner 2 on a muddy morning loop #demobrand"),
+    ("Cloud Knit Hoodie", "Three ways to wear the Cloud Knit Hoodie #demobrand"),
+]
 DEMO_REVIEWS = [
     ("Trail Runner 2", 5, "Grippy and light", "Ran a muddy 15k and never slipped.", "Sam"),
     ("Trail Runner 2", 4, "Comfortable from day one", "Runs a little narrow.", "Ines"),
@@ -44,6 +51,7 @@ DEMO_REVIEWS = [
 @dataclass
 class SocialDemo:
     pulled: int = 0
+    videos: int = 0
     requests: int = 0
     reviews: int = 0
     product_requests: int = 0
@@ -103,6 +111,53 @@ def seed_social_pull(result: SocialDemo) -> None:
             _seed_rights_request(source, result)
     finally:
         server.stop()
+
+
+def _tiktok_connection() -> Connection:
+    connection = Connection.objects.filter(
+        platform="tiktok", account_id=tiktok_display.DEMO_OPEN_ID
+    ).first()
+    if connection is None:
+        connection = Connection.objects.create(
+            platform="tiktok",
+            status=Connection.Status.ACTIVE,
+            account_id=tiktok_display.DEMO_OPEN_ID,
+            account_name="Demo TikTok @demo_brand_tt (local test server)",
+            access_token=tiktok_display.DEMO_ACCESS_TOKEN,
+            refresh_token=tiktok_display.DEMO_REFRESH_TOKEN,
+            scopes=["user.info.basic", "user.info.profile", "video.list"],
+            settings={"username": "demo_brand_tt", "display_name": "Demo Brand"},
+        )
+    return connection
+
+
+def seed_tiktok_pull(result: SocialDemo) -> None:
+    """Two videos of the demo TikTok account, pulled through the Display API client."""
+    server = tiktok_display.DemoServer()
+    server.videos.clear()  # the demo videos below, with covers of the demo products
+    for n, (product, text) in enumerate(DEMO_VIDEOS):
+        server.add_video(
+            tiktok_display.DEMO_OPEN_ID, description=text, title=product,
+            cover=_picture(product, "demo_brand_tt", 50 + n), create_time=1_796_000_000 - n * 3600,
+        )  # fmt: skip
+    server.start()
+    try:
+        with override_settings(
+            TIKTOK_API_URL=server.url, PREVIEW_FETCH_ALLOWED_HOSTS=["127.0.0.1"]
+        ):
+            source, _ = SocialSource.objects.get_or_create(
+                connection=_tiktok_connection(), kind=SocialSource.Kind.TIKTOK_VIDEOS,
+                ig_user_id=tiktok_display.DEMO_OPEN_ID, hashtag="",
+                defaults={"interval_minutes": 60},
+            )  # fmt: skip
+            pull = social.social_source_pull(source_id=source.pk)
+            result.videos = pull.new
+            result.problems += pull.errors
+    finally:
+        server.stop()
+    items = UGCItem.objects.filter(source=UGCItem.Source.TIKTOK).order_by("pk")
+    for item, (product, _) in zip(items, DEMO_VIDEOS, strict=False):
+        _map_and_process(item, product)
 
 
 def _map_and_process(item: UGCItem, product_title: str) -> None:
@@ -186,7 +241,7 @@ def seed_product_request(result: SocialDemo) -> None:
 def seed_social() -> SocialDemo:
     """Every issue-18 demo row; a step the services refuse is reported, not fatal."""
     result = SocialDemo()
-    for step in (seed_social_pull, seed_reviews, seed_product_request):
+    for step in (seed_social_pull, seed_tiktok_pull, seed_reviews, seed_product_request):
         try:  # each service call is its own transaction (a pull records calls durably)
             step(result)
         except ApplicationError as exc:

@@ -28,7 +28,8 @@ It speaks what TikTok documents, closely enough to catch real mistakes:
 
 Stand-alone for the demo: `python -m testservers tiktok_display --port 8806` (client key
 `demo-tiktok-client-key`, secret `demo-tiktok-client-secret`, account @demo_brand_tt with
-four videos; the redirect URI is not checked).
+four videos and the token `act.demo-tiktok-access` that `seed_demo`'s TikTok connection holds;
+the redirect URI is not checked).
 """
 
 from __future__ import annotations
@@ -408,6 +409,8 @@ class Server(PlatformServer):
 DEMO_OPEN_ID = "-000demoOpenIdForShoploop"
 DEMO_CLIENT_KEY = "demo-tiktok-client-key"
 DEMO_CLIENT_SECRET = "demo-tiktok-client-secret"  # noqa: S105 - the local demo server's own
+DEMO_ACCESS_TOKEN = "act.demo-tiktok-access"  # noqa: S105 - the local demo server's own
+DEMO_REFRESH_TOKEN = "rft.demo-tiktok-refresh"  # noqa: S105 - the local demo server's own
 
 
 class DemoServer(Server):
@@ -418,6 +421,12 @@ class DemoServer(Server):
         kwargs.setdefault("client_secret", DEMO_CLIENT_SECRET)
         super().__init__(**kwargs)
         self.add_user(DEMO_OPEN_ID, "demo_brand_tt", "Demo Brand")
+        # The token `seed_demo`'s connection holds, so *Pull now* works against this server.
+        scope = "user.info.basic,user.info.profile,video.list"
+        self.access[DEMO_ACCESS_TOKEN] = {"open_id": DEMO_OPEN_ID, "scope": scope,
+                                          "expires": time.time() + ACCESS_TTL * 365}  # fmt: skip
+        self.refresh[DEMO_REFRESH_TOKEN] = {"open_id": DEMO_OPEN_ID, "scope": scope,
+                                            "expires": time.time() + REFRESH_TTL}  # fmt: skip
         now = int(time.time())
         for n, text in enumerate(
             ("Unboxing the new trail shoes", "Hoodie season is here", "Pour-over morning",

@@ -232,7 +232,8 @@ class Command(BaseCommand):
 
         social = seed_social()
         self.stdout.write(
-            f"Demo social: {social.pulled} Instagram posts pulled (Integrations › Social sources), "
+            f"Demo social: {social.pulled} Instagram posts and {social.videos} TikTok videos "
+            "pulled (Integrations › Social sources), "
             f"{social.requests} rights request waiting (UGC › Rights requests), {social.reviews} "
             f"published reviews (/products/trail-runner-2/; their photos are in the UGC queue), "
             f"{social.product_requests} product "
