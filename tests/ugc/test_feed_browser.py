@@ -256,3 +256,35 @@ def test_a_feed_without_clips_has_no_sound_control(page):
     page.goto("/shop/feed")
     expect(page.locator(".feed-item")).to_have_count(1)
     expect(page.locator(".feed-sound")).to_be_hidden()
+
+
+def test_a_tiktok_item_links_its_video_on_tiktok_server_and_script_rendered(page, settings):
+    """A pulled TikTok video is its cover in the feed, with a link to the video on TikTok,
+    whether the server rendered the page or feed.js loaded it."""
+    from ugc.models import SocialPost
+
+    settings.UGC_FEED_PAGE_SIZE = 1
+    product = ProductFactory(title="Trail Runner 2")
+    VariantFactory(product=product, price="89.00", currency="EUR")
+    photo = feed_item(product, n=1, caption="A customer photo")
+    videos = [feed_item(product, n=n, caption=f"TikTok {n}") for n in (2, 3)]
+    urls = {}
+    for n, item in enumerate(videos):
+        UGCItem.objects.filter(pk=item.pk).update(source="tiktok", external_id=f"73{n}")
+        urls[item.pk] = f"https://www.tiktok.com/@acme.tok/video/73{n}"
+        SocialPost.objects.create(item=item, permalink=urls[item.pk])
+
+    response = page.goto("/shop/feed")
+    assert response.text().count('class="feed-watch"') == 1  # the newest, server-rendered
+    for _ in range(4):
+        page.locator(".feed-item").last.scroll_into_view_if_needed()
+        page.wait_for_timeout(200)
+    expect(page.locator(".feed-item")).to_have_count(3)
+    for item in videos:
+        link = page.locator(f'.feed-item[data-id="{item.pk}"] .feed-watch')
+        expect(link).to_have_text("Watch on TikTok")
+        expect(link).to_have_attribute("href", urls[item.pk])
+        expect(link).to_have_attribute("target", "_blank")
+        expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(page.locator(f'.feed-item[data-id="{photo.pk}"] .feed-watch')).to_have_count(0)
+    assert page.js_errors == []
