@@ -63,6 +63,11 @@ def test_console_connects_a_tiktok_account_with_login_kit(owner_client, tt_serve
         )
         raw = " ".join(cursor.fetchone())
     assert connection.access_token not in raw and connection.refresh_token not in raw
+    detail = owner_client.get(f"/admin/integrations/connection/{connection.pk}/change/")
+    assert detail.status_code == 200 and b"@acme.tok" in detail.content
+    assert b'value="sync"' not in detail.content  # no catalog: nothing to sync
+    assert b"Reconnect" in detail.content
+    assert connection.access_token.encode() not in detail.content
 
 
 def test_a_replayed_or_refused_callback_connects_nothing(owner_client, tt_server):
