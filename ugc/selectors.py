@@ -279,31 +279,9 @@ def _product_entry(product, request, short_link, tag=None) -> dict:
     }
 
 
-def feed_page(
-    *,
-    cursor: str | None = None,
-    limit: int | None = None,
-    request=None,
-    now: datetime | None = None,
-) -> FeedPage:
-    """One page of the shoppable feed, newest published first (see the note above).
-
-    A new item published between two requests sorts before the cursor, so following
-    `next_cursor` neither repeats nor skips an item. Reads only: every card's short link was
-    made when the item was published or mapped (`ugc.services.feed`; items published before
-    that were backfilled by a migration). A pair without one shows no card, and is logged.
-    """
-    size = feed_page_size(limit)
-    queryset = feed_items(now=now)
-    if cursor:
-        published_at, pk = decode_feed_cursor(cursor)
-        queryset = queryset.filter(
-            Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
-        )
-    items = list(queryset.prefetch_related(*_feed_prefetches())[: size + 1])
-    more = len(items) > size
-    items = items[:size]
-
+def _feed_entries(items: list[UGCItem], request) -> list[dict]:
+    """The feed's dict for each item (media, and a card per active product with its short
+    link), from items fetched with `_feed_prefetches()`: no query of its own."""
     links = {
         (item.pk, item_link.product_id): item_link.short_link
         for item in items
@@ -340,8 +318,127 @@ def feed_page(
                 "products": products,
             }
         )
+    return entries
+
+
+def feed_page(
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of the shoppable feed, newest published first (see the note above).
+
+    A new item published between two requests sorts before the cursor, so following
+    `next_cursor` neither repeats nor skips an item. Reads only: every card's short link was
+    made when the item was published or mapped (`ugc.services.feed`; items published before
+    that were backfilled by a migration). A pair without one shows no card, and is logged.
+    """
+    size = feed_page_size(limit)
+    queryset = feed_items(now=now)
+    if cursor:
+        published_at, pk = decode_feed_cursor(cursor)
+        queryset = queryset.filter(
+            Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
+        )
+    items = list(queryset.prefetch_related(*_feed_prefetches())[: size + 1])
+    more = len(items) > size
+    items = items[:size]
+
     next_cursor = encode_feed_cursor(items[-1].published_at, items[-1].pk) if more else None
-    return FeedPage(items=entries, next_cursor=next_cursor)
+    return FeedPage(items=_feed_entries(items, request), next_cursor=next_cursor)
+
+
+# Collections (`ugc.collection_models`): the chosen items in their order, then the auto-fill
+# rule's latest items, each shown exactly as the feed shows it and only while the feed may
+# show it. Seven queries whatever the size (the collection, its shown entries, the items and
+# the feed's four prefetches), eight with an auto-fill rule.
+
+
+def active_collection(slug: str):
+    """The active collection with this slug, or None (inactive ones are not shown)."""
+    from ugc.collection_models import UGCCollection
+
+    return UGCCollection.objects.filter(slug=slug, active=True).first()
+
+
+def collection_item_ids(collection, *, now: datetime | None = None) -> list[int]:
+    """Ids of the items a collection shows now, in order: its chosen items (position), then
+    its auto-fill rule's latest published items of the brand not chosen already."""
+    from ugc.collection_models import UGCCollectionEntry
+
+    shown = feed_items(now=now)
+    chosen = list(
+        UGCCollectionEntry.objects.filter(
+            Exists(shown.filter(pk=OuterRef("item_id"))), collection=collection
+        )
+        .order_by("position", "pk")
+        .values_list("item_id", flat=True)
+    )
+    if not collection.auto_fill_brand:
+        return chosen
+    of_brand = UGCProductMap.objects.filter(
+        item=OuterRef("pk"), product__active=True, product__brand__iexact=collection.auto_fill_brand
+    )
+    in_collection = UGCCollectionEntry.objects.filter(collection=collection, item=OuterRef("pk"))
+    auto = shown.filter(Exists(of_brand)).exclude(Exists(in_collection))
+    return chosen + list(auto.values_list("pk", flat=True)[: collection.auto_fill_limit])
+
+
+def encode_collection_cursor(offset: int, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{offset}|{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_collection_cursor(cursor: str) -> tuple[int, int]:
+    """(offset, last item id) from a collection page's cursor, or ApplicationError."""
+    message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
+    try:
+        if len(cursor) > 100:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        offset_text, last_text = raw.split("|")
+        if not (offset_text.isdigit() and last_text.isdigit()):
+            raise ValueError("not a cursor")
+        offset, last_id = int(offset_text), int(last_text)
+        if offset < 1 or last_id < 1:
+            raise ValueError("not a cursor")
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise ApplicationError(
+            message, code="invalid_cursor", fields={"cursor": [message]}
+        ) from None
+    return offset, last_id
+
+
+def collection_page(
+    *,
+    collection,
+    cursor: str | None = None,
+    limit: int | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of a collection, in the collection's order, shaped as `feed_page`'s.
+
+    The cursor holds where the last page ended and its last item: the next page starts after
+    that item wherever it now is (the moderator may have moved it), or at the same offset
+    when it has left the collection.
+    """
+    size = feed_page_size(limit)
+    ids = collection_item_ids(collection, now=now)
+    start = 0
+    if cursor:
+        offset, last_id = decode_collection_cursor(cursor)
+        start = ids.index(last_id) + 1 if last_id in ids else offset
+    page_ids = ids[start : start + size]
+    more = start + size < len(ids)
+    found = {}
+    if page_ids:
+        queryset = feed_items(now=now).filter(pk__in=page_ids)
+        found = {item.pk: item for item in queryset.prefetch_related(*_feed_prefetches())}
+    items = [found[pk] for pk in page_ids if pk in found]
+    next_cursor = encode_collection_cursor(start + size, page_ids[-1]) if more else None
+    return FeedPage(items=_feed_entries(items, request), next_cursor=next_cursor)
 
 
 def _gallery_q(product) -> Q:
