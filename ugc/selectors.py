@@ -134,29 +134,43 @@ class FeedPage:
     next_cursor: str | None
 
 
-def encode_feed_cursor(published_at: datetime, pk: int) -> str:
-    """An opaque cursor: where the last item of a page sits in the feed's order."""
-    raw = f"{published_at.astimezone(UTC).isoformat()}|{pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_cursor(first, second) -> str:
+    """An opaque cursor of two parts (no padding: it goes in URLs as it is)."""
+    return base64.urlsafe_b64encode(f"{first}|{second}".encode()).decode().rstrip("=")
 
 
-def decode_feed_cursor(cursor: str) -> tuple[datetime, int]:
-    """(published_at, pk) from a cursor, or ApplicationError naming the `cursor` parameter."""
+def _decode_cursor(cursor: str, parse):
+    """`parse(first, second)` of a cursor's two parts, or ApplicationError naming the
+    `cursor` parameter when it is not one (parse raises ValueError to refuse)."""
     message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
     try:
         if len(cursor) > 100:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, pk_text = raw.split("|")
-        published_at = datetime.fromisoformat(stamp)
-        pk = int(pk_text)
-        if published_at.tzinfo is None or pk < 1 or not pk_text.isdigit():
-            raise ValueError("not a cursor")
+        first, second = raw.split("|")
+        return parse(first, second)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise ApplicationError(
             message, code="invalid_cursor", fields={"cursor": [message]}
         ) from None
+
+
+def encode_feed_cursor(published_at: datetime, pk: int) -> str:
+    """An opaque cursor: where the last item of a page sits in the feed's order."""
+    return _encode_cursor(published_at.astimezone(UTC).isoformat(), pk)
+
+
+def _feed_position(stamp: str, pk_text: str) -> tuple[datetime, int]:
+    published_at = datetime.fromisoformat(stamp)
+    pk = int(pk_text)
+    if published_at.tzinfo is None or pk < 1 or not pk_text.isdigit():
+        raise ValueError("not a cursor")
     return published_at, pk
+
+
+def decode_feed_cursor(cursor: str) -> tuple[datetime, int]:
+    """(published_at, pk) from a cursor, or ApplicationError naming the `cursor` parameter."""
+    return _decode_cursor(cursor, _feed_position)
 
 
 def feed_page_size(limit: int | None) -> int:
@@ -387,27 +401,21 @@ def collection_item_ids(collection, *, now: datetime | None = None) -> list[int]
 
 
 def encode_collection_cursor(offset: int, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{offset}|{last_id}".encode()).decode().rstrip("=")
+    return _encode_cursor(offset, last_id)
+
+
+def _collection_position(offset_text: str, last_text: str) -> tuple[int, int]:
+    if not (offset_text.isdigit() and last_text.isdigit()):
+        raise ValueError("not a cursor")
+    offset, last_id = int(offset_text), int(last_text)
+    if offset < 1 or last_id < 1:
+        raise ValueError("not a cursor")
+    return offset, last_id
 
 
 def decode_collection_cursor(cursor: str) -> tuple[int, int]:
     """(offset, last item id) from a collection page's cursor, or ApplicationError."""
-    message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
-    try:
-        if len(cursor) > 100:
-            raise ValueError("too long")
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        offset_text, last_text = raw.split("|")
-        if not (offset_text.isdigit() and last_text.isdigit()):
-            raise ValueError("not a cursor")
-        offset, last_id = int(offset_text), int(last_text)
-        if offset < 1 or last_id < 1:
-            raise ValueError("not a cursor")
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise ApplicationError(
-            message, code="invalid_cursor", fields={"cursor": [message]}
-        ) from None
-    return offset, last_id
+    return _decode_cursor(cursor, _collection_position)
 
 
 def collection_page(
