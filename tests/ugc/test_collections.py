@@ -485,3 +485,28 @@ def test_the_console_schedules_into_a_collection(client):
     assert UGCSchedule.objects.get().collection == made
     assert "Collection “Summer looks”" in response.content.decode()  # on the calendar
     assert UGCCollectionEntry.objects.count() == 0  # not before it is published
+
+
+@pytest.mark.django_db
+def test_a_moderator_deletes_a_collection_but_not_one_the_calendar_names(client):
+    login(client, "Moderator")
+    item = published()
+    gone = collection(item, slug="gone")
+    response = client.post(f"{ADMIN}{gone.pk}/delete/", {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert not UGCCollection.objects.filter(pk=gone.pk).exists()
+    assert not UGCCollectionEntry.objects.exists()
+    assert UGCItem.objects.filter(pk=item.pk, status=UGCItem.Status.PUBLISHED).exists()
+
+    kept = collection(item)
+    approved = publishable_item()
+    UGCProductMap.objects.filter(item=approved).update(placement="collection")
+    services.ugc_schedule_create(
+        item_id=approved.pk,
+        placement="collection",
+        collection_id=kept.pk,
+        publish_at=timezone.now() + timedelta(days=1),
+    )
+    page = client.post(f"{ADMIN}{kept.pk}/delete/", {"post": "yes"})
+    assert "<title>Cannot delete UGC collection" in page.content.decode()
+    assert UGCCollection.objects.filter(pk=kept.pk).exists()
