@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -134,22 +135,22 @@ class FeedPage:
     next_cursor: str | None
 
 
-def _encode_cursor(first, second) -> str:
-    """An opaque cursor of two parts (no padding: it goes in URLs as it is)."""
-    return base64.urlsafe_b64encode(f"{first}|{second}".encode()).decode().rstrip("=")
+def _encode_cursor(*parts) -> str:
+    """An opaque cursor of a few parts (no padding: it goes in URLs as it is)."""
+    raw = "|".join(str(part) for part in parts)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str, parse):
-    """`parse(first, second)` of a cursor's two parts, or ApplicationError naming the
-    `cursor` parameter when it is not one (parse raises ValueError to refuse)."""
+    """`parse(*parts)` of a cursor's parts, or ApplicationError naming the `cursor` parameter
+    when it is not one (parse raises ValueError or TypeError to refuse)."""
     message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
     try:
         if len(cursor) > 100:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        first, second = raw.split("|")
-        return parse(first, second)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return parse(*raw.split("|"))
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         raise ApplicationError(
             message, code="invalid_cursor", fields={"cursor": [message]}
         ) from None
@@ -366,8 +367,10 @@ def feed_page(
 
 # Collections (`ugc.collection_models`): the chosen items in their order, then the auto-fill
 # rule's latest items, each shown exactly as the feed shows it and only while the feed may
-# show it. Seven queries whatever the size (the collection, its shown entries, the items and
-# the feed's four prefetches), eight with an auto-fill rule.
+# show it. Pages are keysets, like the feed's: the chosen entries after the last one shown
+# (by position), then the rule's items older than the last one shown. Seven queries whatever
+# the size of the collection (the collection, one page of its shown entries, the items and
+# the feed's four prefetches), one more where the rule fills the page.
 
 
 def active_collection(slug: str):
@@ -377,45 +380,94 @@ def active_collection(slug: str):
     return UGCCollection.objects.filter(slug=slug, active=True).first()
 
 
-def collection_item_ids(collection, *, now: datetime | None = None) -> list[int]:
-    """Ids of the items a collection shows now, in order: its chosen items (position), then
-    its auto-fill rule's latest published items of the brand not chosen already."""
+def _digits(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("not a number")
+    return int(text)
+
+
+def _collection_position(kind: str, *rest: str) -> tuple:
+    """A collection cursor's parts: ("chosen", item id, position, entry id), after the last
+    chosen entry shown; or ("auto", rule items shown, published_at, item id)."""
+    if kind == "c":
+        item_id, position, entry_id = rest
+        return ("chosen", _digits(item_id), _digits(position), _digits(entry_id))
+    if kind == "a":
+        shown, stamp, item_id = rest
+        published_at = datetime.fromisoformat(stamp)
+        if published_at.tzinfo is None:
+            raise ValueError("naive time")
+        return ("auto", _digits(shown), published_at, _digits(item_id))
+    raise ValueError("unknown kind")
+
+
+def decode_collection_cursor(cursor: str) -> tuple:
+    """Where a collection page ended (see `_collection_position`), or ApplicationError."""
+    return _decode_cursor(cursor, _collection_position)
+
+
+def _chosen_after(collection, shown, cursor) -> models.QuerySet:
+    """The collection's shown entries, in order, after the cursor's entry: after where its
+    item is now (the moderator may have moved it), else where it was."""
     from ugc.collection_models import UGCCollectionEntry
 
-    shown = feed_items(now=now)
-    chosen = list(
-        UGCCollectionEntry.objects.filter(
-            Exists(shown.filter(pk=OuterRef("item_id"))), collection=collection
-        )
-        .order_by("position", "pk")
-        .values_list("item_id", flat=True)
+    entries = UGCCollectionEntry.objects.filter(
+        Exists(shown.filter(pk=OuterRef("item_id"))), collection=collection
+    ).order_by("position", "pk")
+    if cursor is None:
+        return entries
+    _, item_id, position, entry_id = cursor
+    now_at = UGCCollectionEntry.objects.filter(collection=collection, item_id=item_id)
+    after_position = Coalesce(
+        Subquery(now_at.values("position")[:1]),
+        Value(position),
+        output_field=models.PositiveIntegerField(),
     )
-    if not collection.auto_fill_brand:
-        return chosen
+    after_entry = Coalesce(
+        Subquery(now_at.values("pk")[:1]), Value(entry_id), output_field=models.BigIntegerField()
+    )
+    return entries.alias(after_position=after_position, after_entry=after_entry).filter(
+        Q(position__gt=F("after_position"))
+        | Q(position=F("after_position"), pk__gt=F("after_entry"))
+    )
+
+
+def _auto_fill(collection, shown):
+    """The rule's items, newest first: published items mapped to an active product of the
+    brand, not chosen in the collection already."""
+    from ugc.collection_models import UGCCollectionEntry
+
     of_brand = UGCProductMap.objects.filter(
         item=OuterRef("pk"), product__active=True, product__brand__iexact=collection.auto_fill_brand
     )
     in_collection = UGCCollectionEntry.objects.filter(collection=collection, item=OuterRef("pk"))
-    auto = shown.filter(Exists(of_brand)).exclude(Exists(in_collection))
-    return chosen + list(auto.values_list("pk", flat=True)[: collection.auto_fill_limit])
+    return shown.filter(Exists(of_brand)).exclude(Exists(in_collection))
 
 
-def encode_collection_cursor(offset: int, last_id: int) -> str:
-    return _encode_cursor(offset, last_id)
-
-
-def _collection_position(offset_text: str, last_text: str) -> tuple[int, int]:
-    if not (offset_text.isdigit() and last_text.isdigit()):
-        raise ValueError("not a cursor")
-    offset, last_id = int(offset_text), int(last_text)
-    if offset < 1 or last_id < 1:
-        raise ValueError("not a cursor")
-    return offset, last_id
-
-
-def decode_collection_cursor(cursor: str) -> tuple[int, int]:
-    """(offset, last item id) from a collection page's cursor, or ApplicationError."""
-    return _decode_cursor(cursor, _collection_position)
+def _collection_rows(collection, *, size: int, cursor, now) -> list[tuple[int, tuple]]:
+    """Up to `size` (item id, its cursor parts) of the collection after `cursor`."""
+    shown = feed_items(now=now)
+    rows = []
+    auto_shown, after = 0, None
+    if cursor is None or cursor[0] == "chosen":
+        chosen = _chosen_after(collection, shown, cursor)
+        for item_id, position, entry_id in chosen.values_list("item_id", "position", "pk")[:size]:
+            rows.append((item_id, ("c", item_id, position, entry_id)))
+    else:
+        _, auto_shown, *after = cursor
+    room = min(size - len(rows), collection.auto_fill_limit - auto_shown)
+    if collection.auto_fill_brand and room > 0:
+        auto = _auto_fill(collection, shown)
+        if after:
+            published_at, pk = after
+            auto = auto.filter(
+                Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
+            )
+        for item_id, published_at in auto.values_list("pk", "published_at")[:room]:
+            auto_shown += 1
+            stamp = published_at.astimezone(UTC).isoformat()
+            rows.append((item_id, ("a", auto_shown, stamp, item_id)))
+    return rows
 
 
 def collection_page(
@@ -428,24 +480,21 @@ def collection_page(
 ) -> FeedPage:
     """One page of a collection, in the collection's order, shaped as `feed_page`'s.
 
-    The cursor holds where the last page ended and its last item: the next page starts after
-    that item wherever it now is (the moderator may have moved it), or at the same offset
-    when it has left the collection.
+    The next page starts after the last item shown: after where that chosen item is now
+    (moved by a moderator meanwhile, it is not shown twice and nothing is skipped for it),
+    or, among the rule's items, after the last one's publishing time.
     """
     size = feed_page_size(limit)
-    ids = collection_item_ids(collection, now=now)
-    start = 0
-    if cursor:
-        offset, last_id = decode_collection_cursor(cursor)
-        start = ids.index(last_id) + 1 if last_id in ids else offset
-    page_ids = ids[start : start + size]
-    more = start + size < len(ids)
+    after = decode_collection_cursor(cursor) if cursor else None
+    rows = _collection_rows(collection, size=size + 1, cursor=after, now=now)
+    more = len(rows) > size
+    rows = rows[:size]
     found = {}
-    if page_ids:
-        queryset = feed_items(now=now).filter(pk__in=page_ids)
+    if rows:
+        queryset = feed_items(now=now).filter(pk__in=[item_id for item_id, _ in rows])
         found = {item.pk: item for item in queryset.prefetch_related(*_feed_prefetches())}
-    items = [found[pk] for pk in page_ids if pk in found]
-    next_cursor = encode_collection_cursor(start + size, page_ids[-1]) if more else None
+    items = [found[item_id] for item_id, _ in rows if item_id in found]
+    next_cursor = _encode_cursor(*rows[-1][1]) if more else None
     return FeedPage(items=_feed_entries(items, request), next_cursor=next_cursor)
 
 

@@ -203,7 +203,18 @@ def test_auto_fill_adds_the_latest_published_items_of_a_brand_after_the_chosen_o
     made = UGCCollection.objects.get()
     made.auto_fill_limit = 10
     made.save()
-    assert api_ids(client)[0] == [chosen.pk, also_chosen.pk, newest.pk, newer.pk, oldest.pk]
+    every = [chosen.pk, also_chosen.pk, newest.pk, newer.pk, oldest.pk]
+    assert api_ids(client)[0] == every
+
+    # Page by page, across the chosen items and the rule's, the limit counted across pages.
+    for limit, rule in ((1, 10), (2, 10), (3, 10), (1, 2), (2, 1)):
+        made.auto_fill_limit = rule
+        made.save()
+        seen, cursor = api_ids(client, limit=limit)
+        while cursor:
+            more, cursor = api_ids(client, limit=limit, cursor=cursor)
+            seen += more
+        assert seen == every[: 2 + rule], (limit, rule)
 
 
 # --- queries ----------------------------------------------------------------------------
