@@ -217,6 +217,18 @@ def test_auto_fill_adds_the_latest_published_items_of_a_brand_after_the_chosen_o
         assert seen == every[: 2 + rule], (limit, rule)
 
 
+@pytest.mark.django_db
+def test_the_schema_documents_the_collection_endpoint(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/ugc/collections/{slug}"]["get"]
+    assert operation["operationId"] == "ugc_collection_feed"
+    assert {p["name"] for p in operation["parameters"]} == {"cursor", "limit", "slug"}
+    assert operation["security"] == [{}]  # public
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/FeedPage")  # the feed's own shape
+    assert {"400", "404"} <= set(operation["responses"])
+
+
 # --- queries ----------------------------------------------------------------------------
 
 
