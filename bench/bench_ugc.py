@@ -26,7 +26,9 @@ is the largest ffmpeg process's resident peak (`ru_maxrss` of the children).
 Feed: 10 and then 1,000 published items (each with rights, a product mapping and a ready
 manifest) behind `/shop/feed` and the feed API; the number of SQL queries of the first page
 must be the same at both sizes; the page's weight is its HTML, and apart its own CSS and
-JavaScript (no media).
+JavaScript (no media). A collection holding every item, oldest first, is measured the same way
+(`/shop/collections/bench/` and its API), and at 1,000 items the median time of its first page
+beside the feed's first page (the floor: the same cards without the collection's order).
 
 The last line printed is one JSON object; the exit code is 0 when the feed's query counts
 are equal at both sizes, 1 otherwise.
@@ -49,6 +51,7 @@ IMAGES = int(os.environ.get("BENCH_UGC_IMAGES", "12"))
 ROUNDS = int(os.environ.get("BENCH_UGC_ROUNDS", "3"))
 SIZE = (4000, 3000)
 FEED_SIZES = (10, 1000)
+TIMED_ROUNDS = 30
 VIDEO_ROUNDS = int(os.environ.get("BENCH_UGC_VIDEO_ROUNDS", "3"))
 VIDEO_SECONDS = int(os.environ.get("BENCH_UGC_VIDEO_SECONDS", "30"))
 VIDEO_SIZE = (1080, 1920)
@@ -356,23 +359,44 @@ def measure_feed() -> dict:
     from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
 
-    from ugc import selectors
+    from ugc import selectors, services
+    from ugc.models import UGCCollection, UGCItem
 
     client = Client()
-    page_url = reverse("ugc:feed")
-    api_url = reverse("ugc-feed-list")
+    urls = {
+        "page": reverse("ugc:feed"),
+        "api": reverse("ugc-feed-list"),
+        "collection": reverse("ugc:collection", kwargs={"slug": "bench"}),
+        "collection_api": reverse("ugc-collection-feed", kwargs={"slug": "bench"}),
+    }
     figures = {}
     for size in FEED_SIZES:
         publish_items(size)
         assert selectors.publishable_items().count() == size
-        for name, url in (("page", page_url), ("api", api_url)):
+        bench = UGCCollection.objects.filter(slug="bench").first()
+        bench = bench or services.ugc_collection_save(name="Bench collection", slug="bench")
+        every = list(UGCItem.objects.order_by("pk").values_list("pk", flat=True))
+        services.ugc_collection_set_items(collection_id=bench.pk, item_ids=every)
+        with connection.cursor() as cursor:  # planner statistics, as a live database has
+            cursor.execute("ANALYZE")
+        for name, url in urls.items():
             client.get(url)  # warm
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(url)
             assert response.status_code == 200, (url, response.status_code)
             figures[f"{name}_queries_{size}"] = len(queries)
             figures[f"{name}_bytes_{size}"] = len(response.content)
-    figures["page_assets_bytes"] = assets_weight(client, client.get(page_url).content.decode())
+    for name in ("page", "collection"):  # at the largest size, interleaved rounds
+        figures[f"{name}_ms"] = []
+    for _ in range(TIMED_ROUNDS):
+        for name in ("page", "collection"):
+            started = time.perf_counter()
+            assert client.get(urls[name]).status_code == 200
+            figures[f"{name}_ms"].append((time.perf_counter() - started) * 1000)
+    for name in ("page", "collection"):
+        figures[f"{name}_ms"] = round(statistics.median(figures[f"{name}_ms"]), 1)
+    html = client.get(urls["page"]).content.decode()
+    figures["page_assets_bytes"] = assets_weight(client, html)
     return figures
 
 
@@ -481,18 +505,23 @@ def measure_video(workdir: str) -> dict:
 
 def measure_and_print_feed() -> tuple[dict, bool]:
     feed = measure_feed()
-    print("\nfeed, first page        10 items   1,000 items")
-    for name in ("page", "api"):
+    names = ("page", "api", "collection", "collection_api")
+    print("\nfirst page                      10 items   1,000 items")
+    for name in names:
         print(
-            f"  {name:<5} queries        {feed[f'{name}_queries_10']:>8}   "
+            f"  {name:<14} queries        {feed[f'{name}_queries_10']:>8}   "
             f"{feed[f'{name}_queries_1000']:>11}"
         )
         print(
-            f"  {name:<5} bytes          {feed[f'{name}_bytes_10']:>8}   "
+            f"  {name:<14} bytes          {feed[f'{name}_bytes_10']:>8}   "
             f"{feed[f'{name}_bytes_1000']:>11}"
         )
     print(f"  page  CSS and JS bytes {feed['page_assets_bytes']:>8}")
-    equal = all(feed[f"{n}_queries_10"] == feed[f"{n}_queries_1000"] for n in ("page", "api"))
+    print(
+        f"  median of {TIMED_ROUNDS} at 1,000 items: feed page {feed['page_ms']} ms, "
+        f"collection page {feed['collection_ms']} ms"
+    )
+    equal = all(feed[f"{n}_queries_10"] == feed[f"{n}_queries_1000"] for n in names)
     figures = {
         "feed_queries_10": feed["page_queries_10"],
         "feed_queries_1000": feed["page_queries_1000"],
@@ -501,6 +530,11 @@ def measure_and_print_feed() -> tuple[dict, bool]:
         "feed_page_bytes": feed["page_bytes_1000"],
         "feed_assets_bytes": feed["page_assets_bytes"],
         "api_page_bytes": feed["api_bytes_1000"],
+        "collection_queries_10": feed["collection_queries_10"],
+        "collection_queries_1000": feed["collection_queries_1000"],
+        "collection_api_queries_1000": feed["collection_api_queries_1000"],
+        "feed_page_ms": feed["page_ms"],
+        "collection_page_ms": feed["collection_ms"],
         "queries_equal": equal,
     }
     return figures, equal

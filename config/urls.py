@@ -25,7 +25,7 @@ from sales.api import (
     PayoutViewSet,
     SalesChannelViewSet,
 )
-from ugc.api import FeedView
+from ugc.api import CollectionFeedView, FeedView
 
 admin.site.site_header = "Shoploop merchant console"
 admin.site.site_title = "Shoploop"
@@ -67,6 +67,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/ugc/feed", FeedView.as_view(), name="ugc-feed-list"),
+    path(
+        "api/ugc/collections/<slug:slug>",
+        CollectionFeedView.as_view(),
+        name="ugc-collection-feed",
+    ),
     path("api/", include(router.urls)),
     path("", include("previews.urls")),
     path("", include("ugc.urls")),

@@ -36,6 +36,8 @@ UGC_MODERATION = {
     "ugc.reviewmedia": VIEW,
     "ugc.reviewevent": VIEW,
     "ugc.ugcschedule": ALL,  # publishing calendar (issue 18)
+    "ugc.ugccollection": ALL,  # collections (issue 18)
+    "ugc.ugccollectionentry": ALL,
 }
 # Social pulls (issue 18): the sources a moderator or the owner sets up on a connection.
 SOCIAL_SOURCES = {
@@ -43,7 +45,13 @@ SOCIAL_SOURCES = {
     "integrations.pulledpost": VIEW,
     "integrations.hashtagsearch": VIEW,
 }
-UGC_REPORTS = {"ugc.ugcitem": VIEW, "ugc.ugcmetricdaily": VIEW, "ugc.ugcschedule": VIEW}
+UGC_REPORTS = {
+    "ugc.ugcitem": VIEW,
+    "ugc.ugcmetricdaily": VIEW,
+    "ugc.ugcschedule": VIEW,
+    "ugc.ugccollection": VIEW,
+    "ugc.ugccollectionentry": VIEW,
+}
 
 # Sales (issue 12): Owner runs channels and deliveries (replay) and orders; Finance reads
 # everything about orders and refunds and may replay deliveries and re-map lines.

@@ -3,7 +3,9 @@
 The demo videos already get their HLS ladder and preview loop from the media job
 (`seed_ugc`). This adds, idempotently: two more products tagged on the Cloud Knit Hoodie
 photo (demo-1: a "shop the look" of three), a time-ranged tag on the earbuds video
-(demo-5), and an approved item (demo-12) scheduled for the home feed tomorrow at 09:00.
+(demo-5), an approved item (demo-12) scheduled for the home feed tomorrow at 09:00, and a
+collection, "Weekend looks" (/shop/collections/weekend-looks/): demo-6 and demo-1 chosen,
+then the latest items of the brand Lumen Lab.
 """
 
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from django.utils import timezone
 from catalog.models import Product
 from demo.ugc import DEMO_SOURCE, DemoItem, demo_moderator, seed_item
 from ugc import services
-from ugc.models import UGCItem, UGCProductMap, UGCSchedule
+from ugc.models import UGCCollection, UGCItem, UGCProductMap, UGCSchedule
 
 # (item external id, product title, x, y, start_s, end_s)
 LOOK_TAGS = [
@@ -93,3 +95,27 @@ def _scheduled_item(moderator) -> UGCSchedule | None:
     return services.ugc_schedule_create(
         item_id=item.pk, placement="home_feed", publish_at=at, actor=moderator
     )
+
+
+COLLECTION = {
+    "name": "Weekend looks",
+    "slug": "weekend-looks",
+    "description": "What our customers wear when the week is done. Shop what you see.",
+    "auto_fill_brand": "Lumen Lab",
+    "auto_fill_limit": 6,
+}
+COLLECTION_ITEMS = ["demo-6", "demo-1"]
+
+
+def seed_collection() -> UGCCollection:
+    """The demo collection; its items only when it is new (the merchant may change them)."""
+    found = UGCCollection.objects.filter(slug=COLLECTION["slug"]).first()
+    if found is not None:
+        return found
+    made = services.ugc_collection_save(**COLLECTION)
+    chosen = [_item(external_id) for external_id in COLLECTION_ITEMS]
+    item_ids = [i.pk for i in chosen if i is not None and i.status == UGCItem.Status.PUBLISHED]
+    services.ugc_collection_set_items(
+        collection_id=made.pk, item_ids=item_ids, actor=demo_moderator()
+    )
+    return made

@@ -50,11 +50,18 @@ def page(browser, live_server):
     Relative URLs go to the live server: `page.goto("/admin/")`. Uncaught JavaScript
     errors are collected in `page.js_errors` for tests to assert on.
     """
-    context = browser.new_context(base_url=live_server.url)
+    new_page = open_page(browser, live_server)
+    yield new_page
+    new_page.context.close()
+
+
+def open_page(browser, live_server, **context_options):
+    """A page in a new browser context made with `context_options` (a phone's viewport,
+    `is_mobile`, `has_touch`…), as the `page` fixture's; close its `context` when done."""
+    context = browser.new_context(base_url=live_server.url, **context_options)
     context.set_default_timeout(TIMEOUT_MS)
     context.set_default_navigation_timeout(TIMEOUT_MS)
     new_page = context.new_page()
     new_page.js_errors = []
     new_page.on("pageerror", lambda error: new_page.js_errors.append(str(error)))
-    yield new_page
-    context.close()
+    return new_page

@@ -475,6 +475,11 @@ class UGCSchedule(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )  # fmt: skip
+    # Placement "collection": the collection the item goes into when it is published.
+    collection = models.ForeignKey(
+        "ugc.UGCCollection", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="schedules",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -487,7 +492,12 @@ class UGCSchedule(models.Model):
                 condition=Q(status="scheduled"),
                 name="ugc_schedule_one_pending_per_placement",
                 violation_error_message="This item is already scheduled in this placement.",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(collection__isnull=True) | Q(placement="collection"),
+                name="ugc_schedule_collection_only_in_collection_placement",
+                violation_error_message="Only the collection placement names a collection.",
+            ),
         ]
         indexes = [
             models.Index(
@@ -501,5 +511,6 @@ class UGCSchedule(models.Model):
         return f"{self.item} in {self.get_placement_display()} at {self.publish_at:%Y-%m-%d %H:%M}"
 
 
+from ugc.collection_models import UGCCollection, UGCCollectionEntry  # noqa: E402,F401
 from ugc.review_models import Review, ReviewEvent, ReviewMedia  # noqa: E402,F401 - issue 18
 from ugc.social_models import RightsRequest, SocialPost  # noqa: E402,F401 - their own module

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -136,29 +137,43 @@ class FeedPage:
     next_cursor: str | None
 
 
-def encode_feed_cursor(published_at: datetime, pk: int) -> str:
-    """An opaque cursor: where the last item of a page sits in the feed's order."""
-    raw = f"{published_at.astimezone(UTC).isoformat()}|{pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_cursor(*parts) -> str:
+    """An opaque cursor of a few parts (no padding: it goes in URLs as it is)."""
+    raw = "|".join(str(part) for part in parts)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_feed_cursor(cursor: str) -> tuple[datetime, int]:
-    """(published_at, pk) from a cursor, or ApplicationError naming the `cursor` parameter."""
+def _decode_cursor(cursor: str, parse):
+    """`parse(*parts)` of a cursor's parts, or ApplicationError naming the `cursor` parameter
+    when it is not one (parse raises ValueError or TypeError to refuse)."""
     message = "Invalid cursor: pass the next_cursor of a previous page unchanged."
     try:
         if len(cursor) > 100:
             raise ValueError("too long")
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, pk_text = raw.split("|")
-        published_at = datetime.fromisoformat(stamp)
-        pk = int(pk_text)
-        if published_at.tzinfo is None or pk < 1 or not pk_text.isdigit():
-            raise ValueError("not a cursor")
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return parse(*raw.split("|"))
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
         raise ApplicationError(
             message, code="invalid_cursor", fields={"cursor": [message]}
         ) from None
+
+
+def encode_feed_cursor(published_at: datetime, pk: int) -> str:
+    """An opaque cursor: where the last item of a page sits in the feed's order."""
+    return _encode_cursor(published_at.astimezone(UTC).isoformat(), pk)
+
+
+def _feed_position(stamp: str, pk_text: str) -> tuple[datetime, int]:
+    published_at = datetime.fromisoformat(stamp)
+    pk = int(pk_text)
+    if published_at.tzinfo is None or pk < 1 or not pk_text.isdigit():
+        raise ValueError("not a cursor")
     return published_at, pk
+
+
+def decode_feed_cursor(cursor: str) -> tuple[datetime, int]:
+    """(published_at, pk) from a cursor, or ApplicationError naming the `cursor` parameter."""
+    return _decode_cursor(cursor, _feed_position)
 
 
 def feed_page_size(limit: int | None) -> int:
@@ -303,33 +318,9 @@ def _product_entry(product, request, short_link, tag=None) -> dict:
     }
 
 
-def feed_page(
-    *,
-    cursor: str | None = None,
-    limit: int | None = None,
-    request=None,
-    now: datetime | None = None,
-) -> FeedPage:
-    """One page of the shoppable feed, newest published first (see the note above).
-
-    A new item published between two requests sorts before the cursor, so following
-    `next_cursor` neither repeats nor skips an item. Reads only: every card's short link was
-    made when the item was published or mapped (`ugc.services.feed`; items published before
-    that were backfilled by a migration). A pair without one shows no card, and is logged.
-    """
-    size = feed_page_size(limit)
-    queryset = feed_items(now=now)
-    if cursor:
-        published_at, pk = decode_feed_cursor(cursor)
-        queryset = queryset.filter(
-            Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
-        )
-    items = list(
-        queryset.select_related("social_post").prefetch_related(*_feed_prefetches())[: size + 1]
-    )
-    more = len(items) > size
-    items = items[:size]
-
+def _feed_entries(items: list[UGCItem], request) -> list[dict]:
+    """The feed's dict for each item (media, and a card per active product with its short
+    link), from items fetched with `_feed_prefetches()`: no query of its own."""
     links = {
         (item.pk, item_link.product_id): item_link.short_link
         for item in items
@@ -367,8 +358,174 @@ def feed_page(
                 "watch_url": watch_url(item),
             }
         )
+    return entries
+
+
+def feed_page(
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of the shoppable feed, newest published first (see the note above).
+
+    A new item published between two requests sorts before the cursor, so following
+    `next_cursor` neither repeats nor skips an item. Reads only: every card's short link was
+    made when the item was published or mapped (`ugc.services.feed`; items published before
+    that were backfilled by a migration). A pair without one shows no card, and is logged.
+    """
+    size = feed_page_size(limit)
+    queryset = feed_items(now=now)
+    if cursor:
+        published_at, pk = decode_feed_cursor(cursor)
+        queryset = queryset.filter(
+            Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
+        )
+    items = list(
+        queryset.select_related("social_post").prefetch_related(*_feed_prefetches())[: size + 1]
+    )
+    more = len(items) > size
+    items = items[:size]
+
     next_cursor = encode_feed_cursor(items[-1].published_at, items[-1].pk) if more else None
-    return FeedPage(items=entries, next_cursor=next_cursor)
+    return FeedPage(items=_feed_entries(items, request), next_cursor=next_cursor)
+
+
+# Collections (`ugc.collection_models`): the chosen items in their order, then the auto-fill
+# rule's latest items, each shown exactly as the feed shows it and only while the feed may
+# show it. Pages are keysets, like the feed's: the chosen entries after the last one shown
+# (by position), then the rule's items older than the last one shown. Seven queries whatever
+# the size of the collection (the collection, one page of its shown entries, the items and
+# the feed's four prefetches), one more where the rule fills the page.
+
+
+def active_collection(slug: str):
+    """The active collection with this slug, or None (inactive ones are not shown)."""
+    from ugc.collection_models import UGCCollection
+
+    return UGCCollection.objects.filter(slug=slug, active=True).first()
+
+
+def _digits(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("not a number")
+    return int(text)
+
+
+def _collection_position(kind: str, *rest: str) -> tuple:
+    """A collection cursor's parts: ("chosen", item id, position, entry id), after the last
+    chosen entry shown; or ("auto", rule items shown, published_at, item id)."""
+    if kind == "c":
+        item_id, position, entry_id = rest
+        return ("chosen", _digits(item_id), _digits(position), _digits(entry_id))
+    if kind == "a":
+        shown, stamp, item_id = rest
+        published_at = datetime.fromisoformat(stamp)
+        if published_at.tzinfo is None:
+            raise ValueError("naive time")
+        return ("auto", _digits(shown), published_at, _digits(item_id))
+    raise ValueError("unknown kind")
+
+
+def decode_collection_cursor(cursor: str) -> tuple:
+    """Where a collection page ended (see `_collection_position`), or ApplicationError."""
+    return _decode_cursor(cursor, _collection_position)
+
+
+def _chosen_after(collection, shown, cursor) -> models.QuerySet:
+    """The collection's shown entries, in order, after the cursor's entry: after where its
+    item is now (the moderator may have moved it), else where it was."""
+    from ugc.collection_models import UGCCollectionEntry
+
+    entries = UGCCollectionEntry.objects.filter(
+        Exists(shown.filter(pk=OuterRef("item_id"))), collection=collection
+    ).order_by("position", "pk")
+    if cursor is None:
+        return entries
+    _, item_id, position, entry_id = cursor
+    now_at = UGCCollectionEntry.objects.filter(collection=collection, item_id=item_id)
+    after_position = Coalesce(
+        Subquery(now_at.values("position")[:1]),
+        Value(position),
+        output_field=models.PositiveIntegerField(),
+    )
+    after_entry = Coalesce(
+        Subquery(now_at.values("pk")[:1]), Value(entry_id), output_field=models.BigIntegerField()
+    )
+    return entries.alias(after_position=after_position, after_entry=after_entry).filter(
+        Q(position__gt=F("after_position"))
+        | Q(position=F("after_position"), pk__gt=F("after_entry"))
+    )
+
+
+def _auto_fill(collection, shown):
+    """The rule's items, newest first: published items mapped to an active product of the
+    brand, not chosen in the collection already."""
+    from ugc.collection_models import UGCCollectionEntry
+
+    of_brand = UGCProductMap.objects.filter(
+        item=OuterRef("pk"), product__active=True, product__brand__iexact=collection.auto_fill_brand
+    )
+    in_collection = UGCCollectionEntry.objects.filter(collection=collection, item=OuterRef("pk"))
+    return shown.filter(Exists(of_brand)).exclude(Exists(in_collection))
+
+
+def _collection_rows(collection, *, size: int, cursor, now) -> list[tuple[int, tuple]]:
+    """Up to `size` (item id, its cursor parts) of the collection after `cursor`."""
+    shown = feed_items(now=now)
+    rows = []
+    auto_shown, after = 0, None
+    if cursor is None or cursor[0] == "chosen":
+        chosen = _chosen_after(collection, shown, cursor)
+        for item_id, position, entry_id in chosen.values_list("item_id", "position", "pk")[:size]:
+            rows.append((item_id, ("c", item_id, position, entry_id)))
+    else:
+        _, auto_shown, *after = cursor
+    room = min(size - len(rows), collection.auto_fill_limit - auto_shown)
+    if collection.auto_fill_brand and room > 0:
+        auto = _auto_fill(collection, shown)
+        if after:
+            published_at, pk = after
+            auto = auto.filter(
+                Q(published_at__lt=published_at) | Q(published_at=published_at, pk__lt=pk)
+            )
+        for item_id, published_at in auto.values_list("pk", "published_at")[:room]:
+            auto_shown += 1
+            stamp = published_at.astimezone(UTC).isoformat()
+            rows.append((item_id, ("a", auto_shown, stamp, item_id)))
+    return rows
+
+
+def collection_page(
+    *,
+    collection,
+    cursor: str | None = None,
+    limit: int | None = None,
+    request=None,
+    now: datetime | None = None,
+) -> FeedPage:
+    """One page of a collection, in the collection's order, shaped as `feed_page`'s.
+
+    The next page starts after the last item shown: after where that chosen item is now
+    (moved by a moderator meanwhile, it is not shown twice and nothing is skipped for it),
+    or, among the rule's items, after the last one's publishing time.
+    """
+    size = feed_page_size(limit)
+    after = decode_collection_cursor(cursor) if cursor else None
+    rows = _collection_rows(collection, size=size + 1, cursor=after, now=now)
+    more = len(rows) > size
+    rows = rows[:size]
+    found = {}
+    if rows:
+        queryset = feed_items(now=now).filter(pk__in=[item_id for item_id, _ in rows])
+        found = {
+            item.pk: item
+            for item in queryset.select_related("social_post").prefetch_related(*_feed_prefetches())
+        }
+    items = [found[item_id] for item_id, _ in rows if item_id in found]
+    next_cursor = _encode_cursor(*rows[-1][1]) if more else None
+    return FeedPage(items=_feed_entries(items, request), next_cursor=next_cursor)
 
 
 def _gallery_q(product) -> Q:

@@ -20,7 +20,7 @@ class FeedQuerySerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=100,
-        help_text="The next_cursor of the previous page; leave out for the newest items.",
+        help_text="The next_cursor of the previous page; leave out for the first page.",
     )
     limit = serializers.IntegerField(
         required=False,

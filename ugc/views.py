@@ -1,9 +1,10 @@
-"""Public pages of the shoppable feed: /shop/feed and the beacon that counts what it shows."""
+"""Public pages of the shoppable feed: /shop/feed, collections (/shop/collections/<slug>/) and
+the beacon that counts what they show."""
 
 import logging
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -25,12 +26,19 @@ MAX_ID = 2**63 - 1
 EVENTS_MAX_BODY = 16 * 1024
 
 
-def _feed_card(request, page) -> dict:
-    """The Open Graph card of the feed page: its first item's picture."""
+FEED_CARD = {
+    "title": "Shop the feed",
+    "description": "Photos and videos from our customers and creators. Shop what you see.",
+}
+
+
+def _feed_card(request, page, *, title, description, path) -> dict:
+    """The Open Graph card of a feed page (the feed or a collection): its first item's
+    picture."""
     card = {
-        "title": "Shop the feed",
-        "description": "Photos and videos from our customers and creators. Shop what you see.",
-        "url": absolute_url(reverse("ugc:feed"), request),
+        "title": title,
+        "description": description,
+        "url": absolute_url(path, request),
         "site_name": getattr(settings, "SITE_NAME", "Shoploop"),
         "type": "website",
         "image": None,
@@ -47,6 +55,19 @@ def _feed_card(request, page) -> dict:
     return card
 
 
+def _feed_context(request, page, *, placement, card, api_url) -> dict:
+    """What `ugc/feed.html` (and the collection page, which extends it) needs."""
+    first = page.items[0] if page.items else None
+    return {
+        "page": page,
+        "placement": placement,
+        "card": card,
+        "first_poster": first["media"]["display_url"] if first else "",
+        "api_url": api_url,
+        "hlsjs": HLSJS,
+    }
+
+
 @require_safe
 def feed(request):
     """The vertical shoppable feed. Without JavaScript, a "More" link pages through it."""
@@ -55,24 +76,47 @@ def feed(request):
         page = selectors.feed_page(cursor=cursor, request=request)
     except ApplicationError as exc:
         return render(request, "ugc/feed_error.html", {"message": exc.message}, status=400)
-    first = page.items[0] if page.items else None
-    # Where this feed is shown: the home feed, or embedded in a collection page or a widget
+    # Where this feed is shown: the home feed, or embedded in a page or a widget
     # (`?placement=`); impressions, clicks and the card links (`ugc_placement`) carry it.
     placement = request.GET.get("placement", Placement.HOME_FEED)
     if placement not in Placement.values:
         placement = Placement.HOME_FEED
-    context = {
-        "page": page,
-        "placement": placement,
-        "card": _feed_card(request, page),
-        "first_poster": first["media"]["display_url"] if first else "",
-        "api_url": reverse("ugc-feed-list"),
-        "hlsjs": HLSJS,
-    }
+    card = _feed_card(request, page, path=reverse("ugc:feed"), **FEED_CARD)
+    context = _feed_context(
+        request, page, placement=placement, card=card, api_url=reverse("ugc-feed-list")
+    )
     response = render(request, "ugc/feed.html", context)
     if placement == Placement.WIDGET:
         _allow_framing_by_the_shop(response)
     return response
+
+
+@require_safe
+def collection(request, slug):
+    """A collection's page: its items in order, as the feed shows them, counted (and their
+    card links tagged) in the `collection` placement. 404 when inactive or unknown."""
+    found = selectors.active_collection(slug)
+    if found is None:
+        raise Http404("No such collection.")
+    try:
+        page = selectors.collection_page(
+            collection=found, cursor=request.GET.get("cursor") or None, request=request
+        )
+    except ApplicationError as exc:
+        return render(request, "ugc/feed_error.html", {"message": exc.message}, status=400)
+    card = _feed_card(
+        request,
+        page,
+        title=found.name,
+        description=found.description or FEED_CARD["description"],
+        path=found.get_absolute_url(),
+    )
+    api_url = reverse("ugc-collection-feed", kwargs={"slug": found.slug})
+    context = _feed_context(
+        request, page, placement=Placement.COLLECTION, card=card, api_url=api_url
+    )
+    context["collection"] = found
+    return render(request, "ugc/collection.html", context)
 
 
 def _allow_framing_by_the_shop(response) -> None:

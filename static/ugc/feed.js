@@ -378,7 +378,7 @@
   }
 
   function tagNode(item, product) {
-    var tag = el("a", "feed-tag");
+    var tag = el("a", product.tag.x > 0.5 ? "feed-tag feed-tag-flip" : "feed-tag");
     tag.href = cardHref(product);
     tag.setAttribute("data-item", String(item.id));
     tag.setAttribute("data-product", String(product.id));

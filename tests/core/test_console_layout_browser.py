@@ -35,7 +35,7 @@ WITH_ROWS = {
         "auth/group", "auth/user", "authtoken/tokenproxy", "catalog/product", "catalog/variant",
         "creators/creator", "previews/linkpreview", "links/shortlink", "links/alloweddomain",
         "links/alloweddomainchange", "links/campaign", "ugc/ugcitem", "ugc/rejectionreason",
-        "ugc/blocklistentry", "ugc/moderationevent", "ugc/ugcmetricdaily",
+        "ugc/blocklistentry", "ugc/moderationevent", "ugc/ugcmetricdaily", "ugc/ugccollection",
         "sales/saleschannel", "sales/webhookdelivery", "sales/order", "sales/unmappedline",
         "sales/reservation",
     ]

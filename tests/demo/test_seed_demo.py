@@ -11,6 +11,7 @@ from ugc.models import (
     BlocklistEntry,
     ModerationEvent,
     RejectionReason,
+    UGCCollectionEntry,
     UGCItem,
     UGCProductMap,
     UGCRights,
@@ -32,6 +33,7 @@ def snapshot():
         ModerationEvent.objects.count(),
         BlocklistEntry.objects.count(),
         sorted(RejectionReason.objects.values_list("label", "active")),
+        sorted(UGCCollectionEntry.objects.values_list("collection__slug", "item_id", "position")),
     )
 
 
@@ -66,7 +68,9 @@ def test_seed_demo_makes_a_catalog_and_running_it_twice_changes_nothing(
     ]
 
 
-def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_commit_callbacks):
+def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(
+    django_capture_on_commit_callbacks, client
+):
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo", "--allow-production", stdout=io.StringIO())
 
@@ -106,6 +110,12 @@ def test_seed_demo_makes_a_live_feed_and_a_moderation_queue(django_capture_on_co
     scheduled = UGCItem.objects.get(external_id="demo-12")
     assert scheduled.status == UGCItem.Status.APPROVED
     assert scheduled.schedules.get().status == "scheduled"
+    # A collection: demo-6 and demo-1 chosen, then the latest Lumen Lab items (demo-1, which
+    # has a Lumen Lab product in its look, is not shown twice).
+    body = client.get("/api/ugc/collections/weekend-looks").json()
+    shown = [UGCItem.objects.get(pk=entry["id"]) for entry in body["items"]]
+    assert [item.external_id for item in shown] == ["demo-6", "demo-1", "demo-7", "demo-2"]
+    assert client.get("/shop/collections/weekend-looks/").status_code == 200
 
     queued = UGCItem.objects.filter(status=UGCItem.Status.QUEUED, source=demo_ugc.DEMO_SOURCE)
     assert queued.count() == 3

@@ -1,6 +1,6 @@
-"""Placement from the impression to the order credit, in a real browser: the home feed's
-impression and card click, the product page's Buy (add to cart), the test-mode payment, and
-the order's attribution all say "home_feed"."""
+"""Placement from the impression to the order credit, in a real browser: the home feed's (or
+a collection page's) impression and card click, the product page's Buy (add to cart), the
+test-mode payment, and the order's attribution all say "home_feed" (or "collection")."""
 
 import json
 import re
@@ -21,7 +21,7 @@ from tests.links.factories import CreatorFactory
 from tests.sales.factories import SalesChannelFactory
 from tests.ugc.factories import publishable_item, with_card_links
 from tests.ugc.test_feed import image_manifest
-from ugc import metrics
+from ugc import metrics, services
 from ugc.models import UGCItem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -43,8 +43,13 @@ def wait_for(condition, seconds=10.0):
         time.sleep(0.1)
 
 
-def test_the_home_feed_placement_rides_from_impression_to_the_order_credit(
-    page, live_server, settings
+@pytest.mark.parametrize(
+    ("url", "placement"),
+    [("/shop/feed", "home_feed"), ("/shop/collections/summer/", "collection")],
+    ids=["home_feed", "collection"],
+)
+def test_the_placement_rides_from_impression_to_the_order_credit(
+    page, live_server, settings, url, placement
 ):
     settings.PUBLIC_BASE_URL = live_server.url
     settings.CHECKOUT_TEST_MODE = True
@@ -59,6 +64,8 @@ def test_the_home_feed_placement_rides_from_impression_to_the_order_credit(
     )
     item.product_maps.update(product=product)
     with_card_links(item)
+    summer = services.ugc_collection_save(name="Summer looks", slug="summer")
+    services.ugc_collection_set_items(collection_id=summer.pk, item_ids=[item.pk])
 
     beacons = []
     page.on(
@@ -69,11 +76,11 @@ def test_the_home_feed_placement_rides_from_impression_to_the_order_credit(
             else None
         ),
     )
-    page.goto("/shop/feed")
+    page.goto(url)
     section = page.locator(f'.feed-item[data-id="{item.pk}"]')
     with page.expect_navigation(url="**/products/cloud-knit-hoodie/**"):
         section.locator("a.feed-card-button").click()
-    assert f"utm_content=ugc-{item.pk}" in page.url and "ugc_placement=home_feed" in page.url
+    assert f"utm_content=ugc-{item.pk}" in page.url and f"ugc_placement={placement}" in page.url
 
     form = page.locator("form.buy-form")
     form.locator("select[name=variant]").select_option(str(variant.pk))
@@ -84,26 +91,30 @@ def test_the_home_feed_placement_rides_from_impression_to_the_order_credit(
     page.get_by_role("button", name="Pay (test mode)").click()
     expect(page).to_have_url(re.compile(r"/checkout/done/"))
 
-    # Every step was counted in the home feed placement.
+    # Every step was counted in the page's placement (the product page's gallery, which
+    # shows the item too, counts its own impression as product_page).
     day = metrics.today()
     wait_for(
-        lambda: metrics.pending_by_placement().get((item.pk, day, "add_to_carts", "home_feed")) == 1
+        lambda: metrics.pending_by_placement().get((item.pk, day, "add_to_carts", placement)) == 1
     )
-    counted = metrics.pending_by_placement()
-    assert counted[(item.pk, day, "impressions", "home_feed")] == 1
-    assert counted[(item.pk, day, "clicks", "home_feed")] == 1
-    assert {"add_to_carts": [item.pk], "placement": "home_feed"} in beacons
+    assert metrics.pending_by_placement() == {
+        (item.pk, day, "impressions", "product_page"): 1,
+        (item.pk, day, "impressions", placement): 1,
+        (item.pk, day, "clicks", placement): 1,
+        (item.pk, day, "add_to_carts", placement): 1,
+    }
+    assert {"add_to_carts": [item.pk], "placement": placement} in beacons
 
     # The order credit carries the item and its placement.
     order = Order.objects.get()
-    assert "ugc_placement=home_feed" in order.landing_url
+    assert f"ugc_placement={placement}" in order.landing_url
     attribution = Attribution.objects.filter(order=order).first() or attribution_decide(
         order_id=order.pk
     )
-    assert (attribution.content_item_id, attribution.content_placement) == (item.pk, "home_feed")
+    assert (attribution.content_item_id, attribution.content_placement) == (item.pk, placement)
     assert attribution.creator_id == creator.pk
 
     metrics.flush()
-    row = item.metrics.get(placement="home_feed")
+    row = item.metrics.get(placement=placement)
     assert (row.impressions, row.clicks, row.add_to_carts) == (1, 1, 1)
     assert page.js_errors == []

@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.urls import path
 
 from ugc.admin.actions import BulkActionsMixin
+from ugc.admin.collections import ENTRY_MODEL_NAME, UGCCollectionAdmin  # noqa: F401 - registers
 from ugc.admin.item import ItemPageMixin
 from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
 from ugc.admin.look import LookMixin
@@ -51,6 +52,12 @@ class UGCItemAdmin(
 
     def has_add_permission(self, request):
         return False  # items come in through the upload page (and ugc_ingest) only
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("model_name") == ENTRY_MODEL_NAME:  # a collection's item picker
+            queryset = queryset.filter(status=UGCItem.Status.PUBLISHED)
+        return queryset, duplicates
 
     def has_change_permission(self, request, obj=None):
         # "Change" here means moderating: rights, mappings and the moderation buttons.

@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from ugc import services
 from ugc.admin.permissions import can_moderate
-from ugc.models import Placement, UGCItem, UGCSchedule
+from ugc.models import Placement, UGCCollection, UGCItem, UGCSchedule
 
 
 class ScheduleForm(forms.Form):
@@ -25,6 +25,11 @@ class ScheduleForm(forms.Form):
         help_text="Approved items only.",
     )
     placement = forms.ChoiceField(choices=Placement.choices)
+    collection = forms.ModelChoiceField(
+        queryset=UGCCollection.objects.order_by("name", "pk"),
+        required=False,
+        help_text="The collection placement: the collection the item goes into when published.",
+    )
     publish_at = forms.DateTimeField(
         label="Publish at",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -59,9 +64,11 @@ def month_weeks(first: date, schedules) -> list[list[dict]]:
 
 
 class UGCScheduleAdmin(admin.ModelAdmin):
-    list_display = ["publish_at", "item", "placement", "status", "outcome", "created_by"]
+    list_display = [
+        "publish_at", "item", "placement", "collection", "status", "outcome", "created_by",
+    ]  # fmt: skip
     list_filter = ["status", "placement"]
-    list_select_related = ["item", "created_by"]
+    list_select_related = ["item", "created_by", "collection"]
     date_hierarchy = "publish_at"
     search_fields = ["item__id", "outcome"]
     actions = ["cancel_selected"]
@@ -122,6 +129,7 @@ class UGCScheduleAdmin(admin.ModelAdmin):
                     item_id=data["item"].pk,
                     placement=data["placement"],
                     publish_at=data["publish_at"],
+                    collection_id=data["collection"].pk if data["collection"] else None,
                     actor=request.user,
                 )
             except ApplicationError as exc:
@@ -154,7 +162,7 @@ class UGCScheduleAdmin(admin.ModelAdmin):
         start = datetime.combine(first - timedelta(days=7), time.min, tzinfo=zone)
         end = datetime.combine(last + timedelta(days=7), time.min, tzinfo=zone)
         schedules = (
-            UGCSchedule.objects.select_related("item")
+            UGCSchedule.objects.select_related("item", "collection")
             .filter(publish_at__gte=start, publish_at__lt=end)
             .exclude(status=UGCSchedule.Status.CANCELLED)
             .order_by("publish_at", "pk")

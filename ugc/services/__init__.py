@@ -11,12 +11,18 @@
 - `social`, `rights_requests`: pulled posts and asking their authors for rights (issue 18);
 - `looks`: shop-the-look tags (where each product is in the frame);
 - `schedule`: the publishing calendar and the job that publishes due entries;
+- `collections`: curated collections and their ordered items;
 - `portal`: a creator's upload from the portal, withdrawal of consent, erasure (issue 15).
 
 Callers use `from ugc import services` and `services.ugc_claim(...)`.
 """
 
 from ugc.media_files import media_folder
+from ugc.services.collections import (
+    ugc_collection_add_item,
+    ugc_collection_save,
+    ugc_collection_set_items,
+)
 from ugc.services.feed import (
     item_link_utm,
     make_card_links,
@@ -83,6 +89,9 @@ from ugc.services.social import ugc_social_ingest, ugc_social_mark_deleted  # is
 
 __all__ = [
     "ALLOWED",
+    "ugc_collection_add_item",
+    "ugc_collection_save",
+    "ugc_collection_set_items",
     "DEFAULT_REJECTION_REASONS",
     "BlocklistHit",
     "InspectedMedia",

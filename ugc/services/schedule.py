@@ -7,6 +7,9 @@ published through `ugc_publish`, so the rights gate, the product mapping and the
 checked at that moment; an entry that cannot publish is marked failed with the reason, and
 the item stays as it was. Entries are claimed with SKIP LOCKED, so two workers running the
 job at once publish each entry once.
+
+The `collection` placement names a collection (`ugc.collection_models`): publishing the entry
+also puts the item at the end of that collection (an item published already is just put in).
 """
 
 import logging
@@ -16,7 +19,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from ugc.collection_models import UGCCollection
 from ugc.models import Placement, UGCItem, UGCProductMap, UGCSchedule
+from ugc.services.collections import ugc_collection_add_item
 from ugc.services.moderation import _event, _lock, ugc_publish
 
 logger = logging.getLogger(__name__)
@@ -30,11 +35,34 @@ def _check_placement(placement: str) -> None:
         raise ApplicationError(message, code="invalid", fields={"placement": [message]})
 
 
+def _check_collection(placement: str, collection_id: int | None) -> UGCCollection | None:
+    """The collection placement names the collection the item goes into; no other does."""
+    if placement != Placement.COLLECTION:
+        if collection_id is not None:
+            message = "Only the collection placement names a collection."
+            raise ApplicationError(message, code="invalid", fields={"collection": [message]})
+        return None
+    collection = None
+    if collection_id is not None:
+        collection = UGCCollection.objects.filter(pk=collection_id).first()
+    if collection is None:
+        message = "Choose the collection the item goes into."
+        raise ApplicationError(message, code="invalid", fields={"collection": [message]})
+    return collection
+
+
 def ugc_schedule_create(
-    *, item_id: int, placement: str, publish_at: datetime, actor=None
+    *,
+    item_id: int,
+    placement: str,
+    publish_at: datetime,
+    collection_id: int | None = None,
+    actor=None,
 ) -> UGCSchedule:
-    """Schedule an approved item to be published in `placement` at `publish_at` (future)."""
+    """Schedule an approved item to be published in `placement` at `publish_at` (future);
+    in the collection placement, into the collection `collection_id`."""
     _check_placement(placement)
+    collection = _check_collection(placement, collection_id)
     if publish_at is None or timezone.is_naive(publish_at):
         message = "Give the publishing time with its time zone."
         raise ApplicationError(message, code="invalid", fields={"publish_at": [message]})
@@ -61,7 +89,11 @@ def ugc_schedule_create(
         try:
             with transaction.atomic():
                 schedule = UGCSchedule.objects.create(
-                    item=item, placement=placement, publish_at=publish_at, created_by=actor
+                    item=item,
+                    placement=placement,
+                    collection=collection,
+                    publish_at=publish_at,
+                    created_by=actor,
                 )
         except IntegrityError:
             raise ApplicationError(
@@ -74,7 +106,7 @@ def ugc_schedule_create(
             action="schedule",
             actor=actor,
             from_status=item.status,
-            reason=f"{Placement(placement).label} at {publish_at:%Y-%m-%d %H:%M %Z}",
+            reason=f"{_where(schedule)} at {publish_at:%Y-%m-%d %H:%M %Z}",
         )
     return schedule
 
@@ -100,6 +132,12 @@ def ugc_schedule_cancel(*, schedule_id: int, actor=None) -> UGCSchedule:
     return schedule
 
 
+def _where(schedule: UGCSchedule) -> str:
+    """The placement's name, and the collection's in the collection placement."""
+    where = schedule.get_placement_display()
+    return f"{where} “{schedule.collection}”" if schedule.collection_id else where
+
+
 def _finish(schedule: UGCSchedule, status: str, outcome: str, now: datetime) -> None:
     schedule.status = status
     schedule.outcome = outcome
@@ -107,11 +145,17 @@ def _finish(schedule: UGCSchedule, status: str, outcome: str, now: datetime) -> 
     schedule.save(update_fields=["status", "outcome", "done_at"])
 
 
+def _into_collection(schedule: UGCSchedule) -> None:
+    if schedule.collection_id is not None:
+        ugc_collection_add_item(collection_id=schedule.collection_id, item_id=schedule.item_id)
+
+
 def _publish_one(schedule: UGCSchedule, now: datetime) -> str:
     """Publish a locked, due entry's item. Returns the entry's new status."""
     item = _lock(schedule.item_id)
-    where = schedule.get_placement_display()
+    where = _where(schedule)
     if item.status == UGCItem.Status.PUBLISHED:  # published by hand, or for another placement
+        _into_collection(schedule)
         _finish(schedule, Status.PUBLISHED, f"Already published; live in {where}.", now)
         return Status.PUBLISHED
     try:
@@ -126,6 +170,7 @@ def _publish_one(schedule: UGCSchedule, now: datetime) -> str:
             extra={"schedule_id": schedule.pk, "item_id": item.pk, "code": exc.code},
         )
         return Status.FAILED
+    _into_collection(schedule)
     _finish(schedule, Status.PUBLISHED, f"Published on schedule; live in {where}.", now)
     logger.info("ugc.schedule.published", extra={"schedule_id": schedule.pk, "item_id": item.pk})
     return Status.PUBLISHED

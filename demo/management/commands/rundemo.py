@@ -19,6 +19,7 @@ def welcome_text(base: str) -> str:
         ("Merchant console", f"{base}/admin/  (login: {user} / {password})"),
         ("Moderation queue", f"{base}/admin/ugc/ugcitem/  (also as demo-moderator, same password)"),
         ("Shoppable feed", f"{base}/shop/feed"),
+        ("A collection", f"{base}/shop/collections/weekend-looks/"),
         ("Creator portal", f"{base}/creators/  (login: maya-makes@example.com / {password};"),
         ("", f"apply at {base}/creators/apply/creators-club/)"),
         ("API docs", f"{base}/api/docs/  (tokens: {base}/admin/authtoken/tokenproxy/)"),

@@ -200,8 +200,12 @@ class Command(BaseCommand):
             if looks.scheduled
             else "nothing to schedule"
         )
+        from demo.looks import seed_collection
+
+        weekend = seed_collection()
         self.stdout.write(
-            f"Demo shop the look: {looks.tags} product tags (demo-1, demo-5); {when}. "
+            f"Demo shop the look: {looks.tags} product tags (demo-1, demo-5); {when}; "
+            f"collection {weekend.get_absolute_url()}. "
             "See /shop/feed, /admin/ugc/ugcschedule/calendar/ and "
             "/admin/ugc/ugcmetricdaily/placements/."
         )
