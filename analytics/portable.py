@@ -232,4 +232,25 @@ def refresh_months(lo: datetime, hi: datetime, *, tz) -> None:
     )
 
 
-__all__ = ["refresh_months", "rebuild_window", "window_rows", "timedelta"]
+def refresh_quarters(lo: datetime, hi: datetime, *, tz) -> None:
+    """The quarter rows of the whole quarters lo..hi again, as sums of their month rows."""
+    Rollup.objects.filter(grain="q", bucket__gte=lo, bucket__lt=hi).delete()
+    sums = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+    months = Rollup.objects.filter(grain="m", bucket__gte=lo, bucket__lt=hi)
+    for month in months.values("dim", "key", "currency", "bucket", *METRICS):
+        local = month["bucket"].astimezone(tz)
+        start = local.replace(month=local.month - (local.month - 1) % 3, day=1, hour=0,
+                              minute=0, second=0, microsecond=0, fold=0)  # fmt: skip
+        row = sums[(month["dim"], month["key"], month["currency"], start.astimezone(tz))]
+        for metric in METRICS:
+            row[metric] += month[metric]
+    Rollup.objects.bulk_create(
+        (
+            Rollup(grain="q", dim=d, key=k, currency=c, bucket=b, **metrics)
+            for (d, k, c, b), metrics in sums.items()
+        ),
+        batch_size=500,
+    )
+
+
+__all__ = ["refresh_months", "refresh_quarters", "rebuild_window", "window_rows", "timedelta"]

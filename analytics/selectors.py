@@ -14,7 +14,7 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from analytics.models import Rollup
-from analytics.rollups import HOURLY_DIMS, day_start, next_month, zone
+from analytics.rollups import HOURLY_DIMS, day_start, next_month, next_quarter, zone
 from core.errors import ApplicationError
 from sales.ledger_models import Commission, LedgerAccount
 from sales.models import OrderLine, WebhookDelivery
@@ -156,15 +156,16 @@ def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
         .order_by()
     )
     result = Series(buckets=period.buckets(hourly), hourly=hourly)
-    step = period.lo - previous.lo
+    lo = period.lo
+    step = lo - previous.lo
     current = {b: {} for b in result.buckets}
     before = {b: {} for b in result.buckets}
     currencies = set()
     for bucket, currency, *values in found:
         if currency:
             currencies.add(currency)
-        target = current if bucket >= period.lo else before
-        bucket = bucket if bucket >= period.lo else bucket + step
+        target = current if bucket >= lo else before
+        bucket = bucket if bucket >= lo else bucket + step
         row = target.get(bucket)
         if row is None:  # a daylight-saving hour that the other period does not have
             continue
@@ -203,13 +204,15 @@ WEEK_STARTS = (1, 8, 15, 22)  # the week rows of a month: days 1-7, 8-14, 15-21,
 
 def pieces(first: date, last: date) -> list[tuple[str, date, date]]:
     """The days first..last (inclusive) as the fewest rollup rows per value that sum to them:
-    (grain, first day, the day after) runs of whole months, whole weeks of a month (days
-    1-7, 8-14, 15-21, 22-28) and single days, in order; consecutive pieces of one grain are
-    one run. At 180 days: about five months, three weeks and four days."""
+    (grain, first day, the day after) runs of whole quarters, whole months, whole weeks of a
+    month (days 1-7, 8-14, 15-21, 22-28) and single days, in order; consecutive pieces of one
+    grain are one run. At 180 days: a quarter, two or three months, three weeks, four days."""
     runs: list[tuple[str, date, date]] = []
     day = first
     while day <= last:
-        if day.day == 1 and next_month(day) - timedelta(days=1) <= last:
+        if day.day == 1 and day.month % 3 == 1 and next_quarter(day) - timedelta(1) <= last:
+            grain, end = Rollup.Grain.QUARTER, next_quarter(day)
+        elif day.day == 1 and next_month(day) - timedelta(days=1) <= last:
             grain, end = Rollup.Grain.MONTH, next_month(day)
         elif day.day in WEEK_STARTS and day + timedelta(days=6) <= last:
             grain, end = Rollup.Grain.WEEK, day + timedelta(days=7)
@@ -224,9 +227,9 @@ def pieces(first: date, last: date) -> list[tuple[str, date, date]]:
 
 
 def _coarsest(period: Range) -> Q:
-    """The rows that sum to the range with the fewest rows: a month row per value for every
-    whole month inside it, a week row for every whole week of a month left, day rows for the
-    days left (see `pieces`)."""
+    """The rows that sum to the range with the fewest rows: a quarter or month row per value
+    for every whole quarter or month inside it, a week row for every whole week of a month
+    left, day rows for the days left (see `pieces`)."""
     where = Q()
     for grain, lo, hi in pieces(period.first, period.last):
         where |= Q(grain=grain, bucket__gte=day_start(lo), bucket__lt=day_start(hi))

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRST, LAST = date(2026, 9, 25), date(2026, 11, 9)  # ragged days, October, a week, two days
+RANGES = [(FIRST, LAST), (date(2026, 6, 25), date(2026, 10, 9))]  # days, Q3, a week, days
 EXPECTED_LINKS = ["2", "3", "11", "4", "6", "5", "10", "12", "7", "8"]
 EXPECTED_PREVIEWS = ["10", "9", "Zeta", "a b", "alpha", "Éclair", "éclair"]
 
@@ -41,10 +42,13 @@ def tables(found: dict) -> dict:
     return {dim: [asdict(row) for row in rows] for dim, rows in found.items()}
 
 
-def test_the_ranking_breaks_ties_by_clicks_bots_then_key_and_keeps_currencies_apart(settings):
+@pytest.mark.parametrize(("first", "last"), RANGES)
+def test_the_ranking_breaks_ties_by_clicks_bots_then_key_and_keeps_currencies_apart(
+    settings, first, last
+):
     settings.DASHBOARD_TIME_ZONE = LA.key
-    ranking_rows(FIRST, LAST)
-    period = selectors.Range("custom", FIRST, LAST)
+    ranking_rows(first, last)
+    period = selectors.Range("custom", first, last)
 
     found = selectors.top(period, RANKED_DIMS)
 
@@ -77,15 +81,19 @@ def test_the_range_reads_months_weeks_of_a_month_and_days(settings):
         ("w", date(2026, 11, 1), date(2026, 11, 8)),
         ("d", date(2026, 11, 8), date(2026, 11, 10)),
     ]
-    # 180 days to 7 December: two days, two weeks, two days, five months, a week.
+    # 180 days to 7 December: days, two weeks, days, the third quarter, two months, a week.
     assert [g for g, _, _ in selectors.pieces(date(2026, 6, 11), date(2026, 12, 7))] == [
-        "d", "w", "d", "m", "w"
+        "d", "w", "d", "q", "m", "w"
     ]  # fmt: skip
     ranking_rows(FIRST, LAST)
     read = Rollup.objects.filter(selectors._coarsest(selectors.Range("custom", FIRST, LAST)))
     assert set(read.values_list("grain", flat=True)) == {"d", "m", "w"}
     assert not read.filter(grain="d", bucket__gte=rollups.day_start(date(2026, 10, 1)),
                            bucket__lt=rollups.day_start(date(2026, 11, 8))).exists()  # fmt: skip
+    first, last = RANGES[1]
+    ranking_rows(first, last)
+    read = Rollup.objects.filter(selectors._coarsest(selectors.Range("custom", first, last)))
+    assert set(read.values_list("grain", flat=True)) == {"d", "q", "w"}
 
 
 def test_pieces_cover_every_day_of_any_range_once_with_whole_months_and_weeks():
@@ -95,6 +103,8 @@ def test_pieces_cover_every_day_of_any_range_once_with_whole_months_and_weeks():
             last = first + timedelta(days=length - 1)
             covered = []
             for grain, lo, hi in selectors.pieces(first, last):
+                if grain == "q":
+                    assert lo.day == hi.day == 1 and lo.month % 3 == hi.month % 3 == 1
                 if grain == "m":
                     assert lo.day == 1 and hi.day == 1
                 if grain == "w":
@@ -107,7 +117,8 @@ def test_pieces_cover_every_day_of_any_range_once_with_whole_months_and_weeks():
             assert covered == [first + timedelta(days=n) for n in range(length)]
 
 
-def test_sqlite_ranks_the_same_tables(tmp_path):
+@pytest.mark.parametrize(("first", "last"), RANGES)
+def test_sqlite_ranks_the_same_tables(tmp_path, first, last):
     """`make run`'s SQLite: the same rows, week and month rows summed in Python, the same
     statement ranking them, the same tables."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
@@ -128,7 +139,7 @@ from tests.analytics.helpers import RANKED_DIMS, ranking_rows, top_by_days
 assert connection.vendor == "sqlite"
 with connection.schema_editor() as editor:
     editor.create_model(Rollup)
-first, last = date.fromisoformat({str(FIRST)!r}), date.fromisoformat({str(LAST)!r})
+first, last = date.fromisoformat({str(first)!r}), date.fromisoformat({str(last)!r})
 ranking_rows(first, last)
 period = selectors.Range("custom", first, last)
 out = {{}}
@@ -136,8 +147,8 @@ for limit in (3, 10, 100):
     found = selectors.top(period, RANKED_DIMS, limit=limit)
     assert found == top_by_days(period, RANKED_DIMS, limit=limit), limit
     out[limit] = {{d: [asdict(r) for r in rows] for d, rows in found.items()}}
-weeks = sorted((r.dim, r.key, r.currency, r.bucket.isoformat(), r.clicks, r.revenue)
-               for r in Rollup.objects.filter(grain="w"))
+weeks = sorted((r.grain, r.dim, r.key, r.currency, r.bucket.isoformat(), r.clicks, r.revenue)
+               for r in Rollup.objects.filter(grain__in=["w", "m", "q"]))
 print(json.dumps({{"tables": out, "weeks": weeks}}))
 """
     result = subprocess.run(
@@ -149,40 +160,44 @@ print(json.dumps({{"tables": out, "weeks": weeks}}))
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("django.conf.settings.DASHBOARD_TIME_ZONE", LA.key)
-        ranking_rows(FIRST, LAST)
-        period = selectors.Range("custom", FIRST, LAST)
+        ranking_rows(first, last)
+        period = selectors.Range("custom", first, last)
         for limit in (3, 10, 100):
             on_postgresql = tables(selectors.top(period, RANKED_DIMS, limit=limit))
             assert on_sqlite["tables"][str(limit)] == on_postgresql
         weeks = sorted(
-            [r.dim, r.key, r.currency, r.bucket.astimezone(ZoneInfo("UTC")).isoformat(),
-             r.clicks, r.revenue]
-            for r in Rollup.objects.filter(grain="w")
+            [r.grain, r.dim, r.key, r.currency,
+             r.bucket.astimezone(ZoneInfo("UTC")).isoformat(), r.clicks, r.revenue]
+            for r in Rollup.objects.filter(grain__in=["w", "m", "q"])
         )  # fmt: skip
     assert [row["key"] for row in on_sqlite["tables"]["10"]["link"]] == EXPECTED_LINKS
     assert [row["key"] for row in on_sqlite["tables"]["10"]["preview"]] == EXPECTED_PREVIEWS
     assert [row["key"] for row in on_sqlite["tables"]["3"]["preview"]] == EXPECTED_PREVIEWS[:3]
     sqlite_weeks = [
-        [d, k, c, datetime.fromisoformat(b).astimezone(ZoneInfo("UTC")).isoformat(), n, r]
-        for d, k, c, b, n, r in on_sqlite["weeks"]
+        [g, d, k, c, datetime.fromisoformat(b).astimezone(ZoneInfo("UTC")).isoformat(), n, r]
+        for g, d, k, c, b, n, r in on_sqlite["weeks"]
     ]
-    assert weeks and sorted(sqlite_weeks) == weeks
+    assert {w[0] for w in weeks} == {"w", "m", "q"}
+    assert sorted(sqlite_weeks) == weeks  # week, month and quarter rows summed alike
 
 
-def assert_weeks_are_sums_of_their_days():
+def assert_weeks_and_quarters_are_sums_of_their_days():
     sums = defaultdict(lambda: dict.fromkeys(METRICS, 0))
     for row in Rollup.objects.filter(grain="d"):
         local = row.bucket.astimezone(rollups.zone()).date()
-        if local.day > 28:
-            continue
-        week = rollups.day_start(local.replace(day=1 + (local.day - 1) // 7 * 7))
-        for metric in METRICS:
-            sums[(row.dim, row.key, row.currency, week)][metric] += getattr(row, metric)
-    weeks = {
-        (row.dim, row.key, row.currency, row.bucket): {m: getattr(row, m) for m in METRICS}
-        for row in Rollup.objects.filter(grain="w")
+        starts = [("q", rollups.day_start(rollups.quarter_start(local)))]
+        if local.day <= 28:
+            starts.append(("w", rollups.day_start(local.replace(day=1 + (local.day - 1) // 7 * 7))))
+        for grain, start in starts:
+            for metric in METRICS:
+                sums[(grain, row.dim, row.key, row.currency, start)][metric] += getattr(row, metric)
+    found = {
+        (row.grain, row.dim, row.key, row.currency, row.bucket): {
+            m: getattr(row, m) for m in METRICS
+        }
+        for row in Rollup.objects.filter(grain__in=["w", "q"])
     }
-    assert weeks == dict(sums)
+    assert found == dict(sums)
 
 
 @pytest.mark.parametrize(
@@ -192,6 +207,7 @@ def assert_weeks_are_sums_of_their_days():
         (date(2026, 9, 8), date(2026, 11, 7)),  # weeks on both sides
         (date(2026, 10, 1), date(2026, 10, 7)),  # one week
         (date(2026, 9, 25), date(2026, 10, 31)),
+        (date(2026, 6, 30), date(2026, 12, 31)),  # a day, two quarters
     ],
 )
 def test_folded_facts_give_the_same_tables_as_summing_every_day(shop, first, last):  # noqa: F811
@@ -202,23 +218,30 @@ def test_folded_facts_give_the_same_tables_as_summing_every_day(shop, first, las
     assert sum(row.orders for row in selectors.top(period, dims)["creator"]) > 0
 
 
-def test_weeks_are_the_sums_of_their_days_after_folds_late_facts_and_rebuilds(shop):  # noqa: F811
-    assert_weeks_are_sums_of_their_days()
+def test_weeks_and_quarters_are_the_sums_of_their_days_after_folds_late_facts_and_rebuilds(
+    shop,  # noqa: F811
+):
+    assert_weeks_and_quarters_are_sums_of_their_days()
     assert Rollup.objects.filter(grain="w", dim="total", currency="USD").exists()
     week = rollups.day_start(date(2026, 11, 15))  # 15-21 November: the orders of the 20th
     before = Rollup.objects.get(grain="w", dim="total", currency="USD", bucket=week)
+    third = rollups.day_start(date(2026, 7, 1))  # July to September: the orders of September
+    q3_clicks = Rollup.objects.get(grain="q", dim="total", currency="", bucket=third).clicks
 
     refund(shop["orders"][0], "5.00", at=datetime(2026, 11, 16, 9, tzinfo=LA))
     click(shop["maya"], link=shop["link"], at=datetime(2026, 9, 2, 9, tzinfo=LA))  # late
+    click(shop["maya"], link=shop["link"], at=datetime(2026, 7, 15, 9, tzinfo=LA))  # later
     services.rollups_fold()
 
-    assert_weeks_are_sums_of_their_days()
+    assert_weeks_and_quarters_are_sums_of_their_days()
     after = Rollup.objects.get(grain="w", dim="total", currency="USD", bucket=week)
     assert (after.revenue, after.refunds) == (before.revenue, before.refunds - 500)
     early = Rollup.objects.get(
         grain="w", dim="total", currency="", bucket=rollups.day_start(date(2026, 9, 1))
     )
     assert early.clicks == 1
+    q3 = Rollup.objects.get(grain="q", dim="total", currency="", bucket=third)
+    assert q3.clicks == q3_clicks + 2
     folded = rows()
     services.rollups_rebuild()
     assert rows() == folded
