@@ -4,10 +4,10 @@ Production settings on PostgreSQL (a database of its own). Generation, timed apa
 by PostgreSQL itself (`INSERT ... SELECT FROM generate_series`, no rows through Python): 500
 creators, 2,000 links over 20 products, 10,000,000 clicks over 180 days (5 % bots, countries,
 devices, sources), 200,000 paid orders in two currencies, each credited (an attribution) to a
-click's link and creator, one line each, and a refund of half the total on every tenth order,
-five days after it. Click ids are time-ordered, as the drain's UUIDv7 ids are. Commission lives
-in the ledger, whose postings go through its services one by one; this benchmark leaves it out
-(its cost is `make bench-attribution`'s).
+click's link and creator, one line each (its product's variant), and a refund of half the
+total on every tenth order, five days after it. Click ids are time-ordered, as the drain's
+UUIDv7 ids are. Commission lives in the ledger, whose postings go through its services one by
+one; this benchmark leaves it out (its cost is `make bench-attribution`'s).
 
 Then:
 1. the rollups built from nothing (the first fold: every day, hourly and daily): `rollup_build_s`;
@@ -16,8 +16,10 @@ Then:
    "cold") and 15 more ("warm"); p50 and p95 per page and range. The baseline, measured in
    the same run: the plain admin index (`/admin/` for a user without dashboards), whose p50
    is the floor every console page pays (sessions, permissions, templates);
-3. the baseline of the month rows, in the same run on the same data: the home read as before
-   them (every day row of the range, PostgreSQL's default work_mem): `home_before_*`;
+3. the baseline of the quarter and week rows and of the ranking in the database, in the same
+   run on the same data, each range's right after the home's: the home read as before them
+   (month rows and every other day row of the range, every value's numbers brought into
+   Python and ranked there), after checking that both give the same tables: `home_before_*`;
 4. one million new clicks over the last day, then one fold: `incremental_1m_clicks_s`.
 
 `BENCH_DASHBOARD_CLICKS` and `BENCH_DASHBOARD_ORDERS` scale it down for a quick run. The last
@@ -31,6 +33,7 @@ import statistics
 import sys
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,11 +116,13 @@ FROM (SELECT i, (1000 + (i * 7717) %% 19000) / 100.0 AS t,
       FROM generate_series(1::bigint, %(n)s) AS i) x
 """
 
+# Each line is mapped to its product's variant (by SKU), as a shop's lines are: lines with no
+# variant are the exceptions the home's "Order lines with no product" counts.
 _LINES_SQL = """
-INSERT INTO sales_orderline (order_id, external_id, sku, product_id, title, quantity,
-  unit_price, discount, tax, total, stock_committed, stock_shipped, shortfall)
-SELECT o.id, '', 'BENCH', %(first_product)s + o.id %% %(products)s, 'Bench', 1, o.total, 0, 0,
-  o.total, 0, 0, 0
+INSERT INTO sales_orderline (order_id, external_id, sku, product_id, variant_id, title,
+  quantity, unit_price, discount, tax, total, stock_committed, stock_shipped, shortfall)
+SELECT o.id, '', 'BENCH-' || o.id %% %(products)s, %(first_product)s + o.id %% %(products)s,
+  %(first_variant)s + o.id %% %(products)s, 'Bench', 1, o.total, 0, 0, o.total, 0, 0, 0
 FROM sales_order o
 """
 
@@ -146,7 +151,7 @@ def generate() -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from catalog.models import Product
+    from catalog.models import Product, Variant
     from creators.models import Creator
     from links.models import ShortLink
     from sales.models import SalesChannel
@@ -155,6 +160,10 @@ def generate() -> dict:
     products = Product.objects.bulk_create(
         Product(title=f"Bench product {i}", slug=f"bench-{i}", brand="Bench")
         for i in range(PRODUCTS)
+    )
+    variants = Variant.objects.bulk_create(
+        Variant(product=product, sku=f"BENCH-{i}", price=Decimal("100.00"), currency="USD")
+        for i, product in enumerate(products)
     )
     creators = Creator.objects.bulk_create(
         Creator(name=f"Creator {i}", handle=f"c{i}", affiliate_code=f"C{i}", email=f"c{i}@x.test")
@@ -179,7 +188,11 @@ def generate() -> dict:
             _ORDERS_SQL,
             {"start": start, "span": span - 6 * 86400, "n": ORDERS, "usd": usd.pk, "eur": eur.pk},
         )
-        cursor.execute(_LINES_SQL, {"first_product": products[0].pk, "products": PRODUCTS})
+        cursor.execute(
+            _LINES_SQL,
+            {"first_product": products[0].pk, "first_variant": variants[0].pk,
+             "products": PRODUCTS},
+        )  # fmt: skip
         cursor.execute("SELECT min(id) FROM links_clickevent")
         first_click = cursor.fetchone()[0]
         cursor.execute(
@@ -230,24 +243,73 @@ def time_page(client, url: str, params: dict) -> dict:
     }
 
 
-def home_before(client, ranges: dict) -> dict:
-    """The home as it read before month rows, timed in this run on the same data: every day
-    row of the range, under PostgreSQL's default work_mem (the baseline of the change)."""
-    from django.db.models import Q
+def top_before(period, dims, *, keys=None, limit=10) -> dict:
+    """The top tables as the home read them before quarter and week rows and the ranking in
+    the database: month rows for whole months and day rows for every other day of the range,
+    every value's numbers per currency brought into Python and ranked there (the baseline)."""
+    from django.db import transaction
+    from django.db.models import Q, Sum
 
-    from analytics import selectors
+    from analytics import rollups, selectors
+    from analytics.models import Rollup
+    from analytics.selectors import METRICS, Row
 
-    coarsest, work_mem = selectors._coarsest, selectors.TOP_WORK_MEM
-    selectors._coarsest = lambda period: Q(grain="d", bucket__gte=period.lo, bucket__lt=period.hi)
-    selectors.TOP_WORK_MEM = "4MB"
+    first_month = period.first if period.first.day == 1 else rollups.next_month(period.first)
+    end_month = rollups.month_start(period.last + timedelta(days=1))
+    if first_month >= end_month:
+        where = Q(grain="d", bucket__gte=period.lo, bucket__lt=period.hi)
+    else:
+        months_lo, months_hi = rollups.day_start(first_month), rollups.day_start(end_month)
+        where = (
+            Q(grain="d", bucket__gte=period.lo, bucket__lt=months_lo)
+            | Q(grain="m", bucket__gte=months_lo, bucket__lt=months_hi)
+            | Q(grain="d", bucket__gte=months_hi, bucket__lt=period.hi)
+        )
+    rows = Rollup.objects.filter(where, dim__in=dims)
+    if keys is not None:
+        rows = rows.filter(key__in=keys)
+    found = (
+        rows.values_list("dim", "key", "currency")
+        .annotate(*(Sum(metric) for metric in METRICS))
+        .order_by()
+    )
+    with transaction.atomic():
+        selectors._hash_aggregate()
+        found = list(found)
+    tables = {dim: {} for dim in dims}
+    for dim, key, currency, clicks, uniq, bots, orders, revenue, refunds, commission in found:
+        row = tables[dim].setdefault(key, Row(dim=dim, key=key))
+        row.clicks += int(clicks)
+        row.unique_clicks += int(uniq)
+        row.bot_clicks += int(bots)
+        row.orders += int(orders)
+        if currency:
+            row.money[currency] = {
+                "revenue": int(revenue), "refunds": int(refunds),
+                "net": int(revenue) + int(refunds), "commission": int(commission),
+            }  # fmt: skip
+
+    def rank(row):
+        return (-row.orders, -row.clicks, -row.bot_clicks, row.key)
+
+    return {dim: sorted(rows.values(), key=rank)[:limit] for dim, rows in tables.items()}
+
+
+def home_before(client, params: dict) -> dict:
+    """The home as it read before quarter and week rows and the ranking in the database, timed
+    in this run on the same data (`top_before`), after checking that it shows the same
+    tables."""
+    from analytics import selectors, views
+
+    period = selectors.parse_range(params)
+    dims = [dim for dim, _ in views.HOME_TABLES]
+    assert selectors.top(period, dims) == top_before(period, dims), params
+    top = selectors.top
+    selectors.top = top_before
     try:
-        results = {}
-        for name, params in ranges.items():
-            results[name] = time_page(client, "/admin/", params)
-            print(f"home {name}, before (day rows only): {results[name]}", flush=True)
-        return results
+        return time_page(client, "/admin/", params)
     finally:
-        selectors._coarsest, selectors.TOP_WORK_MEM = coarsest, work_mem
+        selectors.top = top
 
 
 def main() -> int:
@@ -293,14 +355,17 @@ def main() -> int:
     }  # fmt: skip
     baseline = time_page(baseline_client, "/admin/", {})
     print(f"baseline (the plain admin index): {baseline}", flush=True)
-    results = {}
+    results, before = {}, {}
+    for name, params in ranges.items():  # the home now and as before, one after the other
+        results[("home", name)] = time_page(client, "/admin/", params)
+        print(f"home {name}: {results[('home', name)]}", flush=True)
+        before[name] = home_before(client, params)
+        print(f"home {name}, before (month and day rows, ranked in Python): {before[name]}",
+              flush=True)  # fmt: skip
     link_url = reverse("analytics:link", args=[made["link"]])
-    for page, url in (("home", "/admin/"), ("link", link_url)):
-        for name, params in ranges.items():
-            results[(page, name)] = time_page(client, url, params)
-            print(f"{page} {name}: {results[(page, name)]}", flush=True)
-
-    before = home_before(client, ranges)
+    for name, params in ranges.items():
+        results[("link", name)] = time_page(client, link_url, params)
+        print(f"link {name}: {results[('link', name)]}", flush=True)
 
     add_clicks(NEW_CLICKS, made["link"])
     t0 = time.perf_counter()
