@@ -9,9 +9,11 @@ currency ("" for rows that hold only clicks). Money is in the currency's minor u
 and commission reversals and clawbacks are negative amounts in the bucket where they
 happened, so a sum over any range is that range's net.
 
-Month rows are the sums of their days' rows, kept in step by the fold (the same transaction
-that writes the days), so that a long range reads a row per value per whole month and daily
-rows only at its ragged edges.
+Month rows and week rows (the days 1-7, 8-14, 15-21 and 22-28 of a month) are the sums of
+their days' rows, quarter rows the sums of their months' rows, kept in step by the fold (the
+same transaction that writes the days), so that a long range reads a row per value per whole
+quarter or month, a row per whole week of a month at its ragged edges, and daily rows only
+for the few days left.
 """
 
 from django.db import models
@@ -23,6 +25,8 @@ class Rollup(models.Model):
         HOUR = "h", "Hour"
         DAY = "d", "Day"
         MONTH = "m", "Month"
+        WEEK = "w", "Week of a month"  # days 1-7, 8-14, 15-21 or 22-28
+        QUARTER = "q", "Quarter"
 
     class Dim(models.TextChoices):
         TOTAL = "total", "Everything"
@@ -41,7 +45,7 @@ class Rollup(models.Model):
     key = models.CharField(max_length=500, blank=True, help_text="The value: an id, a code.")
     currency = models.CharField(max_length=3, blank=True)
     bucket = models.DateTimeField(
-        help_text="The start of the hour, of the local day or of the local month."
+        help_text="The start of the hour, or of the local day, week of a month, month or quarter."
     )
     clicks = models.BigIntegerField(default=0, help_text="Human clicks.")
     unique_clicks = models.BigIntegerField(default=0)

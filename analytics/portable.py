@@ -203,28 +203,54 @@ def changed_days(model, column: str, condition: Q, tz) -> set:
 
 
 def rebuild_window(lo: datetime, hi: datetime, *, ledger_wm: int, tz) -> None:
-    Rollup.objects.filter(bucket__gte=lo, bucket__lt=hi).exclude(grain="m").delete()
+    Rollup.objects.filter(grain__in=["h", "d"], bucket__gte=lo, bucket__lt=hi).delete()
     Rollup.objects.bulk_create(window_rows(lo, hi, ledger_wm=ledger_wm, tz=tz), batch_size=500)
 
 
 def refresh_months(lo: datetime, hi: datetime, *, tz) -> None:
-    """The month rows of the whole months lo..hi again, as sums of their day rows."""
-    Rollup.objects.filter(grain="m", bucket__gte=lo, bucket__lt=hi).delete()
-    months = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+    """The month and week rows of the whole months lo..hi again, as sums of their day rows
+    (weeks: the days 1-7, 8-14, 15-21 and 22-28 of a month)."""
+    Rollup.objects.filter(grain__in=["m", "w"], bucket__gte=lo, bucket__lt=hi).delete()
+    sums = defaultdict(lambda: dict.fromkeys(METRICS, 0))
     days = Rollup.objects.filter(grain="d", bucket__gte=lo, bucket__lt=hi)
     for day in days.values("dim", "key", "currency", "bucket", *METRICS):
         local = day["bucket"].astimezone(tz)
-        month = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, fold=0)
-        row = months[(day["dim"], day["key"], day["currency"], month.astimezone(tz))]
-        for metric in METRICS:
-            row[metric] += day[metric]
+        midnight = {"hour": 0, "minute": 0, "second": 0, "microsecond": 0, "fold": 0}
+        starts = [("m", local.replace(day=1, **midnight))]
+        if local.day <= 28:
+            starts.append(("w", local.replace(day=1 + (local.day - 1) // 7 * 7, **midnight)))
+        for grain, start in starts:
+            row = sums[(grain, day["dim"], day["key"], day["currency"], start.astimezone(tz))]
+            for metric in METRICS:
+                row[metric] += day[metric]
     Rollup.objects.bulk_create(
         (
-            Rollup(grain="m", dim=d, key=k, currency=c, bucket=b, **metrics)
-            for (d, k, c, b), metrics in months.items()
+            Rollup(grain=g, dim=d, key=k, currency=c, bucket=b, **metrics)
+            for (g, d, k, c, b), metrics in sums.items()
         ),
         batch_size=500,
     )
 
 
-__all__ = ["refresh_months", "rebuild_window", "window_rows", "timedelta"]
+def refresh_quarters(lo: datetime, hi: datetime, *, tz) -> None:
+    """The quarter rows of the whole quarters lo..hi again, as sums of their month rows."""
+    Rollup.objects.filter(grain="q", bucket__gte=lo, bucket__lt=hi).delete()
+    sums = defaultdict(lambda: dict.fromkeys(METRICS, 0))
+    months = Rollup.objects.filter(grain="m", bucket__gte=lo, bucket__lt=hi)
+    for month in months.values("dim", "key", "currency", "bucket", *METRICS):
+        local = month["bucket"].astimezone(tz)
+        start = local.replace(month=local.month - (local.month - 1) % 3, day=1, hour=0,
+                              minute=0, second=0, microsecond=0, fold=0)  # fmt: skip
+        row = sums[(month["dim"], month["key"], month["currency"], start.astimezone(tz))]
+        for metric in METRICS:
+            row[metric] += month[metric]
+    Rollup.objects.bulk_create(
+        (
+            Rollup(grain="q", dim=d, key=k, currency=c, bucket=b, **metrics)
+            for (d, k, c, b), metrics in sums.items()
+        ),
+        batch_size=500,
+    )
+
+
+__all__ = ["refresh_months", "refresh_quarters", "rebuild_window", "window_rows", "timedelta"]

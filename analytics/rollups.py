@@ -14,9 +14,10 @@ compare it with the ledger exactly while postings go on.
 
 Three statements fill a window, each one pass over its facts with GROUPING SETS (every
 dimension, hourly and daily): clicks; order-level money (orders, refunds, commission); and
-per-product money (order lines, refund lines, commission on a line). Then the month rows of
-the months touched are summed again from their day rows (`refresh_months`), in the same
-transaction, so a month row always equals the sum of its days.
+per-product money (order lines, refund lines, commission on a line). Then the month rows and
+week rows (days 1-7, 8-14, 15-21, 22-28 of a month) of the months touched are summed again
+from their day rows, and their quarters' rows from the month rows (`refresh_months`), in the
+same transaction, so a month, week or quarter row always equals the sum of its days.
 """
 
 from datetime import date, datetime, time, timedelta
@@ -204,6 +205,33 @@ WHERE grain = 'd' AND bucket >= %(lo)s AND bucket < %(hi)s
 GROUP BY dim, key, currency, month
 """  # noqa: S608 - built from constants
 
+# Week rows: the days 1-7, 8-14, 15-21 and 22-28 of each local month (the days after the
+# 28th have none), each the sum of its seven day rows; the bucket is the local midnight of
+# the week's first day.
+_WEEK_OF = (
+    "date_trunc('month', bucket AT TIME ZONE %(tz)s) + (((extract(day FROM bucket AT TIME "
+    "ZONE %(tz)s)::int - 1) / 7) * 7) * interval '1 day'"
+)
+_WEEKS = f"""
+INSERT INTO analytics_rollup (grain, dim, key, currency, bucket, {", ".join(_METRICS)})
+SELECT 'w', dim, key, currency, ({_WEEK_OF}) AT TIME ZONE %(tz)s AS week,
+  {", ".join(f"SUM({m})" for m in _METRICS)}
+FROM analytics_rollup
+WHERE grain = 'd' AND bucket >= %(lo)s AND bucket < %(hi)s
+  AND extract(day FROM bucket AT TIME ZONE %(tz)s) <= 28
+GROUP BY dim, key, currency, week
+"""  # noqa: S608 - built from constants
+
+_QUARTERS = f"""
+INSERT INTO analytics_rollup (grain, dim, key, currency, bucket, {", ".join(_METRICS)})
+SELECT 'q', dim, key, currency,
+  date_trunc('quarter', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS quarter,
+  {", ".join(f"SUM({m})" for m in _METRICS)}
+FROM analytics_rollup
+WHERE grain = 'm' AND bucket >= %(lo)s AND bucket < %(hi)s
+GROUP BY dim, key, currency, quarter
+"""  # noqa: S608 - built from constants
+
 _FACTORS = "CREATE TEMP TABLE IF NOT EXISTS _factors (code varchar(3) PRIMARY KEY, factor numeric)"
 _STATEMENTS = (
     _insert(_CLICK_FACTS, CLICK_DIMS, by_currency=False),
@@ -244,7 +272,8 @@ def rebuild_window(cursor, first: date, last: date, *, ledger_wm: int) -> None:
         return
     params = {"tz": settings.DASHBOARD_TIME_ZONE, "lo": lo, "hi": hi, "ledger_wm": ledger_wm}
     cursor.execute(
-        "DELETE FROM analytics_rollup WHERE grain <> 'm' AND bucket >= %(lo)s AND bucket < %(hi)s",
+        "DELETE FROM analytics_rollup WHERE grain IN ('h', 'd') AND bucket >= %(lo)s "
+        "AND bucket < %(hi)s",
         params,
     )
     for statement in _STATEMENTS:
@@ -259,19 +288,38 @@ def next_month(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+def quarter_start(day: date) -> date:
+    return date(day.year, day.month - (day.month - 1) % 3, 1)
+
+
+def next_quarter(day: date) -> date:
+    return next_month(next_month(next_month(quarter_start(day))))
+
+
 def refresh_months(cursor, first: date, last: date) -> None:
-    """Compute again the month rows of every month that holds a day of first..last, as sums
-    of their day rows. Call it in the transaction that rebuilt those days."""
+    """Compute again the month and week rows of every month that holds a day of first..last,
+    as sums of their day rows, then the rows of their quarters, as sums of the quarters' month
+    rows. Call it in the transaction that rebuilt those days."""
     lo, hi = day_start(month_start(first)), day_start(next_month(last))
+    quarters = day_start(quarter_start(first)), day_start(next_quarter(last))
     if connection.vendor != "postgresql":
         portable.refresh_months(lo, hi, tz=zone())
+        portable.refresh_quarters(*quarters, tz=zone())
         return
     params = {"tz": settings.DASHBOARD_TIME_ZONE, "lo": lo, "hi": hi}
     cursor.execute(
-        "DELETE FROM analytics_rollup WHERE grain = 'm' AND bucket >= %(lo)s AND bucket < %(hi)s",
+        "DELETE FROM analytics_rollup WHERE grain IN ('m', 'w') AND bucket >= %(lo)s "
+        "AND bucket < %(hi)s",
         params,
     )
     cursor.execute(_MONTHS, params)
+    cursor.execute(_WEEKS, params)
+    params.update(lo=quarters[0], hi=quarters[1])
+    cursor.execute(
+        "DELETE FROM analytics_rollup WHERE grain = 'q' AND bucket >= %(lo)s AND bucket < %(hi)s",
+        params,
+    )
+    cursor.execute(_QUARTERS, params)
 
 
 def refresh_months_of(cursor, days: set[date]) -> None:

@@ -14,7 +14,7 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from analytics.models import Rollup
-from analytics.rollups import HOURLY_DIMS, day_start, month_start, next_month, zone
+from analytics.rollups import HOURLY_DIMS, day_start, next_month, next_quarter, zone
 from core.errors import ApplicationError
 from sales.ledger_models import Commission, LedgerAccount
 from sales.models import OrderLine, WebhookDelivery
@@ -156,15 +156,16 @@ def series(period: Range, *, dim: str = "total", keys=("",)) -> Series:
         .order_by()
     )
     result = Series(buckets=period.buckets(hourly), hourly=hourly)
-    step = period.lo - previous.lo
+    lo = period.lo
+    step = lo - previous.lo
     current = {b: {} for b in result.buckets}
     before = {b: {} for b in result.buckets}
     currencies = set()
     for bucket, currency, *values in found:
         if currency:
             currencies.add(currency)
-        target = current if bucket >= period.lo else before
-        bucket = bucket if bucket >= period.lo else bucket + step
+        target = current if bucket >= lo else before
+        bucket = bucket if bucket >= lo else bucket + step
         row = target.get(bucket)
         if row is None:  # a daylight-saving hour that the other period does not have
             continue
@@ -198,19 +199,41 @@ class Row:
         return self.orders / self.clicks if self.clicks else None
 
 
+WEEK_STARTS = (1, 8, 15, 22)  # the week rows of a month: days 1-7, 8-14, 15-21, 22-28
+
+
+def pieces(first: date, last: date) -> list[tuple[str, date, date]]:
+    """The days first..last (inclusive) as the fewest rollup rows per value that sum to them:
+    (grain, first day, the day after) runs of whole quarters, whole months, whole weeks of a
+    month (days 1-7, 8-14, 15-21, 22-28) and single days, in order; consecutive pieces of one
+    grain are one run. At 180 days: a quarter, two or three months, three weeks, four days."""
+    runs: list[tuple[str, date, date]] = []
+    day = first
+    while day <= last:
+        if day.day == 1 and day.month % 3 == 1 and next_quarter(day) - timedelta(1) <= last:
+            grain, end = Rollup.Grain.QUARTER, next_quarter(day)
+        elif day.day == 1 and next_month(day) - timedelta(days=1) <= last:
+            grain, end = Rollup.Grain.MONTH, next_month(day)
+        elif day.day in WEEK_STARTS and day + timedelta(days=6) <= last:
+            grain, end = Rollup.Grain.WEEK, day + timedelta(days=7)
+        else:
+            grain, end = Rollup.Grain.DAY, day + timedelta(days=1)
+        if runs and runs[-1][0] == grain and runs[-1][2] == day:
+            runs[-1] = (grain, runs[-1][1], end)
+        else:
+            runs.append((grain, day, end))
+        day = end
+    return runs
+
+
 def _coarsest(period: Range) -> Q:
-    """The rows that sum to the range with the fewest rows: a month row per value for every
-    whole month inside it, day rows for the days before the first and after the last."""
-    first_month = period.first if period.first.day == 1 else next_month(period.first)
-    end_month = month_start(period.last + timedelta(days=1))  # the first month not whole
-    if first_month >= end_month:
-        return Q(grain=Rollup.Grain.DAY, bucket__gte=period.lo, bucket__lt=period.hi)
-    months_lo, months_hi = day_start(first_month), day_start(end_month)
-    return (
-        Q(grain=Rollup.Grain.DAY, bucket__gte=period.lo, bucket__lt=months_lo)
-        | Q(grain=Rollup.Grain.MONTH, bucket__gte=months_lo, bucket__lt=months_hi)
-        | Q(grain=Rollup.Grain.DAY, bucket__gte=months_hi, bucket__lt=period.hi)
-    )
+    """The rows that sum to the range with the fewest rows: a quarter or month row per value
+    for every whole quarter or month inside it, a week row for every whole week of a month
+    left, day rows for the days left (see `pieces`)."""
+    where = Q()
+    for grain, lo, hi in pieces(period.first, period.last):
+        where |= Q(grain=grain, bucket__gte=day_start(lo), bucket__lt=day_start(hi))
+    return where
 
 
 # PostgreSQL guesses ten times more groups than the top tables have (a value per link per
@@ -226,22 +249,54 @@ def _hash_aggregate() -> None:
             cursor.execute(f"SET LOCAL work_mem = '{TOP_WORK_MEM}'")
 
 
+# The top tables ranked inside the database: every value's numbers per currency summed over
+# the range's coarsest rows (`v`), each value's rank in its dimension by orders, then clicks,
+# then bots and unfurls, then its key in code-point order (`r`: the order Python's `sorted`
+# gave when the ranking was done here), and only the rows of the first `limit` values come
+# back. One statement on PostgreSQL and SQLite alike (window functions); `{rows}` is the
+# ORM's query of `v`, `{collate}` the binary collation of each.
+_TOP_SQL = """
+WITH v AS ({rows}),
+r AS (
+  SELECT dim, "key", ROW_NUMBER() OVER (
+    PARTITION BY dim
+    ORDER BY SUM(orders_) DESC, SUM(clicks_) DESC, SUM(bot_clicks_) DESC, "key" {collate}
+  ) AS n
+  FROM v GROUP BY dim, "key"
+)
+SELECT v.dim, v."key", v.currency, r.n, {metrics}
+FROM v JOIN r ON r.dim = v.dim AND r."key" = v."key"
+WHERE r.n <= %s
+ORDER BY v.dim, r.n, v.currency
+"""
+_COLLATE = {"postgresql": 'COLLATE "C"', "sqlite": "COLLATE BINARY"}
+
+
 def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=TOP) -> dict:
-    """dim -> its rows ranked by orders, then clicks (one query for every dimension)."""
+    """dim -> its first `limit` rows ranked by orders, then clicks, then bots and unfurls,
+    then key (one query for every dimension; the ranking is done by the database)."""
+    if keys is not None and not keys:  # an item with no links: nothing to read
+        return {dim: [] for dim in dims}
     rows = Rollup.objects.filter(_coarsest(period), dim__in=dims)
     if keys is not None:
         rows = rows.filter(key__in=keys)
-    # Every value's numbers per currency, summed in the database (one query); ranked here.
-    found = (
-        rows.values_list("dim", "key", "currency")
-        .annotate(*(Sum(metric) for metric in METRICS))
+    summed = (
+        rows.values("dim", "key", "currency")
+        .annotate(**{f"{metric}_": Sum(metric) for metric in METRICS})
         .order_by()
     )
-    with transaction.atomic():
+    inner, params = summed.query.sql_with_params()
+    sql = _TOP_SQL.format(
+        rows=inner,
+        collate=_COLLATE.get(connection.vendor, ""),
+        metrics=", ".join(f"v.{metric}_" for metric in METRICS),
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
         _hash_aggregate()
-        found = list(found)
+        cursor.execute(sql, [*params, limit])
+        found = cursor.fetchall()
     tables: dict[str, dict[str, Row]] = {dim: {} for dim in dims}
-    for dim, key, currency, clicks, uniq, bots, orders, revenue, refunds, commission in found:
+    for dim, key, currency, _n, clicks, uniq, bots, orders, revenue, refunds, commission in found:
         row = tables[dim].setdefault(key, Row(dim=dim, key=key))
         row.clicks += int(clicks)
         row.unique_clicks += int(uniq)
@@ -252,11 +307,7 @@ def top(period: Range, dims: list[str], *, keys: list[str] | None = None, limit=
                 "revenue": int(revenue), "refunds": int(refunds),
                 "net": int(revenue) + int(refunds), "commission": int(commission),
             }  # fmt: skip
-
-    def rank(row: Row):
-        return (-row.orders, -row.clicks, -row.bot_clicks, row.key)
-
-    return {dim: sorted(rows.values(), key=rank)[:limit] for dim, rows in tables.items()}
+    return {dim: list(rows.values()) for dim, rows in tables.items()}
 
 
 # -- what needs attention -------------------------------------------------------------------
