@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
+from core import admin_base as console
 from core import images
 from core.admin_filters import CurrencyInUseFilter
 from core.money import format_money, is_currency, quantize
@@ -32,7 +33,7 @@ class ProductImageForm(forms.ModelForm):
         return upload
 
 
-class ProductImageInline(admin.TabularInline):
+class ProductImageInline(console.TabularInline):
     model = ProductImage
     form = ProductImageForm
     extra = 1
@@ -82,7 +83,7 @@ class VariantForm(forms.ModelForm):
                     self.initial[name] = quantize(value, variant.currency)
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(console.TabularInline):
     model = Variant
     form = VariantForm
     extra = 1
@@ -124,7 +125,7 @@ def image_preview(image):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(console.ModelAdmin):
     list_display = [
         "thumb",
         "title",
@@ -228,7 +229,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Variant)
-class VariantAdmin(admin.ModelAdmin):
+class VariantAdmin(console.ModelAdmin):
     form = VariantForm
     list_display = [
         "sku", "product", "option", "price_display",

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from core import admin_base as console
 from core.admin_filters import CurrencyInUseFilter
 from core.errors import ApplicationError
 from core.jobs import runs_inline
@@ -89,7 +90,7 @@ def outcome(preview: LinkPreview) -> tuple[int, str]:
 
 
 @admin.register(LinkPreview)
-class LinkPreviewAdmin(admin.ModelAdmin):
+class LinkPreviewAdmin(console.ModelAdmin):
     form = LinkPreviewForm
     list_display = ["thumb", "title_or_url", "site_name", "status", "problem", "http_status",
                     "price_label", "fetched_at", "next_refresh_at"]  # fmt: skip

@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin
 from core.errors import ApplicationError, error_message
 from sales import carriers, cover, defence, fulfilment
@@ -126,7 +127,7 @@ class UploadForm(forms.Form):
 
 
 @admin.register(Fulfilment)
-class FulfilmentAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class FulfilmentAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["__str__", "order_link", "status", "shipped_at", "delivered_at",
                     "push_state", "push_result", "source"]  # fmt: skip
     list_filter = ["status", "push_state", "source", "carrier"]
@@ -261,7 +262,7 @@ def _evidence(self, obj):
 
 
 @admin.register(StockAlert)
-class StockAlertAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class StockAlertAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["created_at", "kind", "message", "network", "throttle_state",
                     "acknowledged_at"]  # fmt: skip
     list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
@@ -285,7 +286,7 @@ class StockAlertAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(ReservationThrottle)
-class ReservationThrottleAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ReservationThrottleAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["network", "max_active", "ttl_seconds", "created_at", "expires_at",
                     "lifted_at", "reason"]  # fmt: skip
     search_fields = ["network"]

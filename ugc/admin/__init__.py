@@ -14,6 +14,7 @@ merchant's lists are in `lists.py`, the read-only records in `records.py`.
 from django.contrib import admin
 from django.urls import path
 
+from core import admin_base as console
 from ugc.admin.actions import BulkActionsMixin
 from ugc.admin.item import ItemPageMixin
 from ugc.admin.lists import BlocklistEntryAdmin, RejectionReasonAdmin
@@ -42,7 +43,7 @@ class UGCItemAdmin(
     ItemPageMixin,
     UploadMixin,
     LookMixin,
-    admin.ModelAdmin,
+    console.ModelAdmin,
 ):
     actions = [*BulkActionsMixin.actions, "ask_for_rights"]  # issue 18: rights requests
 
