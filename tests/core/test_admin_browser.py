@@ -25,7 +25,9 @@ def staff_user(username: str, role: str) -> User:
 
 def log_in(page, username: str) -> None:
     page.goto("/admin/login/")
-    expect(page.locator("#site-name")).to_have_text("Shoploop merchant console")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile(r"Welcome back to\s+Shoploop merchant console")
+    )
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.get_by_role("button", name="Log in").click()
