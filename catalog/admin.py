@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Sum
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
@@ -18,7 +19,8 @@ class ProductImageForm(forms.ModelForm):
     """Checks and re-encodes the upload in the form, so errors show beside the field."""
 
     image = forms.FileField(
-        help_text="JPEG, PNG, WebP or GIF. Re-encoded on upload; camera data (EXIF) is removed."
+        widget=UnfoldAdminFileFieldWidget,
+        help_text="JPEG, PNG, WebP or GIF. Re-encoded on upload; camera data (EXIF) is removed.",
     )
 
     class Meta:

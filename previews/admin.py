@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from core import admin_base as console
 from core.admin_filters import CurrencyInUseFilter
@@ -44,6 +45,7 @@ class LinkPreviewForm(forms.ModelForm):
     """The merchant's card: what it shows instead of what was scraped."""
 
     image_upload = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget,
         label="New image",
         required=False,
         help_text="JPEG, PNG, WebP or GIF; re-encoded and cropped to 1200×630 and 600×315.",

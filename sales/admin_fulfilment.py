@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin
@@ -121,8 +122,9 @@ class ShipForm(forms.Form):
 
 class UploadForm(forms.Form):
     file = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget,
         help_text="CSV with the header order,sku,quantity,carrier,tracking. Rows with the "
-        "same order and tracking number are one parcel."
+        "same order and tracking number are one parcel.",
     )
 
 

@@ -18,6 +18,7 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
@@ -850,7 +851,9 @@ class PayoutAdmin(ReadOnlyAdmin):
 class ImportForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=SalesChannel.objects.order_by("name"))
     source = forms.ChoiceField(choices=ReconciliationImport.Source.choices)
-    file = forms.FileField(help_text="The provider's CSV export, as downloaded.")
+    file = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget, help_text="The provider's CSV export, as downloaded."
+    )
 
 
 @admin.register(ReconciliationImport)
