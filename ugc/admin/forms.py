@@ -13,6 +13,17 @@ from ugc.models import CHANNELS, RejectionReason, UGCItem, UGCProductMap, UGCRig
 Status = UGCItem.Status
 
 
+class PrivateFileInput(UnfoldAdminFileFieldWidget):
+    """Unfold's file input for a file in private storage: it never links the stored file
+    (private files have no URL; the item page links the console's download view)."""
+
+    def is_initial(self, value):
+        return False
+
+    def format_value(self, value):
+        return None
+
+
 class RightsForm(forms.ModelForm):
     allowed_channels = forms.MultipleChoiceField(
         choices=[(channel, channel) for channel in CHANNELS],
@@ -21,7 +32,7 @@ class RightsForm(forms.ModelForm):
         help_text="Where the item may be shown. Publishing needs “site”.",
     )
     proof_file = forms.FileField(
-        required=False, widget=UnfoldAdminFileFieldWidget, help_text="Kept privately; never public."
+        required=False, widget=PrivateFileInput, help_text="Kept privately; never public."
     )
     proof_url = forms.URLField(max_length=2048, required=False, assume_scheme="https")
     revoke = forms.BooleanField(
