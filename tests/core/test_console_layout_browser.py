@@ -121,6 +121,7 @@ def lists_on_the_index(page) -> list[str]:
     """The pages the console's sidebar offers this user (Unfold's task-ordered navigation:
     tests/core/test_sidebar.py checks it offers every list the role may open), less the
     home, which is where the user is."""
+    expect(page.locator("#nav-sidebar-apps a").first).to_be_attached()  # the page has loaded
     hrefs = page.locator("#nav-sidebar-apps a").evaluate_all(
         "links => links.map(a => a.getAttribute('href'))"
     )
