@@ -53,18 +53,43 @@ def permission(codename: str):
     return check
 
 
-def _list(title: str, label: str, icon: str) -> dict:
-    app_label, model = label.split(".")
+_LINKS = []  # every item's link, to mark only the most specific one as where you are
+
+
+def _active(link):
+    """Where you are: the item whose link is the longest prefix of the page's path (the
+    upload page is "Upload content", not also "Moderation queue"; an item's change page is
+    the queue). The home is active only on itself."""
+
+    def check(request) -> bool:
+        target = str(link)
+        if target == "/admin/" or not request.path.startswith(target):
+            return request.path == target
+        longer = [str(o) for o in _LINKS if len(str(o)) > len(target) and str(o) != "/admin/"]
+        return not any(request.path.startswith(other) for other in longer)
+
+    return check
+
+
+def _item(title: str, icon: str, link, check) -> dict:
+    _LINKS.append(link)
     return {
         "title": title,
         "icon": icon,
-        "link": reverse_lazy(f"admin:{app_label}_{model}_changelist"),
-        "permission": model_page(label),
+        "link": link,
+        "permission": check,
+        "active": _active(link),
     }
 
 
+def _list(title: str, label: str, icon: str) -> dict:
+    app_label, model = label.split(".")
+    link = reverse_lazy(f"admin:{app_label}_{model}_changelist")
+    return _item(title, icon, link, model_page(label))
+
+
 def _page(title: str, url_name: str, icon: str, check) -> dict:
-    return {"title": title, "icon": icon, "link": reverse_lazy(url_name), "permission": check}
+    return _item(title, icon, reverse_lazy(url_name), check)
 
 
 # Group title -> items, in the order a merchant works. Pages that fit no group sit in the

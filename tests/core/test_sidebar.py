@@ -147,3 +147,28 @@ def test_the_sidebar_is_on_every_console_page_and_marks_where_you_are(client, me
     active = html.split('href="/admin/ugc/blocklistentry/" class="', 1)[1].split('"', 1)[0]
     assert "active" in active.split()
     assert "/admin/sales/commission/" not in html  # Money is not the moderator's
+
+
+@pytest.mark.parametrize(
+    ("path", "active"),
+    [
+        ("/admin/ugc/ugcitem/", "Moderation queue"),
+        ("/admin/ugc/ugcitem/upload/", "Upload content"),
+        ("/admin/ugc/ugcitem/1/change/", "Moderation queue"),
+        ("/admin/ugc/ugcmetricdaily/placements/", "Placements"),
+        ("/admin/ugc/ugcmetricdaily/", "Feed metrics"),
+        ("/admin/sales/fulfilment/low-stock/", "Low stock and days of cover"),
+        ("/admin/", "Dashboard"),
+        ("/admin/analytics/link/1/", None),
+    ],
+)
+def test_one_item_marks_where_you_are(merchant_roles, path, active):
+    request = RequestFactory().get(path)
+    request.user = staff_in("Owner")
+    marked = [
+        item["title"]
+        for group in admin.site.get_sidebar_list(request)
+        for item in group["items"]
+        if item["active"]
+    ]
+    assert marked == ([active] if active else [])
