@@ -18,7 +18,8 @@ from unfold.admin import TabularInline as UnfoldTabularInline
 class ModelAdmin(UnfoldModelAdmin):
     """A console page for one model."""
 
-    # Filters open beside the list (as before), not in a sheet over it.
+    # A list's filters sit beside it on wide screens (from 1536 px, as Django's did); on a
+    # laptop they open from the list's "Filters" button, leaving the columns the width.
     list_filter_sheet = False
 
 
