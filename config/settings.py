@@ -91,7 +91,7 @@ ROOT_URLCONF = "config.urls"
 
 # The merchant console's theme, django-unfold (issue 16): its frame, the task-ordered sidebar
 # (config/console.py: each item shown only to those who may open it), light and dark mode
-# (following the system, or the user's choice in the header), the shop's icon.
+# (following the system, or the user's choice in the account menu), the shop's icon.
 UNFOLD = {
     "SITE_TITLE": "Shoploop merchant console",  # the tab's title and the login page's heading
     "SITE_HEADER": "Shoploop merchant console",
@@ -111,6 +111,7 @@ UNFOLD = {
         "navigation": console.SIDEBAR,
     },
 }
+
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
