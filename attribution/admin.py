@@ -17,6 +17,7 @@ from attribution.models import (
     FraudSignal,
     HeldCommission,
 )
+from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from core.money import format_money, from_minor, to_minor
@@ -51,7 +52,7 @@ def candidates_table(candidates):
     )
 
 
-class AttributionPanel(admin.StackedInline):
+class AttributionPanel(console.StackedInline):
     """The order page's attribution panel."""
 
     model = Attribution
@@ -136,7 +137,7 @@ OrderAdmin.extra_inlines.append(AttributionPanel)
 
 
 @admin.register(Attribution)
-class AttributionAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class AttributionAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = [
         "order_link",
         "creator",
@@ -203,7 +204,7 @@ class AttributionAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(AttributionRevision)
-class AttributionRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttributionRevisionAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     list_display = ["attribution", "version", "rule", "creator", "decided_at", "reason"]
     list_select_related = ["attribution", "creator"]
     readonly_fields = [
@@ -220,7 +221,7 @@ class AttributionRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(FraudSignal)
-class FraudSignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FraudSignalAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     list_display = ["created_at", "kind", "order", "creator", "merchant_text"]
     list_filter = ["kind"]
     list_select_related = ["order", "creator"]
@@ -246,7 +247,7 @@ class DecisionForm(forms.Form):
 
 
 @admin.register(HeldCommission)
-class ReviewQueueAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ReviewQueueAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     """Commissions held by a fraud signal: approve, reduce or reject, with a reason."""
 
     list_display = ["order_link", "creator", "amount_text", "review_reason", "created_at"]
@@ -349,7 +350,7 @@ class DestinationForm(forms.ModelForm):
 
 
 @admin.register(ConversionDestination)
-class ConversionDestinationAdmin(admin.ModelAdmin):
+class ConversionDestinationAdmin(console.ModelAdmin):
     form = DestinationForm
     list_display = ["name", "kind", "pixel_id", "active", "consent_required", "token_set"]
 
@@ -373,7 +374,7 @@ class ConversionDestinationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConversionEvent)
-class ConversionEventAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ConversionEventAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     """The outbox: every conversion with its status, attempts and reason; retry failures."""
 
     list_display = [

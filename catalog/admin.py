@@ -4,9 +4,11 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Sum
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from catalog import services
 from catalog.models import Product, ProductImage, Variant
+from core import admin_base as console
 from core import images
 from core.admin_filters import CurrencyInUseFilter
 from core.money import format_money, is_currency, quantize
@@ -17,7 +19,8 @@ class ProductImageForm(forms.ModelForm):
     """Checks and re-encodes the upload in the form, so errors show beside the field."""
 
     image = forms.FileField(
-        help_text="JPEG, PNG, WebP or GIF. Re-encoded on upload; camera data (EXIF) is removed."
+        widget=UnfoldAdminFileFieldWidget,
+        help_text="JPEG, PNG, WebP or GIF. Re-encoded on upload; camera data (EXIF) is removed.",
     )
 
     class Meta:
@@ -32,7 +35,7 @@ class ProductImageForm(forms.ModelForm):
         return upload
 
 
-class ProductImageInline(admin.TabularInline):
+class ProductImageInline(console.TabularInline):
     model = ProductImage
     form = ProductImageForm
     extra = 1
@@ -82,7 +85,7 @@ class VariantForm(forms.ModelForm):
                     self.initial[name] = quantize(value, variant.currency)
 
 
-class VariantInline(admin.TabularInline):
+class VariantInline(console.TabularInline):
     model = Variant
     form = VariantForm
     extra = 1
@@ -124,7 +127,7 @@ def image_preview(image):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(console.ModelAdmin):
     list_display = [
         "thumb",
         "title",
@@ -228,7 +231,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Variant)
-class VariantAdmin(admin.ModelAdmin):
+class VariantAdmin(console.ModelAdmin):
     form = VariantForm
     list_display = [
         "sku", "product", "option", "price_display",

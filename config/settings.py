@@ -9,6 +9,9 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
+
+from config import console  # the console's sidebar: no models imported at import time
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +51,7 @@ if not PUBLIC_BASE_URL:
     PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 
 INSTALLED_APPS = [
+    "unfold",  # the console's theme (issue 16); before django.contrib.admin (it overrides it)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -84,6 +88,30 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+
+# The merchant console's theme, django-unfold (issue 16): its frame, the task-ordered sidebar
+# (config/console.py: each item shown only to those who may open it), light and dark mode
+# (following the system, or the user's choice in the account menu), the shop's icon.
+UNFOLD = {
+    "SITE_TITLE": "Shoploop merchant console",  # the tab's title and the login page's heading
+    "SITE_HEADER": "Shoploop merchant console",
+    "SITE_SYMBOL": "storefront",
+    "SITE_URL": "/",
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "sizes": "any",
+            "type": "image/x-icon",
+            "href": lambda request: static("favicon.ico"),
+        },
+    ],
+    "SIDEBAR": {
+        "show_search": True,  # filters the sidebar's items by name
+        "show_all_applications": False,  # every page has a task group (tests/core/test_sidebar.py)
+        "navigation": console.SIDEBAR,
+    },
+}
+
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -27,8 +27,10 @@ from sales.api import (
 )
 from ugc.api import CollectionFeedView, FeedView
 
+# The admin site is django-unfold's (it replaces admin.site when the apps load); its title,
+# header, icon and sidebar are in settings.UNFOLD.
 admin.site.site_header = "Shoploop merchant console"
-admin.site.site_title = "Shoploop"
+admin.site.site_title = "Shoploop merchant console"
 admin.site.index_title = "Merchant console"
 
 router = DefaultRouter(trailing_slash=False)

@@ -3,7 +3,7 @@
 `ReadOnlyAdminMixin`: audit trails, deliveries, decisions: the console shows them, nobody
 adds, edits or deletes one. `NoAddOrDeleteMixin`: records that services create and the console
 may change only through its actions or forms (a review, a throttle lifted), never add or delete.
-Put the mixin first in the bases, before `admin.ModelAdmin` or an inline class.
+Put the mixin first in the bases, before `core.admin_base.ModelAdmin` or an inline class.
 """
 
 

@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog.models import Product
+from core import admin_base as console
 from core.errors import ApplicationError, error_message
 from creators import commission_rules, services
 from creators.models import (
@@ -39,7 +40,7 @@ class LinksForCreatorsForm(forms.Form):
 
 
 @admin.register(Creator)
-class CreatorAdmin(admin.ModelAdmin):
+class CreatorAdmin(console.ModelAdmin):
     list_display = ["name", "handle", "affiliate_code", "status", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "handle", "email", "affiliate_code"]
@@ -134,14 +135,14 @@ class CreatorAdmin(admin.ModelAdmin):
 # with the preview sentence); discount codes (approve or reject requested ones).
 
 
-class GroupInline(admin.TabularInline):
+class GroupInline(console.TabularInline):
     model = CreatorGroup
     extra = 0
     fields = ["name", "slug", "application_mode", "hold_days", "minimum_payout", "position"]
     show_change_link = True
 
 
-class TermsInline(admin.TabularInline):
+class TermsInline(console.TabularInline):
     model = ProgramTerms
     extra = 0
     fields = ["version", "published_at", "text"]
@@ -152,7 +153,7 @@ class TermsInline(admin.TabularInline):
         return False
 
 
-class PolicyInline(admin.TabularInline):
+class PolicyInline(console.TabularInline):
     model = ProgramPolicyChange
     extra = 0
     fields = ["version", "policy", "actor", "reason", "at"]
@@ -177,7 +178,7 @@ class TermsForm(forms.ModelForm):
 
 
 @admin.register(Program)
-class ProgramAdmin(admin.ModelAdmin):
+class ProgramAdmin(console.ModelAdmin):
     form = TermsForm
     list_display = [
         "name",
@@ -240,7 +241,7 @@ class ProgramAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(console.TabularInline):
     model = GroupMembership
     extra = 0
     fields = ["creator", "status", "joined_at"]
@@ -249,7 +250,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(CreatorGroup)
-class CreatorGroupAdmin(admin.ModelAdmin):
+class CreatorGroupAdmin(console.ModelAdmin):
     list_display = ["name", "program", "application_mode", "hold_days", "members"]
     list_select_related = ["program"]
     inlines = [MembershipInline]
@@ -259,7 +260,7 @@ class CreatorGroupAdmin(admin.ModelAdmin):
         return obj.memberships.filter(status="active").count()
 
 
-class RuleInline(admin.TabularInline):
+class RuleInline(console.TabularInline):
     model = CommissionRule
     extra = 0
     fields = [
@@ -290,7 +291,7 @@ class PreviewForm(forms.Form):
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(console.ModelAdmin):
     """Rule-set versions: a draft is edited here; "Publish" freezes it."""
 
     list_display = ["__str__", "group", "creator", "version", "status", "effective_at", "lowers"]
@@ -411,7 +412,7 @@ class RuleSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProductCollection)
-class ProductCollectionAdmin(admin.ModelAdmin):
+class ProductCollectionAdmin(console.ModelAdmin):
     list_display = ["name", "slug", "brands"]
     autocomplete_fields = ["products"]
 
@@ -421,7 +422,7 @@ class CodeDecisionForm(forms.Form):
 
 
 @admin.register(DiscountCode)
-class DiscountCodeAdmin(admin.ModelAdmin):
+class DiscountCodeAdmin(console.ModelAdmin):
     list_display = ["code", "creator", "program", "status", "active", "starts_at", "ends_at"]
     list_filter = ["status", "active", "program"]
     search_fields = ["code", "creator__handle"]

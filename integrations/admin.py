@@ -22,6 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from catalog.models import Product
+from core import admin_base as console
 from core.absolute_urls import absolute_url
 from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError
@@ -116,7 +117,7 @@ class FieldRulesForm(forms.Form):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(console.ModelAdmin):
     list_display = [
         "name",
         "platform",
@@ -471,7 +472,7 @@ class ListingForm(forms.ModelForm):
 
 
 @admin.register(Listing)
-class ListingAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ListingAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     form = ListingForm
     list_display = [
         "product_display",
@@ -571,7 +572,7 @@ class ListingAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     list_display = ["topic", "connection", "webhook_id", "status", "received_at", "processed_at"]
     list_filter = ["status", "topic"]
     list_select_related = ["connection"]
@@ -579,7 +580,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["webhook_id"]
 
 
-class ListingInline(admin.TabularInline):
+class ListingInline(console.TabularInline):
     """A product's listings, read-only, on the catalog's product page."""
 
     model = Listing
@@ -605,7 +606,7 @@ class ListingInline(admin.TabularInline):
         return "; ".join(m.get("message", "") for m in obj.messages[:3]) or "–"
 
 
-class ComplianceEventInline(admin.TabularInline):
+class ComplianceEventInline(console.TabularInline):
     model = ComplianceEvent
     extra = 0
     can_delete = False
@@ -621,7 +622,7 @@ class ComplianceEventInline(admin.TabularInline):
 
 
 @admin.register(ComplianceRequest)
-class ComplianceRequestAdmin(admin.ModelAdmin):
+class ComplianceRequestAdmin(console.ModelAdmin):
     """Shopify's compliance requests: read-only, with "Process again" and the export."""
 
     list_display = ["topic", "shop_domain", "status_display", "received_at", "due_at",

@@ -5,6 +5,7 @@ posts". A TikTok source's account id is its connection's open_id, filled in on s
 from django import forms
 from django.contrib import admin, messages
 
+from core import admin_base as console
 from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from core.jobs import enqueue_on_commit
@@ -73,7 +74,7 @@ class SocialSourceForm(forms.ModelForm):
 
 
 @admin.register(SocialSource)
-class SocialSourceAdmin(admin.ModelAdmin):
+class SocialSourceAdmin(console.ModelAdmin):
     form = SocialSourceForm
     # Few, short columns: the list fits a laptop's screen (tests/core/test_console_layout_*).
     list_display = ["__str__", "active", "last_pulled_at", "counts", "error"]
@@ -120,7 +121,7 @@ class SocialSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(PulledPost)
-class PulledPostAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PulledPostAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     list_display = ["external_id", "source", "item", "first_seen_at", "checked_at"]
     list_filter = ["source"]
     list_select_related = ["source", "item"]

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core import admin_base as console
 from core.absolute_urls import absolute_url
 from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error
@@ -83,7 +84,7 @@ class SplitArmForm(ServiceValidatedForm):
     validate = staticmethod(services.split_arm_validate)
 
 
-class RoutingRuleInline(admin.StackedInline):
+class RoutingRuleInline(console.StackedInline):
     model = RoutingRule
     form = RoutingRuleForm
     extra = 0
@@ -96,7 +97,7 @@ class RoutingRuleInline(admin.StackedInline):
     ]  # fmt: skip
 
 
-class SplitArmInline(admin.TabularInline):
+class SplitArmInline(console.TabularInline):
     model = SplitArm
     form = SplitArmForm
     extra = 0
@@ -118,7 +119,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ShortLink)
-class ShortLinkAdmin(admin.ModelAdmin):
+class ShortLinkAdmin(console.ModelAdmin):
     form = ShortLinkForm
     # Creator and campaign share a column, and the copy button is small, so that the click
     # columns stay on a laptop's screen (1440 px wide, the console's navigation open).
@@ -312,7 +313,7 @@ class AllowedDomainForm(ServiceValidatedForm):
 
 
 @admin.register(AllowedDomain)
-class AllowedDomainAdmin(admin.ModelAdmin):
+class AllowedDomainAdmin(console.ModelAdmin):
     """The open-redirect allowlist. Every change is audited (see Allowed domain changes)."""
 
     form = AllowedDomainForm
@@ -336,7 +337,7 @@ class AllowedDomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(AllowedDomainChange)
-class AllowedDomainChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AllowedDomainChangeAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     """Read-only: who added, changed or removed which allowed destination domain, and when."""
 
     list_display = ["at", "domain", "action", "actor", "before", "after", "reason"]
@@ -347,7 +348,7 @@ class AllowedDomainChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(console.ModelAdmin):
     list_display = ["name", "slug", "utm_source", "utm_medium", "utm_campaign"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

@@ -12,7 +12,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
+from core import admin_base as console
 from core.admin_filters import CurrencyInUseFilter
 from core.errors import ApplicationError
 from core.jobs import runs_inline
@@ -43,6 +45,7 @@ class LinkPreviewForm(forms.ModelForm):
     """The merchant's card: what it shows instead of what was scraped."""
 
     image_upload = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget,
         label="New image",
         required=False,
         help_text="JPEG, PNG, WebP or GIF; re-encoded and cropped to 1200×630 and 600×315.",
@@ -89,7 +92,7 @@ def outcome(preview: LinkPreview) -> tuple[int, str]:
 
 
 @admin.register(LinkPreview)
-class LinkPreviewAdmin(admin.ModelAdmin):
+class LinkPreviewAdmin(console.ModelAdmin):
     form = LinkPreviewForm
     list_display = ["thumb", "title_or_url", "site_name", "status", "problem", "http_status",
                     "price_label", "fetched_at", "next_refresh_at"]  # fmt: skip

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from core import admin_base as console
 from core.absolute_urls import absolute_url
 from core.admin_filters import CurrencyInUseFilter
 from core.admin_readonly import NoAddOrDeleteMixin
@@ -80,7 +81,7 @@ class SalesChannelForm(forms.ModelForm):
 
 
 @admin.register(SalesChannel)
-class SalesChannelAdmin(admin.ModelAdmin):
+class SalesChannelAdmin(console.ModelAdmin):
     form = SalesChannelForm
     list_display = ["name", "provider", "currency", "active", "checkout", "secrets_state",
                     "last_delivery"]  # fmt: skip
@@ -198,7 +199,7 @@ class SalesChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["received_at", "channel", "provider", "topic", "short_id", "signature",
                     "status", "short_reason", "order_link", "replays"]  # fmt: skip
     list_filter = ["provider", "status", "signature", "accepted", "channel"]
@@ -273,7 +274,7 @@ def _order_currency(row):
 # --- end money ---
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(console.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -354,7 +355,7 @@ class UnmappedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class OrderAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["__str__", "channel", "status", "amount", "placed_at", "click",
                     "needs"]  # fmt: skip
     list_filter = ["status", "channel", "oversold", UnmappedFilter, CurrencyInUseFilter]
@@ -454,7 +455,7 @@ class OrderAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(UnmappedLine)
-class UnmappedLineAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class UnmappedLineAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     """Lines whose SKU matches no variant: add a variant with that SKU, then map again."""
 
     list_display = ["sku", "title", "quantity", "order_link", "channel", "add_variant"]
@@ -506,7 +507,7 @@ class UnmappedLineAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ReservationAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["key", "variant", "quantity", "status", "expires_at",
                     "checkout_session_id", "created_at"]  # fmt: skip
     list_filter = ["status"]

@@ -15,7 +15,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
+from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin
 from core.errors import ApplicationError, error_message
 from sales import carriers, cover, defence, fulfilment
@@ -120,13 +122,14 @@ class ShipForm(forms.Form):
 
 class UploadForm(forms.Form):
     file = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget,
         help_text="CSV with the header order,sku,quantity,carrier,tracking. Rows with the "
-        "same order and tracking number are one parcel."
+        "same order and tracking number are one parcel.",
     )
 
 
 @admin.register(Fulfilment)
-class FulfilmentAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class FulfilmentAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["__str__", "order_link", "status", "shipped_at", "delivered_at",
                     "push_state", "push_result", "source"]  # fmt: skip
     list_filter = ["status", "push_state", "source", "carrier"]
@@ -261,7 +264,7 @@ def _evidence(self, obj):
 
 
 @admin.register(StockAlert)
-class StockAlertAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class StockAlertAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["created_at", "kind", "message", "network", "throttle_state",
                     "acknowledged_at"]  # fmt: skip
     list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
@@ -285,7 +288,7 @@ class StockAlertAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(ReservationThrottle)
-class ReservationThrottleAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class ReservationThrottleAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["network", "max_active", "ttl_seconds", "created_at", "expires_at",
                     "lifted_at", "reason"]  # fmt: skip
     search_fields = ["network"]

@@ -18,7 +18,9 @@ from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
+from core import admin_base as console
 from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error, error_message
 from core.jobs import RetryLater
@@ -51,11 +53,11 @@ def money(minor, currency) -> str:
     return format_money(from_minor(minor or 0, currency), currency)
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     """Records the console shows and nobody adds, edits or deletes."""
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(console.TabularInline):
     extra = 0
     can_delete = False
 
@@ -100,7 +102,7 @@ class AdjustmentForm(forms.Form):
 
 
 @admin.register(CreatorBalance)
-class CreatorBalanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CreatorBalanceAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     """Balances per creator and currency, with statements, totals and the last verify."""
 
     def get_urls(self):
@@ -291,7 +293,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(Commission)
-class CommissionAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class CommissionAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["pk", "creator", "order_name", "shown_amount", "shown_net", "status",
                     "hold_until", "review_reason"]  # fmt: skip
     list_filter = ["status", "currency"]
@@ -423,7 +425,7 @@ class PayoutDetailsForm(forms.ModelForm):
 
 
 @admin.register(PayoutDetails)
-class PayoutDetailsAdmin(admin.ModelAdmin):
+class PayoutDetailsAdmin(console.ModelAdmin):
     form = PayoutDetailsForm
     list_display = ["creator", "method", "masked_account", "country", "tax_form", "complete",
                     "updated_at"]  # fmt: skip
@@ -547,7 +549,7 @@ class RunEventInline(ReadOnlyInline):
 
 
 @admin.register(PayoutRun)
-class PayoutRunAdmin(admin.ModelAdmin):
+class PayoutRunAdmin(console.ModelAdmin):
     form = PayoutRunForm
     list_display = ["__str__", "status", "currency", "schedule", "payout_count", "shown_total",
                     "shown_paid", "skipped_count", "created_by", "approved_by",
@@ -849,11 +851,13 @@ class PayoutAdmin(ReadOnlyAdmin):
 class ImportForm(forms.Form):
     channel = forms.ModelChoiceField(queryset=SalesChannel.objects.order_by("name"))
     source = forms.ChoiceField(choices=ReconciliationImport.Source.choices)
-    file = forms.FileField(help_text="The provider's CSV export, as downloaded.")
+    file = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget, help_text="The provider's CSV export, as downloaded."
+    )
 
 
 @admin.register(ReconciliationImport)
-class ReconciliationImportAdmin(admin.ModelAdmin):
+class ReconciliationImportAdmin(console.ModelAdmin):
     list_display = ["__str__", "channel", "source", "rows", "new_rows", "period_start",
                     "period_end", "imported_by", "imported_at", "report_link"]  # fmt: skip
     list_filter = ["source", "channel"]

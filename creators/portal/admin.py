@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
+from core import admin_base as console
 from core.absolute_urls import absolute_url
 from core.admin_readonly import NoAddOrDeleteMixin, ReadOnlyAdminMixin
 from core.errors import ApplicationError, as_validation_error
@@ -66,7 +67,7 @@ class DecisionForm(forms.Form):
             self.fields["group"].initial = first.pk
 
 
-class ApplicationEventInline(admin.TabularInline):
+class ApplicationEventInline(console.TabularInline):
     model = ApplicationEvent
     extra = 0
     can_delete = False
@@ -81,7 +82,7 @@ class ApplicationEventInline(admin.TabularInline):
 
 
 @admin.register(CreatorApplication)
-class CreatorApplicationAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class CreatorApplicationAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["name", "email", "program", "status", "audience_size", "country", "created_at"]
     list_filter = ["status", "program"]
     search_fields = ["name", "email", "handle_tiktok", "handle_instagram", "handle_youtube"]
@@ -161,7 +162,7 @@ class InvitationForm(forms.ModelForm):
 
 
 @admin.register(CreatorInvitation)
-class CreatorInvitationAdmin(admin.ModelAdmin):
+class CreatorInvitationAdmin(console.ModelAdmin):
     list_display = ["email", "group", "status", "expires_at", "invited_by", "created_at"]
     list_filter = ["status", "group__program"]
     search_fields = ["email"]
@@ -219,7 +220,7 @@ class RejectCodesForm(forms.Form):
 
 
 @admin.register(CodeRequest)
-class CodeRequestAdmin(NoAddOrDeleteMixin, admin.ModelAdmin):
+class CodeRequestAdmin(NoAddOrDeleteMixin, console.ModelAdmin):
     list_display = ["code", "creator", "program", "status", "decision_reason", "created_at"]
     list_filter = ["status", "program"]
     search_fields = ["code", "creator__handle", "creator__name"]
@@ -289,7 +290,7 @@ class LicenceForm(forms.ModelForm):
 
 
 @admin.register(ContentLicence)
-class ContentLicenceAdmin(admin.ModelAdmin):
+class ContentLicenceAdmin(console.ModelAdmin):
     list_display = ["program", "version", "channels", "licence_type", "published_at"]
     list_filter = ["program"]
     list_select_related = ["program"]
@@ -326,7 +327,7 @@ class ContentLicenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProgramPortalOptions)
-class ProgramPortalOptionsAdmin(admin.ModelAdmin):
+class ProgramPortalOptionsAdmin(console.ModelAdmin):
     list_display = ["program", "allow_custom_slugs", "allow_code_requests"]
     fields = ["program", "allow_custom_slugs", "allow_code_requests"]
 
@@ -343,7 +344,7 @@ class ProgramPortalOptionsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreatorAccount)
-class CreatorAccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CreatorAccountAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     list_display = ["creator", "login_email", "country", "created_at", "erased_at"]
     list_select_related = ["creator", "user"]
     search_fields = ["creator__name", "creator__handle", "user__email"]

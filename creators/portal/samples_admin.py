@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 from django.utils.html import format_html_join
 
+from core import admin_base as console
 from core.errors import ApplicationError
 from creators import services
 from creators.models import ProductRequest
@@ -19,7 +20,7 @@ class DeclineForm(forms.Form):
 
 
 @admin.register(ProductRequest)
-class ProductRequestAdmin(admin.ModelAdmin):
+class ProductRequestAdmin(console.ModelAdmin):
     list_display = ["product", "creator", "status", "created_at", "decided_at", "content"]
     list_filter = ["status"]
     search_fields = ["creator__handle", "creator__name", "product__title"]

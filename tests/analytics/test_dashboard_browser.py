@@ -142,10 +142,15 @@ def test_chart_text_reads_in_dark_mode_and_light_measured_on_a_screenshot(
     page = context.new_page()
     try:
         log_in_owner(page)
+        expect(page.locator(".dash-chart-text").first).to_be_visible()
+        # Unfold follows the system's scheme: the page's main area is white in light mode,
+        # dark in dark mode (Unfold marks it with html.dark).
         is_dark = page.evaluate(
-            "() => getComputedStyle(document.body).backgroundColor !== 'rgb(255, 255, 255)'"
+            "() => getComputedStyle(document.querySelector('#main')).backgroundColor"
+            " !== 'rgb(255, 255, 255)'"
         )
         assert is_dark == (scheme == "dark")
+        assert page.evaluate("document.documentElement.classList.contains('dark')") == is_dark
         label = page.locator(".dash-chart-text").first
         box = label.bounding_box()
         shot = Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")

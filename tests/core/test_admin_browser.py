@@ -25,7 +25,9 @@ def staff_user(username: str, role: str) -> User:
 
 def log_in(page, username: str) -> None:
     page.goto("/admin/login/")
-    expect(page.locator("#site-name")).to_have_text("Shoploop merchant console")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile(r"Welcome back to\s+Shoploop merchant console")
+    )
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -61,7 +63,7 @@ def test_a_catalog_manager_adds_a_product_with_a_variant_and_an_image(
     expect(page.locator("#id_slug")).to_have_value("trail-runner-jacket")
     page.set_input_files("input[name=images-0-image]", photo)
     page.fill("input[name=images-0-alt_text]", "The jacket, front")
-    page.locator("input[name=_save]").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
     expect(page.locator("ul.messagelist li.success")).to_contain_text(
         "Trail Runner Jacket” was added successfully"
@@ -103,10 +105,10 @@ def test_an_html_file_named_png_is_refused_beside_the_field_and_nothing_is_saved
     log_in(page, "cat-manager")
     fill_product(page, title="Evil Jacket", sku="EVIL-001")
     page.set_input_files("input[name=images-0-image]", evil)
-    page.locator("input[name=_save]").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
-    expect(page.locator("p.errornote")).to_be_visible()
-    expect(page.locator("#images-0 td.field-image ul.errorlist")).to_contain_text(
+    expect(page.locator(".errornote")).to_be_visible()
+    expect(page.locator("#images-group td.field-image ul.errorlist")).to_contain_text(
         "The file is not an image"
     )
     expect(page).to_have_url(re.compile(r"/admin/catalog/product/add/$"))

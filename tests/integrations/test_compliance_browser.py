@@ -32,7 +32,7 @@ def test_an_owner_downloads_a_customers_data_export(
     staff_user("olivia", "Owner")
     log_in(page, "olivia")
     page.goto("/admin/integrations/compliancerequest/")
-    expect(page.locator("#content")).to_contain_text("/webhooks/shopify/compliance")
+    expect(page.locator(".page-subtitle")).to_contain_text("/webhooks/shopify/compliance")
     expect(page.locator("#result_list")).to_contain_text("Export ready to download")
     page.locator("#result_list").get_by_role("link", name="Customer data request").click()
     expect(page.locator("#content")).to_contain_text("Export written: 1 order(s)")

@@ -29,7 +29,7 @@ def test_an_owner_connects_shopify_through_oauth_and_its_products_come_in(
 
     page.goto("/admin/integrations/connection/")
     page.get_by_role("link", name=re.compile("Add connection")).click()
-    expect(page.locator("h1")).to_have_text("Connect a platform")
+    expect(page.locator("h1 .page-title")).to_have_text("Connect a platform")
     shopify = page.locator('section[data-platform="shopify"]')
     expect(shopify).to_contain_text("/integrations/oauth/shopify/callback")
     shopify.locator("#id_shop").fill("acme")

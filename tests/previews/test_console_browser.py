@@ -59,7 +59,7 @@ def test_a_catalog_manager_previews_a_url_and_writes_its_card(
     # The merchant's own title and image, kept apart from what the page says.
     page.fill("#id_title_override", "Our linen shirt")
     page.set_input_files("#id_image_upload", photo)
-    page.locator("input[name=_continue]").click()
+    page.get_by_role("button", name="Save and continue editing").click()
     expect(page.locator("ul.messagelist li.success")).to_contain_text("was changed successfully")
     expect(card.locator(".sl-card-title")).to_have_text("Our linen shirt")
     expect(card.locator(".sl-card-description")).to_have_text("Breezy linen, made in Porto.")

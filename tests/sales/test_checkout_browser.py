@@ -62,6 +62,6 @@ def test_buy_pay_in_test_mode_and_find_the_order_in_the_console(
     expect(row).to_contain_text("Paid")
     expect(row).to_contain_text("$118.00")
     row.locator("a").first.click()
-    expect(page.locator(".inline-group").first).to_contain_text("HOOD-M")
+    expect(page.locator("[data-inline-type]").first).to_contain_text("HOOD-M")
     expect(page.locator("body")).to_contain_text("checkout.session.completed")
     assert page.js_errors == []

@@ -44,7 +44,7 @@ def test_finance_makes_a_run_the_owner_approves_it_and_stripe_pays_it(
         expect(page).to_have_url(re.compile(r"/admin/sales/payoutrun/\d+/change/$"))
         expect(page.locator(".refusal")).to_contain_text("someone other than the person who")
         expect(page.locator("body")).to_contain_text("Missing: payout details.")  # leo
-        expect(page.locator(".inline-group").first).to_contain_text("$43.21")
+        expect(page.locator("[data-inline-type]").first).to_contain_text("$43.21")
         run_url = page.url
 
         page.context.clear_cookies()  # Finance leaves; the Owner signs in
@@ -53,7 +53,7 @@ def test_finance_makes_a_run_the_owner_approves_it_and_stripe_pays_it(
         page.fill(".approve-form input[name=note]", "Checked against the orders")
         page.get_by_role("button", name="Approve and send").click()
         expect(page.locator(".messagelist")).to_contain_text("approved")
-        expect(page.locator(".inline-group").first).to_contain_text("Paid")
+        expect(page.locator("[data-inline-type]").first).to_contain_text("Paid")
         assert stripe.sent == [("transfer.created", 200)]  # the webhook reached the site
 
         page.goto("/admin/sales/creatorbalance/")

@@ -25,9 +25,9 @@ def test_a_moderator_rejects_two_items_in_bulk_and_approves_one_on_its_page(page
     for item in (first, second):
         page.locator(f'input[name="_selected_action"][value="{item.pk}"]').check()
     page.select_option("select[name=action]", "reject_items")
-    page.get_by_role("button", name="Go").click()
+    page.get_by_role("button", name="Run").click()  # Unfold's action button
 
-    expect(page.locator("h1")).to_have_text("Reject items")
+    expect(page.locator("h1 .page-title")).to_have_text("Reject items")
     page.select_option("select[name=reason]", label="Off-brand")
     page.fill("textarea[name=note]", "Logo cropped")
     page.get_by_role("button", name="Reject").click()
@@ -43,7 +43,7 @@ def test_a_moderator_rejects_two_items_in_bulk_and_approves_one_on_its_page(page
         "No rights have been granted for this item."
     )
     page.get_by_role("button", name="Approve…", exact=True).click()
-    expect(page.locator("h1")).to_have_text(f"Approve item #{third.pk}?")
+    expect(page.locator("h1 .page-title")).to_have_text(f"Approve item #{third.pk}?")
     expect(page.locator(".ugc-warning")).to_have_text("No rights have been granted for this item.")
     assert UGCItem.objects.get(pk=third.pk).status == S.REVIEWING
     page.get_by_role("button", name="Approve anyway").click()

@@ -269,7 +269,11 @@ def test_a_variant_of_another_product_is_refused_beside_the_field(moderator_clie
         product_maps__0__placement="product_page", product_maps__0__confidence="1",
         product_maps__0__position="0",
     )  # fmt: skip
-    assert "This variant belongs to another product." in errors(response)
+    # Beside the field: in the variant's cell of the mapping's row (Unfold's tabular inline).
+    cell = BeautifulSoup(response.content, "lxml").select_one(
+        "#product_maps-group td.field-variant.errors"
+    )
+    assert "This variant belongs to another product." in cell.get_text(" ", strip=True)
     assert not UGCProductMap.objects.filter(item=item).exists()
 
 

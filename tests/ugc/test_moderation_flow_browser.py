@@ -66,7 +66,7 @@ def test_a_moderator_claims_maps_approves_and_publishes_and_the_item_shows_on_th
     row.locator(".field-product .select2-selection").click()
     page.locator(".select2-search__field").fill("Cloud")
     page.locator(".select2-results__option", has_text="Cloud Knit Hoodie").click()
-    page.locator("input[name=_continue]").click()
+    page.get_by_role("button", name="Save and continue editing").click()
     expect(page.locator(".messagelist")).to_contain_text("changed successfully")
 
     page.get_by_role("button", name="Approve", exact=True).click()

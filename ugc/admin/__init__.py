@@ -14,6 +14,7 @@ merchant's lists are in `lists.py`, the read-only records in `records.py`.
 from django.contrib import admin
 from django.urls import path
 
+from core import admin_base as console
 from ugc.admin.actions import BulkActionsMixin
 from ugc.admin.collections import ENTRY_MODEL_NAME, UGCCollectionAdmin  # noqa: F401 - registers
 from ugc.admin.item import ItemPageMixin
@@ -43,7 +44,7 @@ class UGCItemAdmin(
     ItemPageMixin,
     UploadMixin,
     LookMixin,
-    admin.ModelAdmin,
+    console.ModelAdmin,
 ):
     actions = [*BulkActionsMixin.actions, "ask_for_rights"]  # issue 18: rights requests
 

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.db.models import Count
 from django.utils.html import format_html
 
+from core import admin_base as console
 from ugc import services
 from ugc.admin.display import thumbnail_html
 from ugc.admin.lists import _adopt
@@ -52,7 +53,7 @@ class EntryFormSet(forms.BaseInlineFormSet):
         return [item_id for _, _, item_id in sorted(rows)]
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(console.TabularInline):
     model = UGCCollectionEntry
     form = EntryForm
     formset = EntryFormSet
@@ -83,7 +84,7 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(UGCCollection)
-class UGCCollectionAdmin(admin.ModelAdmin):
+class UGCCollectionAdmin(console.ModelAdmin):
     list_display = ["name", "page", "active", "chosen_items", "auto_fill", "updated_at"]
     list_filter = ["active"]
     search_fields = ["name", "slug", "description"]

@@ -5,11 +5,23 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
+from unfold.widgets import UnfoldAdminFileFieldWidget  # Unfold's file input (its app.js needs it)
 
 from creators.models import Creator
 from ugc.models import CHANNELS, RejectionReason, UGCItem, UGCProductMap, UGCRights
 
 Status = UGCItem.Status
+
+
+class PrivateFileInput(UnfoldAdminFileFieldWidget):
+    """Unfold's file input for a file in private storage: it never links the stored file
+    (private files have no URL; the item page links the console's download view)."""
+
+    def is_initial(self, value):
+        return False
+
+    def format_value(self, value):
+        return None
 
 
 class RightsForm(forms.ModelForm):
@@ -20,7 +32,7 @@ class RightsForm(forms.ModelForm):
         help_text="Where the item may be shown. Publishing needs “site”.",
     )
     proof_file = forms.FileField(
-        required=False, widget=forms.FileInput, help_text="Kept privately; never public."
+        required=False, widget=PrivateFileInput, help_text="Kept privately; never public."
     )
     proof_url = forms.URLField(max_length=2048, required=False, assume_scheme="https")
     revoke = forms.BooleanField(
@@ -107,8 +119,9 @@ class ArchiveForm(forms.Form):
 
 class UploadForm(forms.Form):
     file = forms.FileField(
+        widget=UnfoldAdminFileFieldWidget,
         help_text="One image (JPEG, PNG, WebP, GIF) or video (MP4, MOV, WebM, MKV), or a .zip "
-        "of many: each file in it becomes its own item."
+        "of many: each file in it becomes its own item.",
     )
     source = forms.ChoiceField(choices=UGCItem.Source.choices, initial=UGCItem.Source.UPLOAD)
     author_handle = forms.CharField(max_length=100, required=False)

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from core import admin_base as console
 from core.admin_readonly import ReadOnlyAdminMixin
 from core.errors import ApplicationError, error_message
 from ugc import services
@@ -40,7 +41,7 @@ def _private_download(field_file, content_type: str):
     )
 
 
-class UGCRightsInline(admin.StackedInline):
+class UGCRightsInline(console.StackedInline):
     model = UGCRights
     form = RightsForm
     extra = 1
@@ -81,7 +82,7 @@ class UGCRightsInline(admin.StackedInline):
         return format_html('<a href="{}">Download {}</a> (private)', url, name)
 
 
-class UGCProductMapInline(admin.TabularInline):
+class UGCProductMapInline(console.TabularInline):
     model = UGCProductMap
     form = ProductMapForm
     formset = ProductMapFormSet
@@ -113,7 +114,7 @@ class UGCProductMapInline(admin.TabularInline):
         return can_moderate(request) and super().has_delete_permission(request, obj)
 
 
-class ModerationEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ModerationEventInline(ReadOnlyAdminMixin, console.TabularInline):
     """The audit trail, read-only."""
 
     model = ModerationEvent

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from core import admin_base as console
 from ugc import services
 
 
@@ -13,7 +14,7 @@ def _adopt(obj, saved) -> None:
         setattr(obj, field.attname, getattr(saved, field.attname))
 
 
-class RejectionReasonAdmin(admin.ModelAdmin):
+class RejectionReasonAdmin(console.ModelAdmin):
     list_display = ["label", "active", "times_used", "created_at"]
     list_editable = ["active"]
     list_filter = ["active"]
@@ -34,7 +35,7 @@ class RejectionReasonAdmin(admin.ModelAdmin):
         _adopt(obj, saved)
 
 
-class BlocklistEntryAdmin(admin.ModelAdmin):
+class BlocklistEntryAdmin(console.ModelAdmin):
     list_display = ["term", "kind", "action", "active", "created_at"]
     list_editable = ["action", "active"]
     list_filter = ["kind", "action", "active"]

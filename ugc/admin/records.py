@@ -1,11 +1,10 @@
 """Read-only records: the moderation audit and the daily metrics."""
 
-from django.contrib import admin
-
+from core import admin_base as console
 from core.admin_readonly import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, console.ModelAdmin):
     """Records the console shows and nobody adds, edits or deletes."""
 
 

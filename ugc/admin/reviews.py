@@ -5,6 +5,7 @@ photos and video, which are UGC items moderated in the item queue."""
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from core import admin_base as console
 from core.errors import ApplicationError, error_message
 from ugc import services
 from ugc.models import Review, ReviewEvent, ReviewMedia
@@ -12,7 +13,7 @@ from ugc.models import Review, ReviewEvent, ReviewMedia
 REJECT_REASON = "Does not follow the review guidelines."
 
 
-class ReviewMediaInline(admin.TabularInline):
+class ReviewMediaInline(console.TabularInline):
     model = ReviewMedia
     fields = ["item_link", "item_status"]
     readonly_fields = fields
@@ -33,7 +34,7 @@ class ReviewMediaInline(admin.TabularInline):
         return obj.item.get_status_display()
 
 
-class ReviewEventInline(admin.TabularInline):
+class ReviewEventInline(console.TabularInline):
     model = ReviewEvent
     fields = ["at", "actor", "action", "from_status", "to_status", "reason"]
     readonly_fields = fields
@@ -45,7 +46,7 @@ class ReviewEventInline(admin.TabularInline):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(console.ModelAdmin):
     list_display = [
         "pk", "product", "stars", "title", "reviewer_name", "verified", "status", "flagged",
         "created_at",

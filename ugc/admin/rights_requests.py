@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.utils.html import format_html
 
+from core import admin_base as console
 from core.jobs import enqueue_on_commit
 from ugc import services
 from ugc.admin.actions import run_bulk
@@ -83,7 +84,7 @@ class RightsRequestActionMixin:
 
 
 @admin.register(RightsRequest)
-class RightsRequestAdmin(admin.ModelAdmin):
+class RightsRequestAdmin(console.ModelAdmin):
     list_display = [
         "pk", "item_link", "author", "status", "sent", "requested_at", "expires_at",
         "decided_at", "answer",

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from core import admin_base as console
 from core.errors import ApplicationError
 from ugc import services
 from ugc.admin.permissions import can_moderate
@@ -63,7 +64,7 @@ def month_weeks(first: date, schedules) -> list[list[dict]]:
     return weeks
 
 
-class UGCScheduleAdmin(admin.ModelAdmin):
+class UGCScheduleAdmin(console.ModelAdmin):
     list_display = [
         "publish_at", "item", "placement", "collection", "status", "outcome", "created_by",
     ]  # fmt: skip
