@@ -2,6 +2,8 @@
 items with the inline's item picker (published items only), orders them by position, saves,
 and the public page shows them in that order."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -17,7 +19,7 @@ LAPTOP = {"width": 1440, "height": 900}
 
 def pick(page, row: int, term: str, label: str) -> None:
     """Choose an item in the inline's row `row` through its autocomplete (select2)."""
-    page.locator(f"#entries-{row} .select2-selection").click()
+    page.locator(f"select[name=entries-{row}-item] + .select2 .select2-selection").click()
     page.locator(".select2-search__field").fill(term)
     option = page.locator(".select2-results__option", has_text=label)
     expect(option).to_have_count(1)
@@ -38,8 +40,8 @@ def test_a_moderator_builds_and_orders_a_collection(page, merchant_roles):
     pick(page, 0, "linen", str(dress))
     page.fill("#id_entries-0-position", "2")
     # The picker offers published items only: the approved "Linen shorts" is not there.
-    page.locator("#entries-group .add-row a").click()
-    page.locator("#entries-1 .select2-selection").click()
+    page.locator("#entries-group").get_by_text(re.compile("^Add another", re.I)).click()
+    page.locator("select[name=entries-1-item] + .select2 .select2-selection").click()
     page.locator(".select2-search__field").fill("linen")
     expect(page.locator(".select2-results__option")).to_have_text([str(dress)])
     page.keyboard.press("Escape")
