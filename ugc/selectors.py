@@ -11,8 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.storage import default_storage
 from django.db import models
-from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Exists, OuterRef, Prefetch, Q, Value, When
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -434,8 +433,10 @@ def decode_collection_cursor(cursor: str) -> tuple:
 
 
 def _chosen_after(collection, shown, cursor) -> models.QuerySet:
-    """The collection's shown entries, in order, after the cursor's entry: after where its
-    item is now (the moderator may have moved it), else where it was."""
+    """The collection's shown entries, in order, after the cursor's place (position, then
+    entry id). Should a moderator reorder the collection while a shopper scrolls, the next page
+    still starts at the place the last one ended: what moved into the part already seen is not
+    shown again, what moved out of it may be shown twice; nothing after that place is lost."""
     from ugc.collection_models import UGCCollectionEntry
 
     entries = UGCCollectionEntry.objects.filter(
@@ -443,20 +444,8 @@ def _chosen_after(collection, shown, cursor) -> models.QuerySet:
     ).order_by("position", "pk")
     if cursor is None:
         return entries
-    _, item_id, position, entry_id = cursor
-    now_at = UGCCollectionEntry.objects.filter(collection=collection, item_id=item_id)
-    after_position = Coalesce(
-        Subquery(now_at.values("position")[:1]),
-        Value(position),
-        output_field=models.PositiveIntegerField(),
-    )
-    after_entry = Coalesce(
-        Subquery(now_at.values("pk")[:1]), Value(entry_id), output_field=models.BigIntegerField()
-    )
-    return entries.alias(after_position=after_position, after_entry=after_entry).filter(
-        Q(position__gt=F("after_position"))
-        | Q(position=F("after_position"), pk__gt=F("after_entry"))
-    )
+    _, _item_id, position, entry_id = cursor
+    return entries.filter(Q(position__gt=position) | Q(position=position, pk__gt=entry_id))
 
 
 def _auto_fill(collection, shown):

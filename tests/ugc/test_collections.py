@@ -146,14 +146,17 @@ def test_pages_follow_the_collection_order_and_a_bad_cursor_is_a_400(client):
     made = collection(*items)
     ids, cursor = api_ids(client, limit=2)
     assert ids == [items[0].pk, items[1].pk]
-    # The moderator moves the page's last item to the end meanwhile: the next page starts
-    # after it wherever it is, so nothing is skipped.
+    # The moderator moves the page's last item to the end meanwhile: the next pages start at
+    # the place the first one ended (position 1, then entry id), so nothing after it is
+    # skipped; the moved item is shown again at its new place.
     services.ugc_collection_set_items(
         collection_id=made.pk,
         item_ids=[i.pk for i in (items[0], items[2], items[3], items[4], items[1])],
     )
     ids, cursor = api_ids(client, limit=2, cursor=cursor)
-    assert ids == []  # items[1] is last now: nothing after it
+    assert ids == [items[2].pk, items[3].pk]  # items[2] took position 1, a later entry
+    ids, cursor = api_ids(client, limit=2, cursor=cursor)
+    assert ids == [items[4].pk, items[1].pk]
     assert cursor is None
 
     services.ugc_collection_set_items(collection_id=made.pk, item_ids=[i.pk for i in items])
