@@ -429,11 +429,12 @@ def social_source_save(*, source_id: int | None = None, **fields) -> SocialSourc
             if source_id
             else SocialSource()
         )
-        old_hashtag = source.hashtag
+        old = (source.hashtag, source.kind, source.connection_id)
         for name, value in fields.items():
             setattr(source, name, value)
         source.hashtag = (source.hashtag or "").strip().lstrip("#").lower()
-        if source.hashtag != old_hashtag or source.kind != fields.get("kind", source.kind):
+        # Another hashtag, kind or account: the old cursor points into another list.
+        if (source.hashtag, source.kind, source.connection_id) != old:
             source.hashtag_id = ""
             source.cursor = ""
         if source.is_tiktok and source.connection_id:

@@ -154,6 +154,27 @@ def test_backfill_resumes_from_the_saved_cursor(tt_server, tt_connection):
     )
 
 
+def test_a_source_moved_to_another_account_starts_again(tt_server, tt_connection):
+    """A cursor belongs to one account's list: another connection (or kind) clears it."""
+    for n in range(25):
+        video(tt_server, n)
+    source = make_source(tt_connection, max_pages=1)
+    social.social_source_pull(source_id=source.pk)
+    source.refresh_from_db()
+    assert source.cursor
+
+    social.social_source_save(source_id=source.pk, max_pages=2)  # the same list: kept
+    source.refresh_from_db()
+    assert source.cursor
+
+    other = Connection.objects.get(pk=tt_connection.pk)
+    other.pk, other.account_id, other.account_name = None, "other-open-id", "@other"
+    other.save()
+    social.social_source_save(source_id=source.pk, connection_id=other.pk)
+    source.refresh_from_db()
+    assert source.cursor == ""
+
+
 def test_repull_changes_nothing_and_stops_at_the_first_known_page(tt_server, tt_connection):
     for n in range(25):
         video(tt_server, n)
