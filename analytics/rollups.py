@@ -442,12 +442,13 @@ def rebuild(first: date | None = None, last: date | None = None) -> dict:
             first, last = first or lo, last or hi
         if first is None:
             return {"days": 0, "windows": 0}
-        ledger_wm = RollupWatermark.objects.filter(name=LEDGER).values_list("last_id", flat=True)
-        ledger_wm = ledger_wm.first() or 0
         days = {first + timedelta(days=n) for n in range((last - first).days + 1)}
         spans = windows(days)
         for lo_day, hi_day in spans:
             with transaction.atomic():
+                # The watermarks locked, as a fold locks them: a fold and a rebuild both
+                # rewrite month and quarter rows, so they take turns, window by window.
+                ledger_wm = _watermarks()[LEDGER].last_id
                 _prepare(cursor)
                 rebuild_window(cursor, lo_day, hi_day, ledger_wm=ledger_wm)
                 refresh_months(cursor, lo_day, hi_day)
