@@ -106,7 +106,7 @@ UNFOLD = {
         },
     ],
     "SIDEBAR": {
-        "show_search": True,  # filters the sidebar's items by name
+        "show_search": True,  # finds lists by model name among those the user may open
         "show_all_applications": False,  # every page has a task group (tests/core/test_sidebar.py)
         "navigation": console.SIDEBAR,
     },
