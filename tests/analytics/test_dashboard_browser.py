@@ -97,6 +97,30 @@ def test_the_home_fits_a_laptop_and_its_range_control_works(browser, live_server
         context.close()
 
 
+def test_the_home_on_a_phone_reads_two_numbers_a_row_and_one_chart_a_row(
+    browser, live_server, merchant_roles
+):
+    """At 390 px three numbers a row broke amounts mid-number (US$2,73|5.98): two a row, one
+    chart a row, nothing off-screen."""
+    shop_with_a_season_of_sales()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        log_in_owner(page)
+        expect(page.locator(".dash-kpi")).to_have_count(6)
+        columns = page.locator(".dash-kpi").evaluate_all(
+            "kpis => new Set(kpis.map(k => Math.round(k.getBoundingClientRect().left))).size"
+        )
+        assert columns == 2
+        charts = page.locator(".dash-chart").evaluate_all(
+            "charts => new Set(charts.map(c => Math.round(c.getBoundingClientRect().left))).size"
+        )
+        assert charts == 1
+        assert page.evaluate(OFF_SCREEN_JS)["page"] == 0
+    finally:
+        context.close()
+
+
 def test_a_per_link_page_from_the_home_with_its_chart_and_csv(page, merchant_roles):
     shop_with_a_season_of_sales()
     page.set_viewport_size({"width": 1280, "height": 720})
