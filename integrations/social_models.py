@@ -87,10 +87,9 @@ class SocialSource(models.Model):
         ]
 
     def __str__(self):
-        if self.is_tiktok:
-            return self.get_kind_display()
-        what = f"#{self.hashtag}" if self.is_hashtag else self.get_kind_display()
-        return f"{what} ({self.get_kind_display().split(':')[-1].strip()})"
+        if self.is_hashtag:  # "#acmefit (recent media)"
+            return f"#{self.hashtag} ({self.get_kind_display().split(':')[-1].strip()})"
+        return self.get_kind_display()
 
     @property
     def is_hashtag(self) -> bool:
