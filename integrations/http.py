@@ -184,6 +184,16 @@ def retry_after(response: requests.Response) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def json_object(response: requests.Response) -> dict:
+    """The answer's JSON object, or {} when it is not JSON or not an object (an HTML error
+    page from a proxy, a bare list): callers read fields with .get()."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def is_transient_status(status: int) -> bool:
     return status >= 500 or status == 408
 

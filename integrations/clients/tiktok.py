@@ -35,6 +35,7 @@ from integrations.http import (
     PlatformError,
     PlatformSession,
     is_transient_status,
+    json_object,
 )
 from integrations.http import retry_after as retry_after_of
 
@@ -53,16 +54,8 @@ def api_url(path: str) -> str:
     return f"{settings.TIKTOK_API_URL.rstrip('/')}{path}"
 
 
-def _body(response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def classify(response) -> PlatformError | None:
-    body = _body(response)
+    body = json_object(response)
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     code = str(error.get("code") or "")
     if response.status_code < 400 and code in ("", "ok") and body:
@@ -87,7 +80,7 @@ def classify(response) -> PlatformError | None:
 
 def _classify_token(response) -> PlatformError | None:
     """The token endpoint answers `{"error": "invalid_grant", ...}` (sometimes with HTTP 200)."""
-    body = _body(response)
+    body = json_object(response)
     if isinstance(body.get("error"), str) and body["error"]:
         if response.status_code == 429 or is_transient_status(response.status_code):
             return classify(response)
@@ -189,7 +182,7 @@ class TikTokOAuth:
 
 
 def _classify_token_revoke(response) -> PlatformError | None:
-    body = _body(response)
+    body = json_object(response)
     if isinstance(body.get("error"), str) and body["error"]:
         return PlatformError(f"TikTok: {body['error']} ({body.get('error_description', '')})")
     return classify(response) if response.status_code >= 400 else None

@@ -22,6 +22,7 @@ from integrations.http import (
     PlatformError,
     PlatformSession,
     is_transient_status,
+    json_object,
 )
 from integrations.http import retry_after as retry_after_of
 from integrations.signing import tiktok_shop_sign
@@ -35,16 +36,8 @@ THROTTLE_CODES = {429, 36009001}
 DEACTIVATE_BATCH = 20
 
 
-def _body(response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def classify(response) -> PlatformError | None:
-    body = _body(response)
+    body = json_object(response)
     code = body.get("code")
     message = body.get("message") or f"HTTP {response.status_code}"
     if response.status_code == 429 or code in THROTTLE_CODES:
@@ -70,7 +63,7 @@ def classify(response) -> PlatformError | None:
 
 
 def _classify_grant(response) -> PlatformError | None:
-    body = _body(response)
+    body = json_object(response)
     code = body.get("code")
     if code in GRANT_CODES or (response.status_code in (400, 401) and code):
         return GrantError(
