@@ -278,6 +278,20 @@ class PlatformServer:
         return Handler
 
 
+class FileCDN:
+    """A platform's CDN for the files its answers link (media, covers): `GET /cdn/<name>`
+    answers what the server keeps in `self.files` (name -> (content type, bytes))."""
+
+    files: dict[str, tuple[str, bytes]]
+
+    @route("GET", r"/cdn/(?P<name>[\w.-]+)")
+    def cdn(self, request):
+        found = self.files.get(request.params["name"])
+        if found is None:
+            return Response(404, "Not found")
+        return Response(200, found[1], {"Content-Type": found[0]})
+
+
 def run_standalone(factory: Callable[..., PlatformServer], argv: list[str] | None = None):
     """`python -m testservers.<platform> --port N`: serve until interrupted (the demo)."""
     import argparse

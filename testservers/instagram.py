@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from testservers import meta
-from testservers.base import HTTPError, RateLimiter, Response, route
+from testservers.base import FileCDN, HTTPError, RateLimiter, route
 
 V = meta.V
 WEEK = 7 * 24 * 3600
@@ -67,7 +67,7 @@ def _png(width: int, height: int, seed: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
-class Server(meta.Server):
+class Server(FileCDN, meta.Server):
     name = "instagram"
 
     def __init__(self, *, ig_rate=50.0, **kwargs):
@@ -383,13 +383,6 @@ class Server(meta.Server):
             for c in found
         ]  # fmt: skip
         return {"data": shaped}
-
-    @route("GET", r"/cdn/(?P<name>[\w.-]+)")
-    def cdn(self, request):
-        found = self.files.get(request.params["name"])
-        if found is None:
-            return Response(404, "Not found")
-        return Response(200, found[1], {"Content-Type": found[0]})
 
 
 DEMO_USER = "17841400000000001"

@@ -41,7 +41,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from testservers.base import HTTPError, PlatformServer, RateLimiter, Response, route
+from testservers.base import FileCDN, HTTPError, PlatformServer, RateLimiter, Response, route
 from testservers.instagram import _png
 
 ACCESS_TTL = 86_400
@@ -59,7 +59,7 @@ def _log_id() -> str:
     return time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(10).upper()
 
 
-class Server(PlatformServer):
+class Server(FileCDN, PlatformServer):
     name = "tiktok_display"
 
     def __init__(
@@ -397,13 +397,6 @@ class Server(PlatformServer):
             "data": {"videos": found, "cursor": 0, "has_more": False},
             "error": {"code": "ok", "message": "", "log_id": _log_id()},
         }
-
-    @route("GET", r"/cdn/(?P<name>[\w.-]+)")
-    def cdn(self, request):
-        found = self.files.get(request.params["name"])
-        if found is None:
-            return Response(404, "Not found")
-        return Response(200, found[1], {"Content-Type": found[0]})
 
 
 DEMO_OPEN_ID = "-000demoOpenIdForShoploop"
